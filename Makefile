@@ -1,0 +1,74 @@
+# One entry point for setup, synth, the test gate and the benchmarks.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+# jsii and the CDK CLI run on the Node.js pinned in package.json, not the system's.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# Synth is offline: no credentials, no instance-metadata probing, no telemetry or notices.
+export AWS_EC2_METADATA_DISABLED := true
+export CDK_DISABLE_CLI_TELEMETRY := true
+CDK_FLAGS := --no-notices --no-version-reporting
+
+FROM ?= -c phase=1
+TO ?= -c phase=2
+STACK ?= ZeroCostStack
+
+.PHONY: help synth test lint typecheck pytest diff system-deps run-local \
+        bench-synth bench-app bench-copy clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.app-installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt runtime/service/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+system-deps:  ## Install redis-server, nginx and wrk with apt-get when missing
+	@bash scripts/install_system_deps.sh
+
+synth: $(VENV)/.app-installed node_modules/.installed  ## Set up and synthesize both stacks into cdk.out/
+	$(CDK) synth $(CDK_FLAGS) --quiet $(CDK_ARGS)
+	@echo "synthesized: $$(ls cdk.out/*.template.json | xargs -n1 basename | tr '\n' ' ')"
+
+test: system-deps $(VENV)/.dev-installed node_modules/.installed lint typecheck pytest  ## The whole gate: ruff, mypy, pytest
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.dev-installed
+	$(VENV)/bin/mypy infra runtime scripts tests app.py
+
+pytest: $(VENV)/.dev-installed
+	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+diff: $(VENV)/.app-installed node_modules/.installed  ## Offline diff of two flag sets: make diff FROM="-c phase=1" TO="-c phase=2" [STACK=ZeroCostStack]
+	@bash scripts/flag_diff.sh "$(STACK)" "$(FROM)" "$(TO)"
+
+run-local: system-deps $(VENV)/.dev-installed  ## Run nginx -> gunicorn -> redis on 127.0.0.1:8080 until Ctrl-C
+	$(PY) scripts/run_local.py
+
+bench-synth: $(VENV)/.app-installed node_modules/.installed  ## Time the default synth against a one-bucket app
+	$(PY) scripts/bench_synth.py
+
+bench-app: system-deps $(VENV)/.dev-installed  ## wrk through nginx -> gunicorn -> redis on one core
+	$(PY) scripts/bench_app.py
+
+bench-copy: system-deps $(VENV)/.dev-installed  ## Copy 1M keys between two local redis-servers
+	$(PY) scripts/bench_copy.py
+
+clean:  ## Remove build output (keeps the venv and node_modules)
+	rm -rf cdk.out cdk.out.* .bench .pytest_cache .mypy_cache .ruff_cache

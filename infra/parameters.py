@@ -1,0 +1,26 @@
+"""SSM parameter names through which the stacks find each other.
+
+ZeroCostStack writes them and ProdStack reads them at deploy time, so neither stack
+holds a CloudFormation export that would pin the other in place.
+"""
+
+PREFIX = "/prostudio"
+
+VPC_ID = f"{PREFIX}/network/vpc-id"
+APP_SUBNET_IDS = f"{PREFIX}/network/app-subnet-ids"
+DATA_SUBNET_IDS = f"{PREFIX}/network/data-subnet-ids"
+APP_ROUTE_TABLE_IDS = f"{PREFIX}/network/app-route-table-ids"
+PUBLIC_SUBNET_IDS = f"{PREFIX}/network/public-subnet-ids"
+
+# The Redis the zero-cost topology serves from: the source of the data copy.
+OLD_REDIS_HOST = f"{PREFIX}/zero-cost/redis-host"
+OLD_REDIS_PORT = f"{PREFIX}/zero-cost/redis-port"
+OLD_REDIS_TLS = f"{PREFIX}/zero-cost/redis-tls"
+OLD_REDIS_SECRET_ARN = f"{PREFIX}/zero-cost/redis-secret-arn"
+# Security group that the old Redis admits; the migration Lambdas wear it.
+REDIS_MIGRATION_CLIENT_SG = f"{PREFIX}/zero-cost/redis-migration-client-sg"
+
+# The zero-cost entry point: the "old" weighted record points here.
+OLD_ENTRY_DNS_NAME = f"{PREFIX}/zero-cost/entry-dns-name"
+OLD_ENTRY_HOSTED_ZONE_ID = f"{PREFIX}/zero-cost/entry-hosted-zone-id"
+OLD_ENTRY_IP = f"{PREFIX}/zero-cost/entry-ip"
