@@ -50,9 +50,7 @@ def parse_int(flag: str, raw: Any, *, low: int, high: int) -> int:
     try:
         value = int(str(raw).strip())
     except ValueError:
-        raise ConfigError(
-            f"{flag}={raw!r} is not a whole number; allowed: {low}..{high}"
-        ) from None
+        raise ConfigError(f"{flag}={raw!r} is not a whole number; allowed: {low}..{high}") from None
     if not low <= value <= high:
         raise ConfigError(f"{flag}={value} is out of range; allowed: {low}..{high}")
     return value
@@ -223,9 +221,7 @@ def _zero_cost(context: Mapping[str, Any], phase: int) -> ZeroCostSettings:
 
 
 def _dns(context: Mapping[str, Any]) -> DnsSettings:
-    domain = parse_text(
-        "domain_name", context.get("domain_name"), _DOMAIN, "a lower-case DNS name"
-    )
+    domain = parse_text("domain_name", context.get("domain_name"), _DOMAIN, "a lower-case DNS name")
     zone = parse_text("zone_name", context.get("zone_name"), _DOMAIN, "a lower-case DNS name")
     if not domain:
         raise ConfigError("domain_name='' is empty; set a name such as api.example.com")
@@ -258,9 +254,7 @@ def _shift(context: Mapping[str, Any]) -> ShiftSettings:
         interval_seconds=parse_int("shift_interval", context["shift_interval"], low=0, high=3600),
     )
     if 100 % shift.step:
-        raise ConfigError(
-            f"shift_step={shift.step} does not divide 100; use 5, 10, 20, 25 or 50"
-        )
+        raise ConfigError(f"shift_step={shift.step} does not divide 100; use 5, 10, 20, 25 or 50")
     budget = CUSTOM_RESOURCE_LIMIT_SECONDS - SHIFT_MARGIN_SECONDS
     if shift.enabled and shift.worst_case_seconds > budget:
         raise ConfigError(

@@ -1,0 +1,230 @@
+"""The zero-cost boxes: t2.micro instances running nginx, gunicorn and (optionally) Redis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+SERVICE_DIR = Path(__file__).resolve().parents[2] / "runtime" / "service"
+APP_DIR = "/opt/prostudio/app"
+PROVISION_SCRIPT = f"{APP_DIR}/deploy/provision.sh"
+LOCAL_REDIS_PORT = 6379
+# resolve:ssm is read by EC2 at launch, so a newer AMI never changes the template and
+# never replaces a running box.
+AL2023_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+HEALTH_WAIT = (
+    "for attempt in $(seq 90); do "
+    "curl -fsS -o /dev/null http://127.0.0.1/health && exit 0; sleep 2; "
+    "done; echo 'prostudio /health never answered 200' >&2; exit 1"
+)
+
+
+@dataclass(frozen=True)
+class ExternalRedis:
+    """Where the boxes find Redis when it is not on the box itself."""
+
+    host: str
+    port: int
+    auth_token: secretsmanager.ISecret
+
+
+class WebHosts(Construct):
+    """One or two identical boxes provisioned by cfn-init from a versioned asset of
+    runtime/service. Each box signals CloudFormation only after its /health answers 200.
+
+    The boxes keep their logical IDs whatever the flags, so turning an increment on or off
+    never replaces box 1. App updates are applied in place by cfn-hup, not by a restart.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        count: int,
+        instance_type: str,
+        api_workers: int,
+        max_memory_mb: int,
+        external_redis: ExternalRedis | None,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            description="ProStudio boxes: web traffic and Redis migration clients only",
+            allow_all_outbound=True,
+        )
+        self.redis_password = secretsmanager.Secret(
+            self,
+            "RedisPassword",
+            description="requirepass of the Redis on the ProStudio box",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=48, exclude_punctuation=True
+            ),
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")
+            ],
+        )
+        redis_secret = external_redis.auth_token if external_redis else self.redis_password
+        redis_secret.grant_read(self.role)
+        self._external_redis = external_redis
+        self._settings = {
+            "API_WORKERS": str(api_workers),
+            "MAX_MEMORY_MB": str(max_memory_mb),
+            "PROSTUDIO_REDIS_SECRET_ARN": redis_secret.secret_arn,
+        }
+        self.instances = [
+            self._box("Box" if index == 0 else f"Box{index + 1}", vpc, subnets, instance_type)
+            for index in range(count)
+        ]
+        self.elastic_ip = ec2.CfnEIP(self, "ElasticIp", domain="vpc")
+        ec2.CfnEIPAssociation(
+            self,
+            "ElasticIpAssociation",
+            allocation_id=self.elastic_ip.attr_allocation_id,
+            instance_id=self.instances[0].instance_id,
+        )
+        self.connections = self.security_group.connections
+
+    @property
+    def local_redis_port(self) -> int:
+        return LOCAL_REDIS_PORT
+
+    def _box(
+        self, id_: str, vpc: ec2.IVpc, subnets: ec2.SubnetSelection, instance_type: str
+    ) -> ec2.Instance:
+        instance = ec2.Instance(
+            self,
+            id_,
+            vpc=vpc,
+            vpc_subnets=subnets,
+            instance_type=ec2.InstanceType(instance_type),
+            machine_image=ec2.MachineImage.resolve_ssm_parameter_at_launch(
+                AL2023_AMI_PARAMETER, os=ec2.OperatingSystemType.LINUX
+            ),
+            security_group=self.security_group,
+            role=self.role,
+            require_imdsv2=True,
+            associate_public_ip_address=True,
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name="/dev/xvda",
+                    volume=ec2.BlockDeviceVolume.ebs(
+                        8, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3
+                    ),
+                )
+            ],
+            detailed_monitoring=False,
+            ssm_session_permissions=False,
+        )
+        instance.apply_cloud_formation_init(
+            self._init(instance),
+            timeout=Duration.minutes(20),
+            # cfn-hup applies new configs in place; a fingerprint in the user data would
+            # restart the box without re-running cfn-init (aws-cdk #12749).
+            embed_fingerprint=False,
+            print_log=True,
+        )
+        return instance
+
+    def _provision_env(self) -> dict[str, str]:
+        env = {**self._settings, "AWS_REGION": Stack.of(self).region}
+        if self._external_redis:
+            env |= {
+                "PROSTUDIO_REDIS_MODE": "external",
+                "REDIS_HOST": self._external_redis.host,
+                "REDIS_PORT": str(self._external_redis.port),
+                "REDIS_TLS": "true",
+            }
+        else:
+            env["PROSTUDIO_REDIS_MODE"] = "local"
+        return env
+
+    def _init(self, instance: ec2.Instance) -> ec2.CloudFormationInit:
+        stack = Stack.of(self)
+        logical_id = stack.get_logical_id(instance.node.default_child)  # type: ignore[arg-type]
+        cfn_hup_reload = ec2.InitServiceRestartHandle()
+        reinit = (
+            f"/opt/aws/bin/cfn-init -v --stack {stack.stack_name} --resource {logical_id} "
+            f"--configsets default --region {stack.region}"
+        )
+        return ec2.CloudFormationInit.from_config_sets(
+            config_sets={"default": ["app", "health", "updates"]},
+            configs={
+                "app": ec2.InitConfig(
+                    [
+                        ec2.InitSource.from_asset(
+                            APP_DIR,
+                            str(SERVICE_DIR),
+                            exclude=["**/__pycache__", "**/*.pyc", ".pytest_cache"],
+                        ),
+                        ec2.InitCommand.shell_command(
+                            f"bash {PROVISION_SCRIPT}",
+                            key="10-provision",
+                            env=self._provision_env(),
+                        ),
+                    ]
+                ),
+                "health": ec2.InitConfig(
+                    [ec2.InitCommand.shell_command(HEALTH_WAIT, key="20-wait-for-health")]
+                ),
+                "updates": ec2.InitConfig(
+                    [
+                        ec2.InitFile.from_string(
+                            "/etc/cfn/cfn-hup.conf",
+                            f"[main]\nstack={stack.stack_id}\nregion={stack.region}\ninterval=1\n",
+                            mode="000400",
+                            owner="root",
+                            group="root",
+                            service_restart_handles=[cfn_hup_reload],
+                        ),
+                        ec2.InitFile.from_string(
+                            "/etc/cfn/hooks.d/cfn-auto-reloader.conf",
+                            "[cfn-auto-reloader-hook]\n"
+                            "triggers=post.update\n"
+                            f"path=Resources.{logical_id}.Metadata.AWS::CloudFormation::Init\n"
+                            f"action={reinit}\n"
+                            "runas=root\n",
+                            mode="000400",
+                            owner="root",
+                            group="root",
+                            service_restart_handles=[cfn_hup_reload],
+                        ),
+                        ec2.InitFile.from_string(
+                            "/etc/systemd/system/cfn-hup.service",
+                            "[Unit]\nDescription=cfn-hup: apply CloudFormation updates\n"
+                            "[Service]\nType=simple\n"
+                            "ExecStart=/opt/aws/bin/cfn-hup\nRestart=always\n"
+                            "[Install]\nWantedBy=multi-user.target\n",
+                            service_restart_handles=[cfn_hup_reload],
+                        ),
+                        ec2.InitService.enable(
+                            "cfn-hup",
+                            service_manager=ec2.ServiceManager.SYSTEMD,
+                            service_restart_handle=cfn_hup_reload,
+                        ),
+                    ]
+                ),
+            },
+        )
+
+    def allow_web_from(self, peer: ec2.IConnectable, ports: tuple[int, ...], why: str) -> None:
+        for port in ports:
+            self.connections.allow_from(peer, ec2.Port.tcp(port), why)
+
+    def allow_redis_from(self, client: ec2.IConnectable, why: str) -> None:
+        self.connections.allow_from(client, ec2.Port.tcp(LOCAL_REDIS_PORT), why)

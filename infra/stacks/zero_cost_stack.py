@@ -1,0 +1,113 @@
+"""ZeroCostStack: the free-tier box, and the phase-2 increments behind their flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2_targets as targets
+from aws_cdk import aws_route53 as route53
+from constructs import Construct
+
+from infra.config import Settings
+from infra.constructs.handoff import Handoff
+from infra.constructs.load_balancer import LoadBalancer, site_certificate
+from infra.constructs.network import Network
+from infra.constructs.redis_cluster import RedisCluster
+from infra.constructs.web_hosts import ExternalRedis, WebHosts
+from infra.stacks.acknowledgements import ZERO_COST, acknowledge
+
+
+class ZeroCostStack(Stack):
+    def __init__(self, scope: Construct, id_: str, *, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(scope, id_, **kwargs)
+        flags = settings.zero_cost
+        network = Network(self, "Network")
+        handoff = Handoff(self, "Handoff", vpc=network.vpc)
+
+        cache = None
+        if flags.separate_redis:
+            cache = RedisCluster(
+                self,
+                "Cache",
+                vpc=network.vpc,
+                subnets=network.data_subnets,
+                node_type=flags.redis_node_type,
+                node_count=1,
+                description="ProStudio zero-cost cache",
+                snapshot_retention_days=1,
+            )
+        hosts = WebHosts(
+            self,
+            "Web",
+            vpc=network.vpc,
+            subnets=network.public_subnets,
+            count=flags.instances,
+            instance_type=flags.instance_type,
+            api_workers=flags.api_workers,
+            max_memory_mb=flags.max_memory_mb,
+            external_redis=(
+                ExternalRedis(host=cache.host, port=cache.port, auth_token=cache.auth_token)
+                if cache
+                else None
+            ),
+        )
+        if cache:
+            cache.allow_from(
+                [hosts.security_group, handoff.migration_clients], "ProStudio boxes and migration"
+            )
+            handoff.publish_redis(
+                host=cache.host, port=cache.port, tls=True, secret=cache.auth_token
+            )
+        else:
+            hosts.allow_redis_from(handoff.migration_clients, "Redis migration Lambdas")
+            handoff.publish_redis(
+                host=hosts.instances[0].instance_private_ip,
+                port=hosts.local_redis_port,
+                tls=False,
+                secret=hosts.redis_password,
+            )
+
+        if flags.alb:
+            zone = (
+                route53.HostedZone.from_hosted_zone_attributes(
+                    self,
+                    "Zone",
+                    hosted_zone_id=settings.dns.hosted_zone_id,
+                    zone_name=settings.dns.zone_name,
+                )
+                if settings.dns.has_zone
+                else None
+            )
+            balancer = LoadBalancer(
+                self,
+                "LoadBalancer",
+                vpc=network.vpc,
+                subnets=network.public_subnets,
+                certificate=site_certificate(
+                    self,
+                    "Certificate",
+                    domain_name=settings.dns.domain_name,
+                    certificate_arn=settings.dns.certificate_arn,
+                    zone=zone,
+                ),
+                deletion_protection=False,
+            )
+            balancer.forward_to(
+                "Boxes",
+                port=80,
+                targets=[targets.InstanceTarget(box, 80) for box in hosts.instances],
+            )
+            hosts.allow_web_from(balancer.alb, (80,), "HTTP from the load balancer only")
+            handoff.publish_entry_alias(
+                dns_name=balancer.alb.load_balancer_dns_name,
+                hosted_zone_id=balancer.alb.load_balancer_canonical_hosted_zone_id,
+            )
+            CfnOutput(self, "LoadBalancerDns", value=balancer.alb.load_balancer_dns_name)
+        else:
+            hosts.allow_web_from(ec2.Peer.any_ipv4(), (80, 443), "Public web traffic to the box")
+            handoff.publish_entry_ip(hosts.elastic_ip.ref)
+        CfnOutput(self, "BoxPublicIp", value=hosts.elastic_ip.ref)
+        CfnOutput(self, "BoxInstanceId", value=hosts.instances[0].instance_id)
+        self.acknowledged = acknowledge(self, ZERO_COST)
