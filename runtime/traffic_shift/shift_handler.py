@@ -1,0 +1,146 @@
+"""Provider-framework handlers: `on_event` validates and takes the lock, `is_complete` advances
+the shift by at most one phase per poll (no sleeping in a Lambda).
+
+Create/Update walk to `TargetWeight`; a rolled-back Update arrives with the old properties and
+simply walks back to the old target. Delete puts all traffic back on old in one step (it is
+the teardown path: no soak, no health gates) and waits for Route53 to apply it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from shift_engine import (
+    ROLLBACK_TO_HEALTHY,
+    ShiftContext,
+    ShiftError,
+    ShiftRequest,
+    advance,
+    start,
+)
+from shift_records import Route53Records
+from shift_retry import client_config
+
+_STACK_NAME = re.compile(r":stack/([^/]+)/")
+
+
+def _clients() -> ShiftContext:
+    import boto3  # noqa: PLC0415 - built per invocation so nothing is created at import
+
+    config = client_config()
+    return ShiftContext(
+        route53=boto3.client("route53", config=config),
+        cloudwatch=boto3.client("cloudwatch", config=config),
+    )
+
+
+def physical_id(properties: dict[str, Any]) -> str:
+    """Stable per zone and record name, so an Update never makes CloudFormation delete us."""
+    return f"traffic-shift:{properties['ZoneId']}:{str(properties['RecordName']).rstrip('.')}"
+
+
+def owner_of(event: dict[str, Any]) -> str:
+    """The same for every operation of one resource, so a new one can take over a dead run."""
+    match = _STACK_NAME.search(str(event.get("StackId", "")))
+    stack = match.group(1) if match else "stack"
+    return f"cfn:{stack}/{event.get('LogicalResourceId', 'resource')}"
+
+
+def _int(properties: dict[str, Any], key: str) -> int:
+    # CloudFormation hands every custom-resource property over as a string.
+    try:
+        return int(str(properties[key]))
+    except (KeyError, ValueError):
+        raise ShiftError(f"property {key}={properties.get(key)!r} is not a whole number") from None
+
+
+def request_from(properties: dict[str, Any]) -> ShiftRequest:
+    alarms = properties.get("Alarms") or []
+    return ShiftRequest(
+        zone_id=str(properties["ZoneId"]),
+        name=str(properties["RecordName"]),
+        old_id=str(properties["OldSetId"]),
+        new_id=str(properties["NewSetId"]),
+        target=_int(properties, "TargetWeight"),
+        step=_int(properties, "Step"),
+        interval_seconds=_int(properties, "IntervalSeconds"),
+        alarms=tuple(str(name) for name in alarms),
+        health_url=str(properties.get("HealthUrl") or "") or None,
+        use_health_check=str(properties.get("UseHealthCheck", "true")).lower() == "true",
+        rollback_to=str(properties.get("RollbackTo") or ROLLBACK_TO_HEALTHY),
+    )
+
+
+def delete_request(ctx: ShiftContext, properties: dict[str, Any]) -> ShiftRequest | None:
+    """All traffic to old in one step, or None when there is nothing left to restore (the
+    records or the zone are gone, or the properties never described a usable shift)."""
+    try:
+        request = request_from(properties)
+    except (ShiftError, KeyError):
+        return None
+    records = Route53Records(ctx.route53, request.zone_id, request.name, ctx.call)
+    try:
+        pair = records.read_pair(request.old_id, request.new_id)
+    except ShiftError:
+        return None
+    return ShiftRequest(
+        zone_id=request.zone_id,
+        name=request.name,
+        old_id=request.old_id,
+        new_id=request.new_id,
+        target=0,
+        step=max(pair.new.weight, 1),
+        interval_seconds=0,
+        use_health_check=False,
+    )
+
+
+def handle_event(event: dict[str, Any], ctx: ShiftContext) -> dict[str, Any]:
+    properties = event["ResourceProperties"]
+    request_type = event["RequestType"]
+    if request_type == "Delete":
+        request = delete_request(ctx, properties)
+        if request is None:
+            return {"PhysicalResourceId": event["PhysicalResourceId"], "Data": {"Skipped": "true"}}
+    else:
+        request = request_from(properties)
+    progress = start(request, ctx, run_id=event["RequestId"], owner=owner_of(event), take_over=True)
+    resource_id = (
+        event["PhysicalResourceId"] if request_type == "Delete" else physical_id(properties)
+    )
+    return {
+        "PhysicalResourceId": resource_id,
+        "Data": {"OldWeight": progress.old_weight, "NewWeight": progress.new_weight},
+    }
+
+
+def check_event(event: dict[str, Any], ctx: ShiftContext) -> dict[str, Any]:
+    data = event.get("Data") or {}
+    if data.get("Skipped") == "true":
+        return {"IsComplete": True}
+    properties = event["ResourceProperties"]
+    if event["RequestType"] == "Delete":
+        request = delete_request(ctx, properties)
+        if request is None:
+            return {"IsComplete": True}
+    else:
+        request = request_from(properties)
+    progress = advance(request, ctx, event["RequestId"])
+    print(progress.message)  # noqa: T201 - the Lambda's log is how a deploy is followed
+    if not progress.done:
+        return {"IsComplete": False}
+    return {
+        "IsComplete": True,
+        "Data": {"OldWeight": progress.old_weight, "NewWeight": progress.new_weight},
+    }
+
+
+def on_event(event: dict[str, Any], _context: Any) -> dict[str, Any]:
+    """Provider `onEvent`: validate, take the lock; raises (and changes nothing) on bad input."""
+    return handle_event(event, _clients())
+
+
+def is_complete(event: dict[str, Any], _context: Any) -> dict[str, Any]:
+    """Provider `isComplete`: one phase of the shift per poll; raises after a rollback."""
+    return check_event(event, _clients())

@@ -1,0 +1,125 @@
+"""Health gates of the new target. Anything that cannot be read counts as unhealthy.
+
+- Route53 health check: healthy when more than half of the checkers report `Success`.
+- CloudWatch alarms: healthy only in state OK; ALARM and INSUFFICIENT_DATA both fail the gate
+  (an alarm used as a gate should treat missing data as not breaching).
+- HTTP probe: a GET of the `/health` URL answering 2xx within a few seconds.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from botocore.exceptions import BotoCoreError, ClientError
+from shift_records import ShiftError
+
+PROBE_TIMEOUT_SECONDS = 3.0
+_ALARM_NAMES_PER_CALL = 100
+
+Caller = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    healthy: bool
+    reason: str = ""
+
+
+HEALTHY = Verdict(True)
+
+
+def check_url(url: str) -> None:
+    """ShiftError unless `url` is an absolute http(s) URL."""
+    parsed = urlparse(url)
+    if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+        raise ShiftError(f"health URL {url!r} is not an http:// or https:// URL")
+
+
+def describe_alarms(cloudwatch: Any, names: Sequence[str], call: Caller) -> dict[str, str]:
+    """State of each existing alarm (metric or composite), by name."""
+    states: dict[str, str] = {}
+    for start in range(0, len(names), _ALARM_NAMES_PER_CALL):
+        params: dict[str, Any] = {
+            "AlarmNames": list(names[start : start + _ALARM_NAMES_PER_CALL]),
+            "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
+        }
+        while True:
+            page = call(cloudwatch.describe_alarms, **params)
+            for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                states[alarm["AlarmName"]] = alarm["StateValue"]
+            if not page.get("NextToken"):
+                break
+            params["NextToken"] = page["NextToken"]
+    return states
+
+
+def require_alarms(cloudwatch: Any, names: Sequence[str], call: Caller) -> None:
+    """ShiftError naming every alarm that does not exist."""
+    if not names:
+        return
+    states = describe_alarms(cloudwatch, names, call)
+    missing = [name for name in names if name not in states]
+    if missing:
+        raise ShiftError(
+            f"health alarm(s) {', '.join(missing)} do not exist in this account and region; "
+            "check --alarm names (and the region)"
+        )
+
+
+def alarm_verdict(cloudwatch: Any, names: Sequence[str], call: Caller) -> Verdict:
+    try:
+        states = describe_alarms(cloudwatch, names, call)
+    except (ClientError, BotoCoreError) as error:
+        return Verdict(False, f"alarms cannot be read: {error}")
+    for name in names:
+        state = states.get(name)
+        if state is None:
+            return Verdict(False, f"alarm {name} no longer exists")
+        if state != "OK":
+            return Verdict(False, f"alarm {name} is {state}")
+    return HEALTHY
+
+
+def health_check_verdict(route53: Any, health_check_id: str, call: Caller) -> Verdict:
+    try:
+        response = call(route53.get_health_check_status, HealthCheckId=health_check_id)
+    except (ClientError, BotoCoreError) as error:
+        return Verdict(False, f"health check {health_check_id} cannot be read: {error}")
+    statuses = [
+        str(item.get("StatusReport", {}).get("Status", ""))
+        for item in response.get("HealthCheckObservations", [])
+    ]
+    if not statuses:
+        return Verdict(False, f"health check {health_check_id} has no observations yet")
+    passing = sum(status.startswith("Success") for status in statuses)
+    if passing * 2 <= len(statuses):
+        failing = next(status for status in statuses if not status.startswith("Success"))
+        return Verdict(
+            False,
+            f"health check {health_check_id}: {passing}/{len(statuses)} checkers report "
+            f"success ({failing})",
+        )
+    return HEALTHY
+
+
+def probe_verdict(url: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> Verdict:
+    check_url(url)
+    # check_url allows only http and https.
+    request = urllib.request.Request(  # noqa: S310
+        url, headers={"User-Agent": "prostudio-traffic-shift"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            status = response.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    except (urllib.error.URLError, OSError) as error:
+        return Verdict(False, f"GET {url} failed: {error}")
+    if not 200 <= status < 300:
+        return Verdict(False, f"GET {url} answered {status}")
+    return HEALTHY
