@@ -1,0 +1,1 @@
+"""ProStudio service: a small WSGI API cached in Redis."""

@@ -1,0 +1,132 @@
+"""Redis clients for the three deployment shapes, and a cache-aside layer that survives outages.
+
+Standalone (the box's own Redis with a password), TLS + auth token (ElastiCache) and Sentinel
+(self-managed HA) all yield a plain ``redis.Redis``; everything above this module only sees that.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ReadOnlyError, RedisError
+from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+from prostudio.settings import RedisSettings
+
+HIT = "hit"
+MISS = "miss"
+BYPASS = "bypass"
+
+
+class CacheClient(Protocol):
+    """The part of ``redis.Redis`` the cache uses; tests may pass any server's client."""
+
+    def get(self, name: str) -> Any: ...
+
+    def set(self, name: str, value: bytes, ex: int | None = None) -> Any: ...
+
+    def ping(self) -> Any: ...
+
+
+def connection_options(settings: RedisSettings, *, retries: int) -> dict[str, Any]:
+    """Keyword arguments shared by every Redis connection the service opens."""
+    options: dict[str, Any] = {
+        "password": settings.password,
+        "username": settings.username,
+        "socket_timeout": settings.timeout_seconds,
+        "socket_connect_timeout": settings.timeout_seconds,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), retries),
+        # After a failover the old primary answers writes with READONLY; reconnecting
+        # re-resolves the endpoint (ElastiCache) or asks Sentinel for the new master.
+        "retry_on_error": [ReadOnlyError],
+        "client_name": "prostudio",
+    }
+    if settings.tls:
+        options["ssl"] = True
+        options["ssl_cert_reqs"] = "required"
+        if settings.tls_ca_file:
+            options["ssl_ca_certs"] = settings.tls_ca_file
+    return options
+
+
+def build_redis_client(settings: RedisSettings, *, retries: int | None = None) -> redis.Redis:
+    """A client for the configured topology; it connects lazily, on its first command."""
+    attempts = settings.retries if retries is None else retries
+    options = connection_options(settings, retries=attempts)
+    if settings.uses_sentinel:
+        sentinel_options: dict[str, Any] = {
+            "socket_timeout": settings.timeout_seconds,
+            "socket_connect_timeout": settings.timeout_seconds,
+        }
+        if settings.sentinel_password:
+            sentinel_options["password"] = settings.sentinel_password
+        if settings.tls:
+            sentinel_options.update(
+                {k: v for k, v in options.items() if k.startswith("ssl")},
+            )
+        sentinel = Sentinel(list(settings.sentinel_hosts), sentinel_kwargs=sentinel_options)
+        return sentinel.master_for(settings.sentinel_master, **options)
+    return redis.Redis(host=settings.host, port=settings.port, **options)
+
+
+class RedisCache:
+    """Cache-aside over Redis. A Redis failure never fails the caller: the value comes from
+    the origin, and Redis is left alone for a short cooldown so an outage costs no timeouts.
+    """
+
+    def __init__(
+        self,
+        client: CacheClient,
+        *,
+        probe_client: CacheClient | None = None,
+        ttl_seconds: int,
+        outage_cooldown_seconds: float = 1.0,
+        on_error: Callable[[str, Exception], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.probe_client = probe_client if probe_client is not None else client
+        self.ttl_seconds = ttl_seconds
+        self.outage_cooldown_seconds = outage_cooldown_seconds
+        self._on_error = on_error
+        self._clock = clock
+        self._skip_until = 0.0
+
+    def _failed(self, operation: str, error: Exception) -> None:
+        self._skip_until = self._clock() + self.outage_cooldown_seconds
+        if self._on_error is not None:
+            self._on_error(operation, error)
+
+    def get_or_compute(self, key: str, compute: Callable[[], bytes]) -> tuple[bytes, str]:
+        """Return (value, outcome) where outcome is ``hit``, ``miss`` or ``bypass``."""
+        if self._skip_until and self._clock() < self._skip_until:
+            return compute(), BYPASS
+        try:
+            cached = self.client.get(key)
+        except RedisError as error:
+            self._failed("get", error)
+            return compute(), BYPASS
+        if cached is not None:
+            return bytes(cached), HIT
+        value = compute()
+        try:
+            self.client.set(key, value, ex=self.ttl_seconds)
+        except RedisError as error:
+            self._failed("set", error)
+        return value, MISS
+
+    def check(self) -> str | None:
+        """Ping Redis once; return None when reachable, else the reason it is not."""
+        try:
+            self.probe_client.ping()
+        except RedisError as error:
+            return f"{type(error).__name__}: {error}"
+        self._skip_until = 0.0
+        return None
