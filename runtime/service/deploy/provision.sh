@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Provisions the ProStudio box (Amazon Linux 2023) from the unpacked service asset.
+# Run as root by cfn-init, and again by cfn-hup on every update: each step is idempotent.
+#
+# Environment:
+#   PROSTUDIO_REDIS_MODE        local (Redis on this box) or external (ElastiCache)
+#   PROSTUDIO_REDIS_SECRET_ARN  Secrets Manager secret: local requirepass / ElastiCache auth token
+#   REDIS_HOST, REDIS_PORT      external mode: the ElastiCache primary endpoint
+#   REDIS_TLS                   external mode: true
+#   AWS_REGION, API_WORKERS, MAX_MEMORY_MB
+set -euo pipefail
+
+APP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEPLOY_DIR="$APP_DIR/deploy"
+# Files are written under ROOT (empty on the box; a scratch directory in the tests) while
+# their contents name the box's real paths.
+ROOT="${PROSTUDIO_ROOT:-}"
+VENV=/opt/prostudio/venv
+PYTHON="$ROOT$VENV/bin/python"
+CONFIG_DIR=/etc/prostudio
+SERVICE_USER=prostudio
+REDIS_USER=prostudio-redis
+LOCAL_REDIS_PORT=6379
+
+die() {
+  echo "provision: $*" >&2
+  exit 1
+}
+
+check_environment() {
+  case "${PROSTUDIO_REDIS_MODE:-}" in
+    local | external) ;;
+    *) die "PROSTUDIO_REDIS_MODE='${PROSTUDIO_REDIS_MODE:-}' must be local or external" ;;
+  esac
+  [ -n "${PROSTUDIO_REDIS_SECRET_ARN:-}" ] || die "PROSTUDIO_REDIS_SECRET_ARN is not set"
+  [ -n "${AWS_REGION:-}" ] || die "AWS_REGION is not set"
+  [[ "${API_WORKERS:-}" =~ ^[0-9]+$ ]] || die "API_WORKERS='${API_WORKERS:-}' is not a number"
+  [[ "${MAX_MEMORY_MB:-}" =~ ^[0-9]+$ ]] || die "MAX_MEMORY_MB='${MAX_MEMORY_MB:-}' is not a number"
+  if [ "$PROSTUDIO_REDIS_MODE" = external ]; then
+    [ -n "${REDIS_HOST:-}" ] || die "REDIS_HOST is required in external mode"
+    [[ "${REDIS_PORT:-}" =~ ^[0-9]+$ ]] || die "REDIS_PORT='${REDIS_PORT:-}' is not a port"
+    [ "${REDIS_TLS:-}" = true ] || die "REDIS_TLS must be true in external mode (ElastiCache)"
+  fi
+}
+
+install_packages() {
+  dnf install -y -q nginx redis6 python3.11 python3.11-pip
+}
+
+create_users() {
+  id -u "$SERVICE_USER" >/dev/null 2>&1 ||
+    useradd --system --user-group --home-dir /opt/prostudio --shell /sbin/nologin "$SERVICE_USER"
+  id -u "$REDIS_USER" >/dev/null 2>&1 ||
+    useradd --system --user-group --home-dir /var/lib/prostudio-redis --shell /sbin/nologin \
+      "$REDIS_USER"
+  # nginx's workers reach gunicorn's socket through the service's group.
+  usermod --append --groups "$SERVICE_USER" nginx
+}
+
+build_venv() {
+  [ -x "$PYTHON" ] || python3.11 -m venv "$ROOT$VENV"
+  "$ROOT$VENV/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir \
+    -r "$APP_DIR/requirements.txt"
+  chmod -R a+rX "$APP_DIR" "$ROOT$VENV"
+}
+
+# Runs the shared renderer (the same code the tests and run-local use).
+provisioning() {
+  (cd "$APP_DIR" && "$PYTHON" -m prostudio.provisioning "$@")
+}
+
+fetch_secret() {
+  aws secretsmanager get-secret-value --region "$AWS_REGION" \
+    --secret-id "$PROSTUDIO_REDIS_SECRET_ARN" --query SecretString --output text
+}
+
+write_service_environment() {
+  local secret="$1"
+  install -d -m 0750 "$ROOT$CONFIG_DIR"
+  chown root:"$SERVICE_USER" "$ROOT$CONFIG_DIR"
+  if [ "$PROSTUDIO_REDIS_MODE" = local ]; then
+    printf '%s' "$secret" | provisioning env-file "$ROOT$CONFIG_DIR/env" REDIS_PASSWORD \
+      REDIS_HOST=127.0.0.1 REDIS_PORT="$LOCAL_REDIS_PORT" REDIS_TLS=false \
+      API_WORKERS="$API_WORKERS" MAX_MEMORY_MB="$MAX_MEMORY_MB" LOG_LEVEL=info
+  else
+    printf '%s' "$secret" | provisioning env-file "$ROOT$CONFIG_DIR/env" REDIS_AUTH_TOKEN \
+      REDIS_HOST="$REDIS_HOST" REDIS_PORT="$REDIS_PORT" REDIS_TLS=true \
+      API_WORKERS="$API_WORKERS" MAX_MEMORY_MB="$MAX_MEMORY_MB" LOG_LEVEL=info
+  fi
+  chown root:root "$ROOT$CONFIG_DIR/env"
+  chmod 0600 "$ROOT$CONFIG_DIR/env"
+  # Fail here, with the variable's name, rather than in a restart loop.
+  (
+    set -a
+    # shellcheck disable=SC1090,SC1091
+    . "$ROOT$CONFIG_DIR/env"
+    set +a
+    cd "$APP_DIR" && "$PYTHON" -m prostudio.check_config
+  )
+}
+
+redis_server_binary() {
+  command -v redis6-server || command -v redis-server || die "no redis-server binary found"
+}
+
+configure_local_redis() {
+  local secret="$1" maxmemory
+  maxmemory="$(provisioning redis-maxmemory "$MAX_MEMORY_MB")"
+  printf '%s' "$secret" | provisioning redis-auth "$ROOT$CONFIG_DIR/redis-auth.conf"
+  provisioning render "$DEPLOY_DIR/redis.conf" "$ROOT$CONFIG_DIR/redis.conf" --mode 0640 \
+    BIND=0.0.0.0 PORT="$LOCAL_REDIS_PORT" DATA_DIR=/var/lib/prostudio-redis \
+    MAXMEMORY_MB="$maxmemory" AUTH_INCLUDE="$CONFIG_DIR/redis-auth.conf"
+  chown root:"$REDIS_USER" "$ROOT$CONFIG_DIR/redis.conf" "$ROOT$CONFIG_DIR/redis-auth.conf"
+  chmod 0640 "$ROOT$CONFIG_DIR/redis.conf" "$ROOT$CONFIG_DIR/redis-auth.conf"
+  # The redis user must traverse the config directory.
+  chmod 0751 "$ROOT$CONFIG_DIR"
+  provisioning render "$DEPLOY_DIR/prostudio-redis.service" \
+    "$ROOT/etc/systemd/system/prostudio-redis.service" REDIS_SERVER="$(redis_server_binary)"
+}
+
+configure_nginx() {
+  install -D -m 0644 "$DEPLOY_DIR/proxy_params.conf" "$ROOT/etc/nginx/prostudio-proxy.conf"
+  provisioning render "$DEPLOY_DIR/nginx.conf" "$ROOT/etc/nginx/conf.d/prostudio.conf" \
+    LISTEN=80 SOCKET=/run/prostudio/gunicorn.sock STATIC_ROOT="$APP_DIR/static" \
+    ACCESS_LOG=/var/log/nginx/prostudio.access.log PROXY_PARAMS=/etc/nginx/prostudio-proxy.conf
+  provisioning render "$DEPLOY_DIR/nginx-main.conf" "$ROOT/etc/nginx/nginx.conf" \
+    USER=nginx WORKER_PROCESSES=auto PID_FILE=/run/nginx.pid \
+    ERROR_LOG=/var/log/nginx/error.log TEMP_DIR=/var/lib/nginx/tmp \
+    SITE_CONF=/etc/nginx/conf.d/prostudio.conf
+  install -D -m 0644 "$DEPLOY_DIR/nginx-override.conf" \
+    "$ROOT/etc/systemd/system/nginx.service.d/prostudio.conf"
+  nginx -t -q
+}
+
+start_services() {
+  install -D -m 0644 "$DEPLOY_DIR/prostudio.service" "$ROOT/etc/systemd/system/prostudio.service"
+  systemctl daemon-reload
+  # The distribution's own Redis unit never runs: ours uses the rendered configuration.
+  systemctl disable --now redis6.service >/dev/null 2>&1 || true
+  if [ "$PROSTUDIO_REDIS_MODE" = local ]; then
+    systemctl enable prostudio-redis.service
+    systemctl restart prostudio-redis.service
+  else
+    systemctl disable --now prostudio-redis.service >/dev/null 2>&1 || true
+  fi
+  systemctl enable prostudio.service nginx.service
+  systemctl restart prostudio.service
+  systemctl reload-or-restart nginx.service
+}
+
+main() {
+  check_environment
+  [ "$(id -u)" -eq 0 ] || die "run as root"
+  install_packages
+  create_users
+  build_venv
+  local secret
+  secret="$(fetch_secret)" || die "could not read secret $PROSTUDIO_REDIS_SECRET_ARN"
+  [ -n "$secret" ] || die "secret $PROSTUDIO_REDIS_SECRET_ARN is empty"
+  write_service_environment "$secret"
+  if [ "$PROSTUDIO_REDIS_MODE" = local ]; then
+    configure_local_redis "$secret"
+  fi
+  configure_nginx
+  start_services
+  echo "provision: ProStudio configured (redis: $PROSTUDIO_REDIS_MODE)"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
+fi
