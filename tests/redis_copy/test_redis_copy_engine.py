@@ -1,0 +1,455 @@
+"""The copy engine against a real plain source and a real TLS + requirepass target."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import redis
+from copy_engine import (
+    CopyError,
+    CopySettings,
+    CopyState,
+    PreconditionError,
+    RedisCopier,
+)
+from copy_servers import MemoryStore, RedisServer, SimulatedCrash, free_port
+from copy_testdata import (
+    BIG_HASH_FIELDS,
+    BINARY_KEY,
+    LONG_STREAM_ENTRIES,
+    dump_keyspace,
+    populate_all_types,
+    populate_strings,
+)
+
+
+def copier(
+    source_server: RedisServer,
+    target_server: RedisServer,
+    source: redis.Redis | None = None,
+    target: redis.Redis | None = None,
+    **settings: Any,
+) -> RedisCopier:
+    return RedisCopier(
+        source or source_server.client(),
+        target or target_server.client(),
+        CopySettings(**settings),
+        source_label=source_server.label,
+        target_label=target_server.label,
+    )
+
+
+def run_copy(engine: RedisCopier, store: MemoryStore, **kwargs: Any) -> dict[str, Any]:
+    state = engine.start()
+    store.save(state.to_dict())
+    engine.advance(state, store, **kwargs)
+    return state.report()
+
+
+def assert_same_keyspace(source: redis.Redis, target: redis.Redis) -> None:
+    expected = dump_keyspace(source)
+    copied = dump_keyspace(target)
+    assert copied.keys() == expected.keys()
+    for key, (kind, value, expiry) in expected.items():
+        copied_kind, copied_value, copied_expiry = copied[key]
+        assert (copied_kind, copied_value) == (kind, value), key
+        if expiry < 0:
+            assert copied_expiry == expiry, key
+        else:
+            assert abs(copied_expiry - expiry) <= 5, (key, expiry, copied_expiry)
+
+
+def test_copies_every_type_with_ttls_binary_names_and_big_keys(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+    memory_store: MemoryStore,
+) -> None:
+    # Given every type, TTLs, binary names, a 100k-field hash and a long stream
+    populate_all_types(source)
+    assert source.hlen("hash:big") == BIG_HASH_FIELDS
+    assert source.xlen("stream:long") == LONG_STREAM_ENTRIES
+    total = source.dbsize()
+
+    # When copying with full verification
+    report = run_copy(copier(source_server, target_server, scan_count=50), memory_store)
+
+    # Then every key arrives with its type, value and absolute expiry
+    assert report["ok"] is True
+    assert report["scanned"] == report["copied"] == total
+    assert report["skipped"] == report["expired"] == report["mismatched"] == 0
+    assert report["verified"] == total
+    assert target.get(BINARY_KEY) == b"\x00\x01binary"
+    assert target.object("encoding", "hash:big") == b"hashtable"
+    assert_same_keyspace(source, target)
+    assert memory_store.load() is not None
+    assert memory_store.load()["phase"] == "done"  # type: ignore[index]
+
+
+def test_ttls_do_not_stretch_by_the_copy_time(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+    memory_store: MemoryStore,
+) -> None:
+    # Given keys with TTLs and a copy slowed down between batches
+    for index in range(20):
+        source.set(f"slow:{index}", index, px=120_000)
+    expiries = {key: source.execute_command("PEXPIRETIME", key) for key in source.scan_iter()}
+
+    # When the copy takes a noticeable time
+    report = run_copy(
+        copier(source_server, target_server, scan_count=2),
+        memory_store,
+        progress=lambda state: time.sleep(0.02),
+    )
+
+    # Then the absolute expiries on the target are the source's, not shifted by the copy time
+    assert report["ok"] is True
+    for key, expiry in expiries.items():
+        assert abs(target.execute_command("PEXPIRETIME", key) - expiry) <= 5
+
+
+def test_keys_expiring_mid_copy_are_counted_and_survivors_arrive(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+    memory_store: MemoryStore,
+) -> None:
+    # Given persistent keys and many keys that expire within the copy's duration
+    populate_strings(source, 3000, prefix="keep")
+    pipe = source.pipeline(transaction=False)
+    for index in range(6000):
+        pipe.set(f"short:{index}", index, px=100 + (index * 7) % 1500)
+    pipe.execute()
+
+    # When the copy runs slowly enough that expiries happen between SCAN and RESTORE
+    report = run_copy(
+        copier(source_server, target_server, scan_count=100),
+        memory_store,
+        progress=lambda state: time.sleep(0.02),
+    )
+
+    # Then expired keys are counted, every survivor is on the target, nothing is lost
+    assert report["ok"] is True
+    assert report["expired"] > 0
+    assert report["scanned"] == report["copied"] + report["skipped"] + report["expired"]
+    assert report["copied"] >= 3000
+    assert all(target.exists(f"keep:{index}") for index in range(0, 3000, 97))
+    kept = sum(1 for _ in target.scan_iter(match="keep:*", count=1000))
+    assert kept == 3000
+    for key in source.scan_iter(count=1000):
+        remaining = source.pttl(key)
+        if remaining > 1000:
+            assert target.exists(key), key
+
+
+@pytest.mark.parametrize("policy", ["skip", "replace"])
+def test_existing_keys_follow_the_policy(
+    policy: str,
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+    memory_store: MemoryStore,
+) -> None:
+    # Given source keys, two of which already exist on the target with other values
+    populate_strings(source, 50)
+    target.set("k:1", "target-own")
+    target.set("k:2", "target-own", ex=500)
+    target.set("only-on-target", "stays")
+
+    # When copying with the policy
+    report = run_copy(copier(source_server, target_server, policy=policy), memory_store)
+
+    # Then skip keeps the target's values, replace overwrites them; both verify
+    assert report["ok"] is True
+    assert report["scanned"] == 50
+    assert target.get("only-on-target") == b"stays"
+    if policy == "skip":
+        assert (report["copied"], report["skipped"]) == (48, 2)
+        assert target.get("k:1") == b"target-own"
+        assert target.ttl("k:2") > 0
+        assert report["kept"] == 2
+    else:
+        assert (report["copied"], report["skipped"]) == (50, 0)
+        assert target.get("k:1") == b"value-1"
+        assert target.ttl("k:2") == -1
+    assert target.get("k:3") == b"value-3"
+
+
+def test_policy_fail_refuses_a_target_that_is_not_empty(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+) -> None:
+    populate_strings(source, 10)
+    target.set("already", "here")
+
+    with pytest.raises(PreconditionError, match=r"already holds 1 key.*policy is 'fail'"):
+        copier(source_server, target_server).start()
+
+    assert target.dbsize() == 1
+
+
+def test_same_server_is_refused(source: redis.Redis, source_server: RedisServer) -> None:
+    populate_strings(source, 5)
+    same_by_label = RedisCopier(
+        source_server.client(),
+        source_server.client(),
+        CopySettings(),
+        source_label=source_server.label,
+        target_label=source_server.label,
+    )
+    with pytest.raises(PreconditionError, match=r"both 127\.0\.0\.1"):
+        same_by_label.start()
+
+    same_by_run_id = RedisCopier(
+        source_server.client(),
+        source_server.client(host="localhost"),
+        CopySettings(policy="replace"),
+        source_label=source_server.label,
+        target_label=f"localhost:{source_server.port}/0",
+    )
+    with pytest.raises(PreconditionError, match="same server \\(run_id"):
+        same_by_run_id.start()
+    assert source.dbsize() == 5
+
+
+class ReportsOlderVersion(redis.Redis):
+    """A real client whose INFO server reports an older redis_version; nothing else changes."""
+
+    def info(self, section: Any = None, *args: Any, **kwargs: Any) -> Any:
+        result = super().info(section, *args, **kwargs)
+        if section == "server":
+            result = {**result, "redis_version": "6.2.14"}
+        return result
+
+
+def test_target_older_than_source_is_refused(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+) -> None:
+    populate_strings(source, 5)
+    older_target = ReportsOlderVersion(
+        host="127.0.0.1",
+        port=target_server.port,
+        password=target_server.password,
+        ssl=True,
+        ssl_ca_certs=str(target_server.certificates.ca),  # type: ignore[union-attr]
+    )
+    engine = copier(source_server, target_server, target=older_target)
+
+    with pytest.raises(PreconditionError, match=r"target runs Redis 6\.2\.14, older than .*7\.0"):
+        engine.start()
+    assert target.dbsize() == 0
+
+
+@pytest.mark.parametrize(
+    ("eviction", "message"),
+    [
+        ("noeviction", "target maxmemory too small"),
+        ("allkeys-lru", "maxmemory-policy allkeys-lru would evict copied keys"),
+        ("volatile-ttl", "maxmemory-policy volatile-ttl would evict copied keys"),
+    ],
+)
+def test_target_memory_too_small_or_evicting_is_refused(
+    eviction: str,
+    message: str,
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+) -> None:
+    # Given 2 MB of data on the source and a target with only ~256 KiB free
+    pipe = source.pipeline(transaction=False)
+    for index in range(200):
+        pipe.set(f"blob:{index}", "x" * 10_000)
+    pipe.execute()
+    used = int(target.info("memory")["used_memory"])
+    target.config_set("maxmemory", used + 256 * 1024)
+    target.config_set("maxmemory-policy", eviction)
+
+    with pytest.raises(PreconditionError, match=message):
+        copier(source_server, target_server).start()
+    assert target.dbsize() == 0
+
+
+def test_evicting_policy_with_room_to_spare_is_accepted(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+    memory_store: MemoryStore,
+) -> None:
+    populate_strings(source, 100)
+    target.config_set("maxmemory", 512 * 1024 * 1024)
+    target.config_set("maxmemory-policy", "allkeys-lru")
+
+    report = run_copy(copier(source_server, target_server), memory_store)
+
+    assert report["ok"] is True
+    assert report["copied"] == 100
+
+
+def test_unreachable_server_is_a_clear_error(
+    source: redis.Redis, source_server: RedisServer, target_server: RedisServer
+) -> None:
+    port = free_port()
+    engine = RedisCopier(
+        source_server.client(),
+        redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1),
+        CopySettings(),
+        source_label=source_server.label,
+        target_label=f"127.0.0.1:{port}/0",
+    )
+    with pytest.raises(PreconditionError, match=f"cannot reach target redis at 127.0.0.1:{port}"):
+        engine.start()
+
+
+@pytest.mark.parametrize("password", ["wrong-password", None])
+def test_auth_failure_is_a_clear_error(
+    password: str | None,
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+) -> None:
+    bad_target = target_server.client(password=password)
+    engine = copier(source_server, target_server, target=bad_target)
+
+    with pytest.raises(PreconditionError, match=r"target redis at .* rejected the credentials"):
+        engine.start()
+    assert target.dbsize() == 0
+
+
+def test_crash_between_restore_and_checkpoint_resumes_without_loss_or_double_count(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+) -> None:
+    # Given a copy that dies on its 4th checkpoint write, after RESTOREs it never recorded
+    populate_strings(source, 5000)
+    crashing = MemoryStore(crash_on_save=4)
+    engine = copier(source_server, target_server, scan_count=100, batches_per_checkpoint=5)
+    state = engine.start()
+    crashing.save(state.to_dict())
+    with pytest.raises(SimulatedCrash):
+        engine.advance(state, crashing)
+    saved = crashing.saved
+    assert saved is not None
+    assert saved["phase"] == "copy"
+    recorded = saved["counts"]["copied"]  # type: ignore[index]
+    assert 0 < recorded < target.dbsize() < 5000
+
+    # When a new process resumes from the last durable checkpoint
+    store = MemoryStore()
+    store.saved = saved
+    resumed_engine = copier(source_server, target_server, scan_count=100)
+    resumed = resumed_engine.resume(saved)
+    resumed_engine.advance(resumed, store)
+    report = resumed.report()
+
+    # Then every key is there once and counted once
+    assert report["ok"] is True
+    assert report["scanned"] == report["copied"] == 5000
+    assert target.dbsize() == 5000
+
+
+def test_stopping_at_a_deadline_resumes_in_later_slices(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+    memory_store: MemoryStore,
+) -> None:
+    # Given a clock that lets each slice run three batches
+    populate_strings(source, 2000)
+    ticks = iter(range(1_000_000))
+    engine = RedisCopier(
+        source_server.client(),
+        target_server.client(),
+        CopySettings(scan_count=100),
+        source_label=source_server.label,
+        target_label=target_server.label,
+        clock=lambda: float(next(ticks)),
+    )
+    state = engine.start()
+    slices = 0
+    while not state.done:
+        slices += 1
+        engine.advance(state, memory_store, deadline=float(next(ticks)) + 3)
+        state = CopyState.from_dict(memory_store.load())  # type: ignore[arg-type]
+        assert slices < 200
+
+    assert slices > 3
+    report = state.report()
+    assert report["ok"] is True
+    assert report["copied"] == report["verified"] == 2000
+
+
+def test_verification_catches_tampered_keys(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+    memory_store: MemoryStore,
+) -> None:
+    # Given a copy whose target is tampered with between the copy and its verification
+    populate_all_types(source, big=False)
+    tampered = False
+
+    def tamper(state: CopyState) -> None:
+        nonlocal tampered
+        if state.phase == "verify" and not tampered:
+            tampered = True
+            target.hset("hash:small", "a", "changed")
+            target.pexpire("str:plain", 50_000)
+            target.delete("bulk:7")
+            target.rpush("list:small", "extra")
+
+    report = run_copy(copier(source_server, target_server), memory_store, progress=tamper)
+
+    # Then each tampered key is reported and the run is not ok
+    assert tampered
+    assert report["ok"] is False
+    assert report["mismatched"] == 4
+    reasons = " ".join(report["mismatches"])
+    assert "b'bulk:7': missing on target" in reasons
+    assert "b'str:plain': ttl: source has none" in reasons
+    assert "b'hash:small': value differs" in reasons
+    assert "b'list:small': value differs" in reasons
+
+
+def test_sample_verification_checks_a_bounded_sample(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+    memory_store: MemoryStore,
+) -> None:
+    populate_strings(source, 3000)
+
+    report = run_copy(
+        copier(source_server, target_server, verify="sample", sample_size=200), memory_store
+    )
+
+    assert report["ok"] is True
+    assert 0 < report["verified"] <= 200
+    assert report["copied"] == 3000
+
+
+def test_invalid_settings_are_rejected() -> None:
+    with pytest.raises(CopyError, match="policy 'merge' is unknown"):
+        CopySettings(policy="merge")
+    with pytest.raises(CopyError, match="verify mode 'some' is unknown"):
+        CopySettings(verify="some")
