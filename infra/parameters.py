@@ -24,3 +24,6 @@ REDIS_MIGRATION_CLIENT_SG = f"{PREFIX}/zero-cost/redis-migration-client-sg"
 OLD_ENTRY_DNS_NAME = f"{PREFIX}/zero-cost/entry-dns-name"
 OLD_ENTRY_HOSTED_ZONE_ID = f"{PREFIX}/zero-cost/entry-hosted-zone-id"
 OLD_ENTRY_IP = f"{PREFIX}/zero-cost/entry-ip"
+
+# The production Redis primary endpoint: injected into the tasks as an ECS secret.
+PROD_REDIS_HOST = f"{PREFIX}/prod/redis-host"

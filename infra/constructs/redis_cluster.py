@@ -58,7 +58,9 @@ class RedisCluster(Construct):
             self,
             "Subnets",
             description=f"{description} subnets",
-            subnet_ids=vpc.select_subnets(subnet_group_name=subnets.subnet_group_name).subnet_ids,
+            subnet_ids=vpc.select_subnets(
+                subnet_group_name=subnets.subnet_group_name, subnets=subnets.subnets
+            ).subnet_ids,
         )
         multi_node = node_count > 1
         self.group = elasticache.CfnReplicationGroup(

@@ -100,3 +100,32 @@ def acknowledge(stack: Stack, accepted: tuple[Accepted, ...]) -> list[Accepted]:
         Validations.of(target).acknowledge(Acknowledgment(id=entry.rule, reason=entry.reason))
         applied.append(entry)
     return applied
+
+
+PROD: tuple[Accepted, ...] = (
+    Accepted(
+        "Cache/AuthToken",
+        "AwsSolutions-SMG4",
+        "An ElastiCache AUTH token changes through ModifyReplicationGroup (ROTATE, then SET "
+        "once every client has the new token); a Secrets Manager rotation alone would lock the "
+        "tasks out. The rotation is the runbook step in docs/production.md.",
+    ),
+    Accepted(
+        "LoadBalancer/Alb/SecurityGroup",
+        "AwsSolutions-EC23",
+        "The internet-facing production ALB must accept 443 (and 80, redirected to 443) from "
+        "anyone; the tasks behind it admit the ALB only.",
+    ),
+    Accepted(
+        "Service/Task",
+        "AwsSolutions-ECS2",
+        "The plain variables are non-secret tuning (API_WORKERS, MAX_MEMORY_MB, REDIS_PORT, "
+        "REDIS_TLS); REDIS_HOST and REDIS_AUTH_TOKEN are injected as ECS secrets.",
+    ),
+    Accepted(
+        "Service/Task/ExecutionRole",
+        "AwsSolutions-IAM5[Resource::*]",
+        "ecr:GetAuthorizationToken has no resource-level permissions; every other statement of "
+        "the execution role names the assets repository, the log group or the two secrets.",
+    ),
+)

@@ -1,14 +1,35 @@
-"""ProdStack: the production topology (ALB -> ECS Fargate -> ElastiCache), built at phase 3."""
+"""ProdStack: the production topology (ALB -> ECS Fargate -> ElastiCache), built at phase 3.
+
+Below phase 3 it holds only an SSM parameter recording the phase, so deploying it early is
+harmless. It finds the zero-cost stack's VPC, old Redis and entry point through SSM
+parameters, never through CloudFormation exports.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.config import Settings
+from infra.constructs.egress import Egress
+from infra.constructs.fargate_service import Capacity, FargateService, RedisEndpoint
+from infra.constructs.load_balancer import LoadBalancer, site_certificate
+from infra.constructs.monitoring import Monitoring, RedisNodes
+from infra.constructs.redis_cluster import RedisCluster
+from infra.constructs.shared_network import SharedNetwork
+from infra.constructs.web_hosts import SERVICE_DIR
+from infra.constructs.weighted_dns import WeightedDns
+from infra.stacks.acknowledgements import PROD, acknowledge
+
+CACHE_SNAPSHOT_RETENTION_DAYS = 7
+IMAGE_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".pytest_cache", "*.rdb"]
 
 
 class ProdStack(Stack):
@@ -19,4 +40,107 @@ class ProdStack(Stack):
             "Phase",
             parameter_name="/prostudio/prod/phase",
             string_value=str(settings.phase),
+        )
+        if settings.prod_enabled:
+            self._production(settings)
+        self.acknowledged = acknowledge(self, PROD)
+
+    def _production(self, settings: Settings) -> None:
+        prod = settings.prod
+        network = SharedNetwork(self, "Network")
+        egress = Egress(self, "Egress", vpc=network.vpc, subnets=network.app_subnets)
+
+        cache_key = kms.Key(
+            self,
+            "CacheKey",
+            description="Encrypts the production Redis, its snapshots and its AUTH token",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+            pending_window=Duration.days(30),
+        )
+        cache = RedisCluster(
+            self,
+            "Cache",
+            vpc=network.vpc,
+            subnets=network.data_subnets,
+            node_type=prod.redis_node_type,
+            node_count=prod.redis_node_count,
+            description="ProStudio production cache",
+            snapshot_retention_days=CACHE_SNAPSHOT_RETENTION_DAYS,
+            encryption_key=cache_key,
+        )
+
+        zone = route53.HostedZone.from_hosted_zone_attributes(
+            self,
+            "Zone",
+            hosted_zone_id=settings.dns.hosted_zone_id,
+            zone_name=settings.dns.zone_name,
+        )
+        balancer = LoadBalancer(
+            self,
+            "LoadBalancer",
+            vpc=network.vpc,
+            subnets=network.public_subnets,
+            certificate=site_certificate(
+                self,
+                "Certificate",
+                domain_name=settings.dns.domain_name,
+                certificate_arn=settings.dns.certificate_arn,
+                zone=zone,
+            ),
+            deletion_protection=prod.alb_deletion_protection,
+        )
+        service = FargateService(
+            self,
+            "Service",
+            vpc=network.vpc,
+            subnets=network.app_subnets,
+            image=ecs.ContainerImage.from_asset(str(SERVICE_DIR), exclude=IMAGE_EXCLUDES),
+            load_balancer=balancer,
+            redis=RedisEndpoint(host=cache.host, port=cache.port, auth_token=cache.auth_token),
+            capacity=Capacity(
+                desired=prod.task_count, minimum=prod.min_tasks, maximum=prod.max_tasks
+            ),
+            api_workers=prod.api_workers,
+            max_memory_mb=prod.max_memory_mb,
+        )
+        clients: list[ec2.IConnectable] = [service.service, network.migration_clients]
+        cache.allow_from(clients, "Service tasks and migration Lambdas")
+        egress.allow_from(clients, "Production clients of AWS APIs")
+
+        dns = WeightedDns(
+            self,
+            "Dns",
+            zone=zone,
+            domain_name=settings.dns.domain_name,
+            old_entry_is_alias=settings.zero_cost.alb,
+            new_entry=balancer.alb,
+        )
+        monitoring = Monitoring(
+            self,
+            "Monitoring",
+            load_balancer=balancer.alb,
+            target_group=service.target_group,
+            service=service.service,
+            log_group=service.log_group,
+            redis=RedisNodes(
+                replication_group_id=cache.group.ref, node_count=prod.redis_node_count
+            ),
+            alarm_email=prod.alarm_email,
+        )
+
+        # Composition point: the Redis copy (old Redis -> production Redis).
+        if prod.migrate_data:
+            pass
+        # Composition point: the weighted shift from "old" to "new" (after the copy).
+        if prod.shift.enabled:
+            pass
+
+        CfnOutput(self, "LoadBalancerDns", value=balancer.alb.load_balancer_dns_name)
+        CfnOutput(self, "RedisPrimaryEndpoint", value=cache.host)
+        CfnOutput(self, "PublicName", value=dns.domain_name)
+        CfnOutput(
+            self,
+            "HealthGateAlarms",
+            value=",".join(alarm.alarm_name for alarm in monitoring.gate_alarms),
         )
