@@ -31,6 +31,11 @@ _CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificat
 # One hour is CloudFormation's ceiling for a custom resource; the shift keeps a margin.
 CUSTOM_RESOURCE_LIMIT_SECONDS = 3600
 SHIFT_MARGIN_SECONDS = 300
+# Per step the shift waits up to this long for Route53 to report INSYNC (a rising step still
+# pending then is rolled back), and each phase is noticed up to one poll late. Kept equal to
+# SYNC_TIMEOUT_SECONDS and POLL_SECONDS in runtime/traffic_shift/shift_engine.py.
+SHIFT_SYNC_SECONDS = 60
+SHIFT_POLL_SECONDS = 10
 
 
 def parse_bool(flag: str, raw: Any) -> bool:
@@ -112,9 +117,11 @@ class ShiftSettings:
 
     @property
     def worst_case_seconds(self) -> int:
-        """Every step of a full 0 <-> 100 walk, soaked, plus Route53 propagation per step."""
-        steps = 100 // self.step
-        return steps * (self.interval_seconds + 60)
+        """The longest walk to this target (from the farther end of 0..100): every step waits
+        for Route53 to apply it, soaks, and is noticed up to a poll late in both phases."""
+        distance = max(self.target_weight, 100 - self.target_weight)
+        steps = -(-distance // self.step)
+        return steps * (self.interval_seconds + SHIFT_SYNC_SECONDS + 2 * SHIFT_POLL_SECONDS)
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ class LoadBalancer(Construct):
         *,
         port: int,
         targets: Sequence[elbv2.IApplicationLoadBalancerTarget],
-        deregistration_delay: Duration = Duration.seconds(30),
+        deregistration_seconds: int = 30,
     ) -> elbv2.ApplicationTargetGroup:
         """Send all HTTPS traffic to these targets, health-checked on /health."""
         return self.https.add_targets(
@@ -107,7 +107,7 @@ class LoadBalancer(Construct):
             port=port,
             protocol=elbv2.ApplicationProtocol.HTTP,
             targets=list(targets),
-            deregistration_delay=deregistration_delay,
+            deregistration_delay=Duration.seconds(deregistration_seconds),
             health_check=elbv2.HealthCheck(
                 path=HEALTH_PATH,
                 healthy_http_codes="200",

@@ -1,0 +1,345 @@
+"""Fine-grained assertions on ZeroCostStack, one property of the issue at a time."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+from synth_support import resources_of_type, synthesize
+
+from infra import parameters
+
+PHASE_1 = synthesize(phase=1)
+PHASE_2 = synthesize(phase=2)
+
+
+def zero_cost(**flags: Any) -> Template:
+    return Template.from_json(synthesize(**flags).template("ZeroCostStack"))
+
+
+def ingress_rules(template: dict[str, Any]) -> list[dict[str, Any]]:
+    inline = [
+        {**rule, "GroupLogicalId": logical_id}
+        for logical_id, group in resources_of_type(template, "AWS::EC2::SecurityGroup").items()
+        for rule in group["Properties"].get("SecurityGroupIngress", [])
+    ]
+    separate = [
+        resource["Properties"]
+        for resource in resources_of_type(template, "AWS::EC2::SecurityGroupIngress").values()
+    ]
+    return inline + separate
+
+
+class TestNetwork:
+    def test_vpc_has_no_nat_gateway_and_three_subnet_groups_in_two_azs(self) -> None:
+        template = zero_cost(phase=1)
+        template.resource_count_is("AWS::EC2::VPC", 1)
+        template.resource_count_is("AWS::EC2::NatGateway", 0)
+        template.resource_count_is("AWS::EC2::Subnet", 6)
+        for group in ("public", "app", "data"):
+            template.resource_properties_count_is(
+                "AWS::EC2::Subnet",
+                {"Tags": Match.array_with([{"Key": "aws-cdk:subnet-name", "Value": group}])},
+                2,
+            )
+
+    @pytest.mark.parametrize("flags", [{"phase": 1}, {"phase": 2}, {"phase": 3}])
+    def test_subnets_are_identical_in_every_phase(self, flags: dict[str, int]) -> None:
+        baseline = resources_of_type(PHASE_1.template("ZeroCostStack"), "AWS::EC2::Subnet")
+        subnets = resources_of_type(
+            synthesize(**flags).template("ZeroCostStack"), "AWS::EC2::Subnet"
+        )
+        assert subnets == baseline
+
+    def test_network_ids_are_published_to_ssm(self) -> None:
+        template = zero_cost(phase=1)
+        for name in (
+            parameters.VPC_ID,
+            parameters.APP_SUBNET_IDS,
+            parameters.DATA_SUBNET_IDS,
+            parameters.PUBLIC_SUBNET_IDS,
+            parameters.APP_ROUTE_TABLE_IDS,
+        ):
+            template.has_resource_properties("AWS::SSM::Parameter", {"Name": name})
+
+    def test_no_cloudformation_exports(self) -> None:
+        for synthesis in (PHASE_1, PHASE_2):
+            for template in synthesis.templates.values():
+                for output in template.get("Outputs", {}).values():
+                    assert "Export" not in output
+
+
+class TestBox:
+    def test_one_t2_micro_with_imdsv2_encrypted_root_and_no_key_pair(self) -> None:
+        template = zero_cost(phase=1)
+        template.resource_count_is("AWS::EC2::Instance", 1)
+        template.has_resource_properties(
+            "AWS::EC2::Instance",
+            {
+                "InstanceType": "t2.micro",
+                "ImageId": "resolve:ssm:/aws/service/ami-amazon-linux-latest/"
+                "al2023-ami-kernel-default-x86_64",
+                "BlockDeviceMappings": [
+                    {"DeviceName": "/dev/xvda", "Ebs": Match.object_like({"Encrypted": True})}
+                ],
+                "KeyName": Match.absent(),
+            },
+        )
+        template.has_resource_properties(
+            "AWS::EC2::LaunchTemplate",
+            {"LaunchTemplateData": {"MetadataOptions": {"HttpTokens": "required"}}},
+        )
+
+    def test_session_manager_instead_of_ssh(self) -> None:
+        template = zero_cost(phase=1)
+        template.has_resource_properties(
+            "AWS::IAM::Role",
+            {
+                "ManagedPolicyArns": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Fn::Join": Match.array_with(
+                                    [
+                                        Match.array_with(
+                                            [":iam::aws:policy/AmazonSSMManagedInstanceCore"]
+                                        )
+                                    ]
+                                )
+                            }
+                        )
+                    ]
+                )
+            },
+        )
+        ports = {rule.get("FromPort") for rule in ingress_rules(PHASE_1.template("ZeroCostStack"))}
+        assert 22 not in ports
+
+    def test_box_is_open_only_on_80_and_443_plus_redis_for_migration(self) -> None:
+        rules = ingress_rules(PHASE_1.template("ZeroCostStack"))
+        public = [rule for rule in rules if rule.get("CidrIp") == "0.0.0.0/0"]
+        assert sorted(rule["FromPort"] for rule in public) == [80, 443]
+        redis = [rule for rule in rules if rule.get("FromPort") == 6379]
+        assert len(redis) == 1
+        assert "CidrIp" not in redis[0]
+        assert redis[0]["SourceSecurityGroupId"]["Fn::GetAtt"][0].startswith(
+            "HandoffMigrationClients"
+        )
+
+    def test_elastic_ip_is_associated_with_box_one(self) -> None:
+        template = zero_cost(phase=1)
+        template.resource_count_is("AWS::EC2::EIP", 1)
+        template.has_resource_properties(
+            "AWS::EC2::EIPAssociation", {"InstanceId": {"Ref": "WebBoxB619B63F"}}
+        )
+
+    def test_stack_waits_for_the_health_gated_signal(self) -> None:
+        template = PHASE_1.template("ZeroCostStack")
+        box = template["Resources"]["WebBoxB619B63F"]
+        assert box["CreationPolicy"]["ResourceSignal"]["Count"] == 1
+        user_data = json.dumps(box["Properties"]["UserData"])
+        assert "cfn-init" in user_data
+        assert "cfn-signal" in user_data
+        init = box["Metadata"]["AWS::CloudFormation::Init"]
+        assert init["configSets"]["default"] == ["app", "health", "updates"]
+        health = init["health"]["commands"]["20-wait-for-health"]["command"]
+        assert "http://127.0.0.1/health" in health
+        assert health.rstrip().endswith("exit 1")
+
+    def test_box_installs_the_service_asset_and_runs_its_provisioning(self) -> None:
+        init = PHASE_1.template("ZeroCostStack")["Resources"]["WebBoxB619B63F"]["Metadata"][
+            "AWS::CloudFormation::Init"
+        ]
+        assert "/opt/prostudio/app" in init["app"]["sources"]
+        command = init["app"]["commands"]["10-provision"]
+        assert command["command"] == "bash /opt/prostudio/app/deploy/provision.sh"
+        assert command["env"]["PROSTUDIO_REDIS_MODE"] == "local"
+        assert command["env"]["API_WORKERS"] == "2"
+
+    def test_user_data_has_no_fingerprint_so_updates_never_restart_the_box(self) -> None:
+        before = PHASE_1.template("ZeroCostStack")["Resources"]["WebBoxB619B63F"]
+        after = PHASE_2.template("ZeroCostStack")["Resources"]["WebBoxB619B63F"]
+        assert before["Properties"]["UserData"] == after["Properties"]["UserData"]
+
+    def test_redis_password_comes_from_secrets_manager_never_plain_text(self) -> None:
+        template = PHASE_1.template("ZeroCostStack")
+        secrets = resources_of_type(template, "AWS::SecretsManager::Secret")
+        password = secrets["WebRedisPassword8A7B3EF6"]["Properties"]
+        assert "GenerateSecretString" in password
+        assert all("SecretString" not in secret["Properties"] for secret in secrets.values())
+        env = template["Resources"]["WebBoxB619B63F"]["Metadata"]["AWS::CloudFormation::Init"][
+            "app"
+        ]["commands"]["10-provision"]["env"]
+        assert env["PROSTUDIO_REDIS_SECRET_ARN"] == {"Ref": "WebRedisPassword8A7B3EF6"}
+        user_data = json.dumps(template["Resources"]["WebBoxB619B63F"]["Properties"]["UserData"])
+        assert "PASSWORD" not in user_data.upper()
+
+
+class TestSeparateRedis:
+    def test_single_node_replication_group_with_tls_and_auth(self) -> None:
+        template = zero_cost(phase=1, separate_redis="true")
+        template.resource_count_is("AWS::ElastiCache::ReplicationGroup", 1)
+        template.resource_count_is("AWS::ElastiCache::CacheCluster", 0)
+        template.has_resource_properties(
+            "AWS::ElastiCache::ReplicationGroup",
+            {
+                "CacheNodeType": "cache.t3.micro",
+                "NumCacheClusters": 1,
+                "TransitEncryptionEnabled": True,
+                "TransitEncryptionMode": "required",
+                "AtRestEncryptionEnabled": True,
+                "AuthToken": {
+                    "Fn::Join": Match.array_with(
+                        [Match.array_with([Match.string_like_regexp("resolve:secretsmanager")])]
+                    )
+                },
+            },
+        )
+
+    def test_the_box_uses_the_cache(self) -> None:
+        template = synthesize(phase=1, separate_redis="true").template("ZeroCostStack")
+        env = template["Resources"]["WebBoxB619B63F"]["Metadata"]["AWS::CloudFormation::Init"][
+            "app"
+        ]["commands"]["10-provision"]["env"]
+        assert env["PROSTUDIO_REDIS_MODE"] == "external"
+        assert env["REDIS_TLS"] == "true"
+        assert env["REDIS_HOST"]["Fn::GetAtt"][1] == "PrimaryEndPoint.Address"
+
+    def test_cache_admits_only_the_boxes_and_the_migration_clients(self) -> None:
+        template = synthesize(phase=1, separate_redis="true").template("ZeroCostStack")
+        rules = [rule for rule in ingress_rules(template) if rule.get("FromPort") == 6380]
+        sources = sorted(rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in rules)
+        assert len(sources) == 2
+        assert sources[0].startswith("HandoffMigrationClients")
+        assert sources[1].startswith("WebSecurityGroup")
+        assert not any("CidrIp" in rule for rule in rules)
+
+    def test_turning_it_off_keeps_the_box(self) -> None:
+        on = synthesize(phase=1, separate_redis="true").template("ZeroCostStack")
+        off = PHASE_1.template("ZeroCostStack")
+        assert "WebBoxB619B63F" in on["Resources"]
+        assert "WebBoxB619B63F" in off["Resources"]
+        assert not resources_of_type(off, "AWS::ElastiCache::ReplicationGroup")
+
+
+class TestLoadBalancer:
+    def test_https_listener_with_modern_policy_and_http_redirect(self) -> None:
+        template = zero_cost(phase=1, alb="true")
+        template.has_resource_properties(
+            "AWS::ElasticLoadBalancingV2::Listener",
+            {"Port": 443, "Protocol": "HTTPS", "SslPolicy": Match.string_like_regexp("TLS13")},
+        )
+        template.has_resource_properties(
+            "AWS::ElasticLoadBalancingV2::Listener",
+            {
+                "Port": 80,
+                "DefaultActions": [
+                    Match.object_like(
+                        {
+                            "Type": "redirect",
+                            "RedirectConfig": Match.object_like(
+                                {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}
+                            ),
+                        }
+                    )
+                ],
+            },
+        )
+
+    def test_drops_invalid_headers_and_logs_access(self) -> None:
+        template = zero_cost(phase=1, alb="true")
+        template.has_resource_properties(
+            "AWS::ElasticLoadBalancingV2::LoadBalancer",
+            {
+                "LoadBalancerAttributes": Match.array_with(
+                    [
+                        {"Key": "routing.http.drop_invalid_header_fields.enabled", "Value": "true"},
+                        {"Key": "access_logs.s3.enabled", "Value": "true"},
+                    ]
+                )
+            },
+        )
+
+    def test_targets_are_health_checked_on_health(self) -> None:
+        template = zero_cost(phase=1, alb="true")
+        template.has_resource_properties(
+            "AWS::ElasticLoadBalancingV2::TargetGroup",
+            {"HealthCheckPath": "/health", "Port": 80, "TargetType": "instance"},
+        )
+
+    def test_certificate_is_dns_validated_in_the_zone_without_an_arn(self) -> None:
+        template = zero_cost(phase=1, alb="true")
+        template.has_resource_properties(
+            "AWS::CertificateManager::Certificate",
+            {
+                "DomainName": "api.prostudio.example.com",
+                "ValidationMethod": "DNS",
+                "DomainValidationOptions": [
+                    Match.object_like({"HostedZoneId": "Z0000000000EXAMPLE"})
+                ],
+            },
+        )
+
+    def test_an_imported_certificate_arn_is_used_as_is(self) -> None:
+        arn = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+        template = zero_cost(phase=1, alb="true", certificate_arn=arn)
+        template.resource_count_is("AWS::CertificateManager::Certificate", 0)
+        template.has_resource_properties(
+            "AWS::ElasticLoadBalancingV2::Listener",
+            {"Port": 443, "Certificates": [{"CertificateArn": arn}]},
+        )
+
+    def test_boxes_then_accept_web_traffic_only_from_the_alb(self) -> None:
+        template = synthesize(phase=1, alb="true").template("ZeroCostStack")
+        box_rules = [
+            rule
+            for rule in ingress_rules(template)
+            if rule.get("GroupId", {}).get("Fn::GetAtt", [""])[0].startswith("WebSecurityGroup")
+            or rule.get("GroupLogicalId", "").startswith("WebSecurityGroup")
+        ]
+        web = [rule for rule in box_rules if rule.get("FromPort") in (80, 443)]
+        assert [rule["FromPort"] for rule in web] == [80]
+        assert web[0]["SourceSecurityGroupId"]["Fn::GetAtt"][0].startswith(
+            "LoadBalancerAlbSecurityGroup"
+        )
+        assert not any("CidrIp" in rule for rule in box_rules)
+
+
+class TestSecondInstance:
+    def test_two_identical_boxes_behind_the_alb_on_the_same_redis(self) -> None:
+        template = PHASE_2.template("ZeroCostStack")
+        boxes = resources_of_type(template, "AWS::EC2::Instance")
+        assert sorted(boxes) == ["WebBox293410087", "WebBoxB619B63F"]
+        first, second = (boxes[key] for key in sorted(boxes, reverse=True))
+        assert first["Properties"]["InstanceType"] == second["Properties"]["InstanceType"]
+        env = [
+            box["Metadata"]["AWS::CloudFormation::Init"]["app"]["commands"]["10-provision"]["env"]
+            for box in (first, second)
+        ]
+        assert env[0]["REDIS_HOST"] == env[1]["REDIS_HOST"]
+        target_group = next(
+            iter(resources_of_type(template, "AWS::ElasticLoadBalancingV2::TargetGroup").values())
+        )
+        assert sorted(target["Id"]["Ref"] for target in target_group["Properties"]["Targets"]) == [
+            "WebBox293410087",
+            "WebBoxB619B63F",
+        ]
+
+
+class TestHandoff:
+    def test_old_redis_and_entry_are_published_for_production(self) -> None:
+        phase_1 = zero_cost(phase=1)
+        for name in (
+            parameters.OLD_REDIS_HOST,
+            parameters.OLD_REDIS_PORT,
+            parameters.OLD_REDIS_TLS,
+            parameters.OLD_REDIS_SECRET_ARN,
+            parameters.REDIS_MIGRATION_CLIENT_SG,
+            parameters.OLD_ENTRY_IP,
+        ):
+            phase_1.has_resource_properties("AWS::SSM::Parameter", {"Name": name})
+        zero_cost(phase=2).has_resource_properties(
+            "AWS::SSM::Parameter", {"Name": parameters.OLD_ENTRY_DNS_NAME}
+        )
