@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runtime" / "red
 
 import redis
 from copy_checkpoint import FileCheckpointStore
+from copy_clients import make_client
 from copy_engine import (
     POLICIES,
     VERIFY_MODES,
@@ -94,20 +95,14 @@ def parse_endpoint(option: str, url: str, password_variable: str) -> Endpoint:
 
 def build_client(endpoint: Endpoint, ca_file: Path | None) -> redis.Redis:
     """A client for the engine; nothing connects until the first command."""
-    options: dict[str, Any] = {}
-    if endpoint.tls:
-        options.update(ssl=True, ssl_cert_reqs="required")
-        if ca_file is not None:
-            options["ssl_ca_certs"] = str(ca_file)
-    return redis.Redis(
-        host=endpoint.host,
-        port=endpoint.port,
-        db=endpoint.db,
-        username=endpoint.username,
+    return make_client(
+        endpoint.host,
+        endpoint.port,
+        tls=endpoint.tls,
         password=endpoint.password,
-        socket_connect_timeout=10,
-        socket_timeout=120,
-        **options,
+        username=endpoint.username,
+        db=endpoint.db,
+        ca_file=str(ca_file) if ca_file else None,
     )
 
 

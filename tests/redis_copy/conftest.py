@@ -60,7 +60,9 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 
 @pytest.fixture(scope="session")
 def source_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = start_redis(tmp_path_factory.mktemp("source"))
+    server = start_redis(
+        tmp_path_factory.mktemp("source"), extra=("--enable-debug-command", "local")
+    )
     yield server
     server.stop()
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 TARGET_PASSWORD = "target-secret-Pa55word"
 
@@ -52,7 +54,11 @@ class RedisServer:
         return f"127.0.0.1:{self.port}/0"
 
     def client(self, **overrides: object) -> redis.Redis:
-        options: dict[str, object] = {"host": "127.0.0.1", "port": self.port}
+        options: dict[str, object] = {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "retry": Retry(NoBackoff(), 0),
+        }
         if self.password:
             options["password"] = self.password
         if self.certificates:

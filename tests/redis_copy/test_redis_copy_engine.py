@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import redis
+from copy_clients import make_client
 from copy_engine import (
     CopyError,
     CopySettings,
@@ -306,7 +307,7 @@ def test_unreachable_server_is_a_clear_error(
     port = free_port()
     engine = RedisCopier(
         source_server.client(),
-        redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1),
+        make_client("127.0.0.1", port, tls=False),
         CopySettings(),
         source_label=source_server.label,
         target_label=f"127.0.0.1:{port}/0",

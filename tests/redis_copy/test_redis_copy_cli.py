@@ -1,0 +1,244 @@
+"""The operator CLI, run as a subprocess (and in-process where a hook is needed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import redis
+from copy_checkpoint import CheckpointBusy, FileCheckpointStore
+from copy_engine import RedisCopier
+from copy_servers import TARGET_PASSWORD, RedisServer
+from copy_testdata import populate_all_types, populate_strings
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = REPO / "scripts" / "migrate_redis.py"
+SUMMARY_FIELDS = {"scanned", "copied", "skipped", "expired", "mismatched", "seconds"}
+
+
+def cli_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_REDIS_PASSWORD")}
+    env["TARGET_REDIS_PASSWORD"] = TARGET_PASSWORD
+    return env
+
+
+def cli_args(
+    source_server: RedisServer, target_server: RedisServer, checkpoint: Path, *extra: str
+) -> list[str]:
+    assert target_server.certificates is not None
+    return [
+        sys.executable,
+        str(CLI),
+        "--source",
+        source_server.url,
+        "--target",
+        target_server.url,
+        "--target-ca",
+        str(target_server.certificates.ca),
+        "--checkpoint",
+        str(checkpoint),
+        *extra,
+    ]
+
+
+def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, capture_output=True, text=True, env=cli_env(), cwd=cwd, timeout=120, check=False
+    )
+
+
+def summary_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    last_line = result.stdout.strip().splitlines()[-1]
+    summary: dict[str, Any] = json.loads(last_line)
+    assert summary.keys() >= SUMMARY_FIELDS
+    return summary
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], fragment: str) -> None:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert fragment in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_copies_to_a_tls_target_with_the_password_from_the_environment(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    populate_all_types(source, big=False)
+    total = source.dbsize()
+    checkpoint = tmp_path / "copy.json"
+
+    result = run_cli(cli_args(source_server, target_server, checkpoint), tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    summary = summary_of(result)
+    assert (summary["scanned"], summary["copied"], summary["mismatched"]) == (total, total, 0)
+    assert summary["ok"] is True
+    assert target.dbsize() == total
+    assert json.loads(checkpoint.read_text())["phase"] == "done"
+
+
+def test_cli_rejects_bad_input_with_one_line(
+    source_server: RedisServer, target_server: RedisServer, tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "copy.json"
+    bad_scheme = cli_args(source_server, target_server, checkpoint)
+    bad_scheme[3] = "http://127.0.0.1:6379"
+    assert_one_line_error(run_cli(bad_scheme, tmp_path), "--source must be a redis://")
+
+    bad_policy = [*cli_args(source_server, target_server, checkpoint), "--policy", "merge"]
+    assert_one_line_error(run_cli(bad_policy, tmp_path), "invalid choice: 'merge'")
+
+    missing_ca = cli_args(source_server, target_server, checkpoint)
+    missing_ca[7] = str(tmp_path / "nowhere.pem")
+    assert_one_line_error(run_cli(missing_ca, tmp_path), "--target-ca")
+
+    nothing_to_resume = [*cli_args(source_server, target_server, checkpoint), "--resume"]
+    assert_one_line_error(run_cli(nothing_to_resume, tmp_path), "nothing to resume")
+    assert not checkpoint.exists()
+
+
+def test_cli_precondition_failure_writes_nothing(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    populate_strings(source, 20)
+    target.set("occupied", "1")
+
+    result = run_cli(cli_args(source_server, target_server, tmp_path / "c.json"), tmp_path)
+
+    assert_one_line_error(result, "already holds 1 key(s) and policy is 'fail'")
+    assert target.dbsize() == 1
+
+
+def test_cli_wrong_password_is_one_line(
+    source: redis.Redis, source_server: RedisServer, target_server: RedisServer, tmp_path: Path
+) -> None:
+    args = cli_args(source_server, target_server, tmp_path / "c.json")
+    args[5] = f"rediss://:not-the-password@127.0.0.1:{target_server.port}/0"
+
+    assert_one_line_error(run_cli(args, tmp_path), "rejected the credentials")
+
+
+def test_cli_killed_midway_resumes_with_no_key_lost_or_counted_twice(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    # Given a slow copy (small batches) killed with SIGKILL once progress is checkpointed
+    source.execute_command("DEBUG", "POPULATE", 40_000, "key", 16)
+    total = source.dbsize()
+    checkpoint = tmp_path / "copy.json"
+    args = cli_args(source_server, target_server, checkpoint, "--scan-count", "20")
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
+    deadline = time.monotonic() + 60
+    saved: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        if checkpoint.exists():
+            saved = json.loads(checkpoint.read_text())
+            if saved["counts"]["copied"] > 0:
+                break
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    assert saved["phase"] == "copy", "the copy finished before it could be killed"
+    assert target.dbsize() < total
+
+    # When the same command is rerun with --resume
+    resumed = run_cli([*args[:-2], "--scan-count", "1000", "--resume"], tmp_path)
+
+    # Then every key is copied exactly once in the counts and present on the target
+    assert resumed.returncode == 0, resumed.stderr
+    summary = summary_of(resumed)
+    assert summary["scanned"] == summary["copied"] == total
+    assert summary["mismatched"] == 0
+    assert target.dbsize() == total
+
+
+def test_cli_refuses_to_start_over_an_unfinished_checkpoint(
+    source: redis.Redis, source_server: RedisServer, target_server: RedisServer, tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "copy.json"
+    checkpoint.write_text(json.dumps({"phase": "copy"}))
+
+    result = run_cli(cli_args(source_server, target_server, checkpoint), tmp_path)
+
+    assert_one_line_error(result, "holds an unfinished copy; pass --resume")
+
+
+def load_cli(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("migrate_redis_cli", CLI)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_exits_non_zero_when_verification_finds_a_tampered_key(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a target key tampered with after the copy and before verification
+    populate_strings(source, 100)
+    verify = RedisCopier._verify
+
+    def tamper_then_verify(self: RedisCopier, *args: Any) -> None:
+        target.set("k:42", "tampered")
+        verify(self, *args)
+
+    monkeypatch.setattr(RedisCopier, "_verify", tamper_then_verify)
+    monkeypatch.setenv("TARGET_REDIS_PASSWORD", TARGET_PASSWORD)
+    cli = load_cli(monkeypatch)
+
+    # When the CLI runs
+    status = cli.main(cli_args(source_server, target_server, tmp_path / "c.json")[2:])
+
+    # Then it exits non-zero, names the key, and still ends stdout with the summary
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "b'k:42': value differs" in captured.err
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert (summary["mismatched"], summary["ok"]) == (1, False)
+
+
+def test_file_checkpoint_is_atomic_and_exclusive(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "copy.json"
+    first = FileCheckpointStore(path)
+    first.acquire()
+    first.save({"phase": "copy", "cursor": 7})
+    assert first.load() == {"phase": "copy", "cursor": 7}
+    assert sorted(p.name for p in path.parent.iterdir()) == ["copy.json", "copy.json.lock"]
+
+    second = FileCheckpointStore(path)
+    with pytest.raises(CheckpointBusy, match="another copy is using checkpoint"):
+        second.acquire()
+    first.release()
+    second.acquire()
+    second.release()
