@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import NEW_ID, OLD_ID, RECORD_NAME, ROOT, Env, load_cli
+from shift_support import NEW_ID, OLD_ID, RECORD_NAME, ROOT, Env, load_cli
 
 cli = load_cli()
 SCRIPT = ROOT / "scripts" / "shift_traffic.py"

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import ALB_DNS, NEW_ID, OLD_ID, Env, FlakyRoute53, route53_error
 from shift_engine import (
     SYNC_TIMEOUT_SECONDS,
     LockHeld,
@@ -20,6 +19,7 @@ from shift_engine import (
     stop,
 )
 from shift_retry import MAX_ATTEMPTS, call_with_retry
+from shift_support import ALB_DNS, NEW_ID, OLD_ID, Env, FlakyRoute53, route53_error
 
 FULL_WALK = [(100 - new, new) for new in range(10, 101, 10)]
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 import shift_handler
-from conftest import NEW_ID, OLD_ID, RECORD_NAME, Env
 from shift_engine import POLL_SECONDS, LockHeld, ShiftError, ShiftFailed, start
 from shift_handler import check_event, handle_event
+from shift_support import NEW_ID, OLD_ID, RECORD_NAME, Env
 
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/ProdStack/0f1e2d3c"
 MAX_POLLS = 400

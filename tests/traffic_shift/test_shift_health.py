@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import Env
 from shift_engine import Progress, ShiftFailed, run
 from shift_health import probe_verdict
+from shift_support import Env
 
 
 class _HealthHandler(http.server.BaseHTTPRequestHandler):
