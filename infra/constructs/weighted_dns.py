@@ -29,7 +29,10 @@ class AliasEntry:
 
 
 class WeightedDns(Construct):
-    """Both records are created with weights 100/0 and those numbers never change in the
+    """The "old" record exists in every phase (so rolling production back never removes the
+    name); `add_new` adds the "new" one at phase 3.
+
+    Both records are created with weights 100/0 and those numbers never change in the
     template. CloudFormation rewrites a record only when its template properties change,
     so weights set later by the traffic shift survive every ordinary deploy.
     """
@@ -42,7 +45,6 @@ class WeightedDns(Construct):
         zone: route53.IHostedZone,
         domain_name: str,
         old_entry_is_alias: bool,
-        new_entry: elbv2.IApplicationLoadBalancer,
     ) -> None:
         super().__init__(scope, id_)
         self.domain_name = domain_name
@@ -54,16 +56,21 @@ class WeightedDns(Construct):
             alias=self._old_alias() if old_entry_is_alias else None,
             address=None if old_entry_is_alias else self._read(parameters.OLD_ENTRY_IP),
         )
+        self.new_record: route53.CfnRecordSet | None = None
+
+    def add_new(self, load_balancer: elbv2.IApplicationLoadBalancer) -> route53.CfnRecordSet:
+        """The production record, by alias to its load balancer, created at weight 0."""
         self.new_record = self._record(
             "NewRecord",
             NEW,
             INITIAL_NEW_WEIGHT,
             alias=AliasEntry(
-                dns_name=new_entry.load_balancer_dns_name,
-                hosted_zone_id=new_entry.load_balancer_canonical_hosted_zone_id,
+                dns_name=load_balancer.load_balancer_dns_name,
+                hosted_zone_id=load_balancer.load_balancer_canonical_hosted_zone_id,
             ),
             address=None,
         )
+        return self.new_record
 
     def _old_alias(self) -> AliasEntry:
         return AliasEntry(

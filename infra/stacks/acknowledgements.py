@@ -104,6 +104,12 @@ def acknowledge(stack: Stack, accepted: tuple[Accepted, ...]) -> list[Accepted]:
 
 PROD: tuple[Accepted, ...] = (
     Accepted(
+        "Dns/OldRecord",
+        "CloudFormation-Validate::E3023",
+        "The box's Elastic IP is an SSM parameter resolved at deploy time; the validator reads "
+        "the parameter's default, which is its name, not the address it holds.",
+    ),
+    Accepted(
         "Cache/AuthToken",
         "AwsSolutions-SMG4",
         "An ElastiCache AUTH token changes through ModifyReplicationGroup (ROTATE, then SET "

@@ -1,8 +1,9 @@
 """ProdStack: the production topology (ALB -> ECS Fargate -> ElastiCache), built at phase 3.
 
-Below phase 3 it holds only an SSM parameter recording the phase, so deploying it early is
-harmless. It finds the zero-cost stack's VPC, old Redis and entry point through SSM
-parameters, never through CloudFormation exports.
+Below phase 3 it holds an SSM parameter recording the phase and, when a hosted zone is
+configured, the "old" weighted record of the public name (kept in every phase so that rolling
+production back never removes the name). It finds the zero-cost stack's VPC, old Redis and
+entry point through SSM parameters, never through CloudFormation exports.
 """
 
 from __future__ import annotations
@@ -41,14 +42,29 @@ class ProdStack(Stack):
             parameter_name="/prostudio/prod/phase",
             string_value=str(settings.phase),
         )
-        if settings.prod_enabled:
-            self._production(settings)
+        self.dns: WeightedDns | None = None
+        if settings.dns.has_zone:
+            zone = route53.HostedZone.from_hosted_zone_attributes(
+                self,
+                "Zone",
+                hosted_zone_id=settings.dns.hosted_zone_id,
+                zone_name=settings.dns.zone_name,
+            )
+            self.dns = WeightedDns(
+                self,
+                "Dns",
+                zone=zone,
+                domain_name=settings.dns.domain_name,
+                old_entry_is_alias=settings.zero_cost.alb,
+            )
+        if settings.prod_enabled and self.dns:
+            self._production(settings, self.dns)
         self.acknowledged = acknowledge(self, PROD)
 
-    def _production(self, settings: Settings) -> None:
+    def _production(self, settings: Settings, dns: WeightedDns) -> None:
         prod = settings.prod
-        network = SharedNetwork(self, "Network")
-        egress = Egress(self, "Egress", vpc=network.vpc, subnets=network.app_subnets)
+        self.network = SharedNetwork(self, "Network")
+        egress = Egress(self, "Egress", vpc=self.network.vpc, subnets=self.network.app_subnets)
 
         cache_key = kms.Key(
             self,
@@ -58,11 +74,11 @@ class ProdStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
             pending_window=Duration.days(30),
         )
-        cache = RedisCluster(
+        self.cache = RedisCluster(
             self,
             "Cache",
-            vpc=network.vpc,
-            subnets=network.data_subnets,
+            vpc=self.network.vpc,
+            subnets=self.network.data_subnets,
             node_type=prod.redis_node_type,
             node_count=prod.redis_node_count,
             description="ProStudio production cache",
@@ -70,61 +86,50 @@ class ProdStack(Stack):
             encryption_key=cache_key,
         )
 
-        zone = route53.HostedZone.from_hosted_zone_attributes(
-            self,
-            "Zone",
-            hosted_zone_id=settings.dns.hosted_zone_id,
-            zone_name=settings.dns.zone_name,
-        )
-        balancer = LoadBalancer(
+        self.load_balancer = LoadBalancer(
             self,
             "LoadBalancer",
-            vpc=network.vpc,
-            subnets=network.public_subnets,
+            vpc=self.network.vpc,
+            subnets=self.network.public_subnets,
             certificate=site_certificate(
                 self,
                 "Certificate",
                 domain_name=settings.dns.domain_name,
                 certificate_arn=settings.dns.certificate_arn,
-                zone=zone,
+                zone=dns.zone,
             ),
             deletion_protection=prod.alb_deletion_protection,
         )
-        service = FargateService(
+        self.service = FargateService(
             self,
             "Service",
-            vpc=network.vpc,
-            subnets=network.app_subnets,
+            vpc=self.network.vpc,
+            subnets=self.network.app_subnets,
             image=ecs.ContainerImage.from_asset(str(SERVICE_DIR), exclude=IMAGE_EXCLUDES),
-            load_balancer=balancer,
-            redis=RedisEndpoint(host=cache.host, port=cache.port, auth_token=cache.auth_token),
+            load_balancer=self.load_balancer,
+            redis=RedisEndpoint(
+                host=self.cache.host, port=self.cache.port, auth_token=self.cache.auth_token
+            ),
             capacity=Capacity(
                 desired=prod.task_count, minimum=prod.min_tasks, maximum=prod.max_tasks
             ),
             api_workers=prod.api_workers,
             max_memory_mb=prod.max_memory_mb,
         )
-        clients: list[ec2.IConnectable] = [service.service, network.migration_clients]
-        cache.allow_from(clients, "Service tasks and migration Lambdas")
+        clients: list[ec2.IConnectable] = [self.service.service, self.network.migration_clients]
+        self.cache.allow_from(clients, "Service tasks and migration Lambdas")
         egress.allow_from(clients, "Production clients of AWS APIs")
+        dns.add_new(self.load_balancer.alb)
 
-        dns = WeightedDns(
-            self,
-            "Dns",
-            zone=zone,
-            domain_name=settings.dns.domain_name,
-            old_entry_is_alias=settings.zero_cost.alb,
-            new_entry=balancer.alb,
-        )
-        monitoring = Monitoring(
+        self.monitoring = Monitoring(
             self,
             "Monitoring",
-            load_balancer=balancer.alb,
-            target_group=service.target_group,
-            service=service.service,
-            log_group=service.log_group,
+            load_balancer=self.load_balancer.alb,
+            target_group=self.service.target_group,
+            service=self.service.service,
+            log_group=self.service.log_group,
             redis=RedisNodes(
-                replication_group_id=cache.group.ref, node_count=prod.redis_node_count
+                replication_group_id=self.cache.group.ref, node_count=prod.redis_node_count
             ),
             alarm_email=prod.alarm_email,
         )
@@ -136,11 +141,11 @@ class ProdStack(Stack):
         if prod.shift.enabled:
             pass
 
-        CfnOutput(self, "LoadBalancerDns", value=balancer.alb.load_balancer_dns_name)
-        CfnOutput(self, "RedisPrimaryEndpoint", value=cache.host)
-        CfnOutput(self, "PublicName", value=dns.domain_name)
+        CfnOutput(self, "LoadBalancerDns", value=self.load_balancer.alb.load_balancer_dns_name)
+        CfnOutput(self, "RedisPrimaryEndpoint", value=self.cache.host)
+        CfnOutput(self, "PublicName", value=settings.dns.domain_name)
         CfnOutput(
             self,
             "HealthGateAlarms",
-            value=",".join(alarm.alarm_name for alarm in monitoring.gate_alarms),
+            value=",".join(alarm.alarm_name for alarm in self.monitoring.gate_alarms),
         )
