@@ -1,0 +1,237 @@
+"""The Redis layer against real redis-servers: TLS + auth token (ElastiCache's shape), Sentinel
+with a failover, outages that degrade to the origin, and error logging with stack traces.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from conftest import TlsRedis
+from prostudio.app import Application, build_application
+from prostudio.redis_cache import BYPASS, HIT, MISS, RedisCache, build_redis_client
+from prostudio.settings import RedisSettings, load_settings
+from prostudio.topology import find_binary, free_port
+from service_helpers import RedisServer, start_redis, wait_until
+
+
+def call(app: Application, path: str, query: str = "") -> tuple[int, dict[str, str], bytes]:
+    """Call the WSGI application in-process."""
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        captured["status"] = int(status.split(maxsplit=1)[0])
+        captured["headers"] = dict(headers)
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query}
+    body = b"".join(app(environ, start_response))
+    return captured["status"], captured["headers"], body
+
+
+def tls_environment(server: TlsRedis, **overrides: str) -> dict[str, str]:
+    return {
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": str(server.port),
+        "REDIS_TLS": "true",
+        "REDIS_AUTH_TOKEN": server.auth_token,
+        "REDIS_TLS_CA_FILE": str(server.tls.ca_cert),
+        **overrides,
+    }
+
+
+def test_tls_and_auth_token_cache_through_the_application(tls_redis: TlsRedis) -> None:
+    app = build_application(load_settings(tls_environment(tls_redis)), log_stream=io.StringIO())
+    path = f"/api/v1/tracks/tls-{uuid.uuid4().hex[:8]}/waveform"
+
+    ready = call(app, "/health/ready")
+    first = call(app, path)
+    second = call(app, path)
+
+    assert ready[0] == 200
+    assert (first[1]["X-Cache"], second[1]["X-Cache"]) == ("MISS", "HIT")
+    direct = redis.Redis(
+        port=tls_redis.port,
+        password=tls_redis.auth_token,
+        ssl=True,
+        ssl_ca_certs=str(tls_redis.tls.ca_cert),
+    )
+    assert 0 < direct.ttl(f"waveform:v1:{path.split('/')[4]}:64") <= 300
+    direct.close()
+
+
+def test_tls_with_a_wrong_token_degrades_and_reports_not_ready(tls_redis: TlsRedis) -> None:
+    log = io.StringIO()
+    env = tls_environment(tls_redis, REDIS_AUTH_TOKEN="wrong-token-wrong-token-0000")
+    app = build_application(load_settings(env), log_stream=log)
+
+    ready = call(app, "/health/ready")
+    api = call(app, "/api/v1/tracks/wrong-token/waveform")
+
+    assert ready[0] == 503
+    assert "Authentication" in json.loads(ready[2])["reason"]
+    assert api[0] == 200
+    assert api[1]["X-Cache"] == "BYPASS"
+    warnings = [json.loads(line) for line in log.getvalue().splitlines()]
+    assert any(w["event"] == "redis_unavailable" for w in warnings)
+
+
+def test_tls_certificate_is_verified(tls_redis: TlsRedis) -> None:
+    env = tls_environment(tls_redis)
+    del env["REDIS_TLS_CA_FILE"]
+    app = build_application(load_settings(env), log_stream=io.StringIO())
+
+    status, _, body = call(app, "/health/ready")
+
+    assert status == 503
+    assert "certificate verify failed" in json.loads(body)["reason"]
+
+
+def test_plain_connection_to_a_tls_port_is_not_ready(tls_redis: TlsRedis) -> None:
+    env = {"REDIS_PORT": str(tls_redis.port), "REDIS_PASSWORD": tls_redis.auth_token}
+    app = build_application(load_settings(env), log_stream=io.StringIO())
+
+    assert call(app, "/health/ready")[0] == 503
+    assert call(app, "/api/v1/tracks/plain/waveform")[0] == 200
+
+
+class StepClock:
+    """A clock the test moves by hand, to cross the outage cooldown without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_outage_cooldown_skips_redis_then_tries_again(redis_server: RedisServer) -> None:
+    errors: list[str] = []
+    clock = StepClock()
+    dead = redis.Redis(port=free_port(), socket_connect_timeout=0.2)
+    cache = RedisCache(
+        dead,
+        ttl_seconds=60,
+        outage_cooldown_seconds=5,
+        on_error=lambda operation, error: errors.append(operation),
+        clock=clock,
+    )
+
+    first = cache.get_or_compute("k", lambda: b"origin")
+    clock.now += 1
+    second = cache.get_or_compute("k", lambda: b"origin")
+    clock.now += 5
+    third = cache.get_or_compute("k", lambda: b"origin")
+
+    assert [first, second, third] == [(b"origin", BYPASS)] * 3
+    assert errors == ["get", "get"]
+    live = RedisCache(redis.Redis(port=redis_server.port), ttl_seconds=60)
+    key = f"live-{uuid.uuid4().hex}"
+    assert live.get_or_compute(key, lambda: b"v")[1] == MISS
+    assert live.get_or_compute(key, lambda: b"other") == (b"v", HIT)
+
+
+def test_unhandled_error_is_a_json_500_with_the_stack_trace_in_the_log(
+    redis_server: RedisServer,
+) -> None:
+    log = io.StringIO()
+    app = build_application(load_settings({"REDIS_PORT": str(redis_server.port)}), log_stream=log)
+
+    def broken_origin(track_id: str, points: int) -> bytes:
+        raise ZeroDivisionError("origin failed")
+
+    app.render = broken_origin
+
+    status, headers, body = call(app, f"/api/v1/tracks/e-{uuid.uuid4().hex[:8]}/waveform")
+
+    assert status == 500
+    assert json.loads(body) == {"error": "internal error", "request_id": headers["X-Request-ID"]}
+    records = [json.loads(line) for line in log.getvalue().splitlines()]
+    error = next(record for record in records if record["event"] == "unhandled_error")
+    assert error["level"] == "error"
+    assert error["request_id"] == headers["X-Request-ID"]
+    exception = error["exception"][0]
+    assert exception["exc_type"] == "ZeroDivisionError"
+    assert any(frame["name"] == "broken_origin" for frame in exception["frames"])
+    assert records[-1]["event"] == "request" and records[-1]["status"] == 500
+
+
+def sentinel_config(directory: Path, port: int, master_port: int, password: str) -> Path:
+    config = directory / "sentinel.conf"
+    config.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
+        f"sentinel monitor mymaster 127.0.0.1 {master_port} 1\n"
+        f"sentinel auth-pass mymaster {password}\n"
+        "sentinel down-after-milliseconds mymaster 1000\n"
+        "sentinel failover-timeout mymaster 10000\n"
+    )
+    return config
+
+
+@pytest.mark.slow
+def test_sentinel_client_follows_the_master_after_it_fails(tmp_path: Path) -> None:
+    password = "sentinel-test-password-123"
+    master = start_redis(tmp_path / "master", "master", password=password)
+    replica = start_redis(
+        tmp_path / "replica",
+        "replica",
+        "--replicaof",
+        "127.0.0.1",
+        str(master.port),
+        password=password,
+    )
+    sentinel_port = free_port()
+    from prostudio.topology import ManagedProcess  # noqa: PLC0415
+
+    sentinel = ManagedProcess(
+        "sentinel",
+        [
+            find_binary("redis-server"),
+            str(sentinel_config(tmp_path, sentinel_port, master.port, password)),
+            "--sentinel",
+        ],
+        log=tmp_path / "sentinel.log",
+    )
+    try:
+        sentinel_client = redis.Redis(port=sentinel_port, decode_responses=True)
+        settings = RedisSettings(
+            sentinel_hosts=(("127.0.0.1", sentinel_port),), password=password, retries=3
+        )
+        cache = RedisCache(build_redis_client(settings), ttl_seconds=60, outage_cooldown_seconds=0)
+
+        def replica_known() -> bool:
+            try:
+                replicas = sentinel_client.sentinel_slaves("mymaster")
+            except redis.RedisError:
+                return False
+            return any(r["master-link-status"] == "ok" for r in replicas)
+
+        wait_until(replica_known, what="sentinel to see the synced replica")
+        assert cache.get_or_compute("before", lambda: b"1") == (b"1", MISS)
+
+        master.process.stop()
+
+        def replica_promoted() -> bool:
+            address = sentinel_client.execute_command(
+                "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"
+            )
+            return int(address[1]) == replica.port
+
+        wait_until(replica_promoted, what="sentinel to promote the replica")
+        wait_until(
+            lambda: cache.get_or_compute("after", lambda: b"2")[1] != BYPASS,
+            what="writes to reach the new master",
+        )
+
+        new_master = redis.Redis(port=replica.port, password=password)
+        assert new_master.get("after") == b"2"
+        assert new_master.get("before") == b"1"
+        assert cache.get_or_compute("after", lambda: b"x") == (b"2", HIT)
+    finally:
+        sentinel.stop()
+        replica.process.stop()
+        master.process.stop()
