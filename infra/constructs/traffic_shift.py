@@ -1,0 +1,328 @@
+"""The Route53 weighted traffic shift as a custom resource run by `cdk deploy`.
+
+Two Lambdas (outside any VPC: they reach only the Route53 and CloudWatch APIs) run
+runtime/traffic_shift under the Provider framework: `on_event` validates and takes the lock,
+`is_complete` advances the shift by at most one phase per poll. The schedule is checked at
+synth against CloudFormation's one-hour custom-resource limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from aws_cdk import (
+    Acknowledgment,
+    CustomResource,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    Token,
+    Validations,
+)
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from infra.config import (
+    CUSTOM_RESOURCE_LIMIT_SECONDS,
+    SHIFT_MARGIN_SECONDS,
+    SHIFT_POLL_SECONDS,
+    ShiftSettings,
+)
+
+ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "traffic_shift"
+ASSET_EXCLUDES = ["__pycache__", "*.pyc"]
+LOCK_PREFIX = "_shift."
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+HANDLER_TIMEOUT = Duration.minutes(2)
+ROLLBACK_CHOICES = ("healthy", "old")
+
+
+def schedule_seconds(*, target_weight: int, step: int, interval_seconds: int) -> int:
+    """Worst case of one walk to `target_weight`: the formula `ShiftSettings` validates."""
+    return ShiftSettings(
+        enabled=True, target_weight=target_weight, step=step, interval_seconds=interval_seconds
+    ).worst_case_seconds
+
+
+def validate_schedule(*, target_weight: int, step: int, interval_seconds: int) -> int:
+    """The Provider's total timeout for this schedule; ValueError if it cannot fit an hour."""
+    if not 0 <= target_weight <= 100:
+        raise ValueError(f"target_weight={target_weight} is outside 0..100 (percent to new)")
+    if not 1 <= step <= 100 or 100 % step:
+        raise ValueError(f"step={step} does not divide 100; use 5, 10, 20, 25 or 50")
+    if target_weight % step:
+        raise ValueError(
+            f"target_weight={target_weight} is not a multiple of step={step}; the walk from "
+            "0 or 100 would not land on it"
+        )
+    if interval_seconds < 0:
+        raise ValueError(f"interval_seconds={interval_seconds} is negative")
+    worst = schedule_seconds(
+        target_weight=target_weight, step=step, interval_seconds=interval_seconds
+    )
+    budget = CUSTOM_RESOURCE_LIMIT_SECONDS - SHIFT_MARGIN_SECONDS
+    if worst > budget:
+        raise ValueError(
+            f"a walk to traffic_weight={target_weight} in steps of {step} soaking "
+            f"{interval_seconds}s needs up to {worst}s, over CloudFormation's one-hour "
+            f"custom-resource limit ({budget}s with margin); use a bigger step, a shorter "
+            "interval, or walk in stages with an intermediate traffic_weight (e.g. 50, then 100)"
+        )
+    total = min(worst + SHIFT_MARGIN_SECONDS, CUSTOM_RESOURCE_LIMIT_SECONDS - SHIFT_POLL_SECONDS)
+    return -(-total // SHIFT_POLL_SECONDS) * SHIFT_POLL_SECONDS
+
+
+def _normalized(name: str) -> str:
+    return name if Token.is_unresolved(name) else name.lower().rstrip(".")
+
+
+class TrafficShift(Construct):
+    """Walks the `new_set_id` record of `record_name` to `target_weight` percent (old gets the
+    rest) in `step`-point steps, soaking `interval_seconds` each, gated by `alarms`, the new
+    record's Route53 health check and an optional `health_url`. Delete puts all traffic back
+    on old. Make it depend on the records it shifts so it is deleted before them.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        hosted_zone_id: str,
+        record_name: str,
+        old_set_id: str,
+        new_set_id: str,
+        target_weight: int,
+        step: int,
+        interval_seconds: int,
+        alarms: Sequence[cloudwatch.IAlarm],
+        health_url: str | None,
+        use_health_check: bool = True,
+        rollback_to: str = "healthy",
+    ) -> None:
+        super().__init__(scope, id_)
+        if rollback_to not in ROLLBACK_CHOICES:
+            raise ValueError(f"rollback_to={rollback_to!r} is not one of {ROLLBACK_CHOICES}")
+        self.total_timeout_seconds = validate_schedule(
+            target_weight=target_weight, step=step, interval_seconds=interval_seconds
+        )
+        stack = Stack.of(self)
+        name = _normalized(record_name)
+
+        self.role = iam.Role(
+            self,
+            "HandlerRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Traffic shift handlers: the two weighted records and their lock only",
+        )
+        zone_arn = stack.format_arn(
+            service="route53",
+            region="",
+            account="",
+            resource="hostedzone",
+            resource_name=hosted_zone_id,
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["route53:ListResourceRecordSets"], resources=[zone_arn])
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["route53:ChangeResourceRecordSets"],
+                resources=[zone_arn],
+                conditions={
+                    "ForAllValues:StringEquals": {
+                        "route53:ChangeResourceRecordSetsNormalizedRecordNames": [
+                            name,
+                            LOCK_PREFIX + name,
+                        ]
+                    }
+                },
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["route53:GetChange"],
+                resources=[
+                    stack.format_arn(service="route53", region="", account="", resource="change/*")
+                ],
+            )
+        )
+        if use_health_check:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["route53:GetHealthCheckStatus"],
+                    resources=[
+                        stack.format_arn(
+                            service="route53", region="", account="", resource="healthcheck/*"
+                        )
+                    ],
+                )
+            )
+        if alarms:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["cloudwatch:DescribeAlarms"],
+                    resources=[alarm.alarm_arn for alarm in alarms],
+                )
+            )
+
+        code = lambda_.Code.from_asset(str(ASSET_DIR), exclude=ASSET_EXCLUDES)
+        self.on_event = self._function("OnEvent", code, "shift_handler.on_event")
+        self.is_complete = self._function("IsComplete", code, "shift_handler.is_complete")
+
+        provider_logs = self._log_group("ProviderLogs")
+        # The framework's own functions get roles without AWS managed policies; two roles,
+        # since one shared role would make the waiter state machine depend on itself.
+        self.framework_roles = [
+            iam.Role(
+                self,
+                id_role,
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                description=f"Traffic shift Provider framework: {purpose}",
+            )
+            for id_role, purpose in (
+                ("FrameworkOnEventRole", "starts the waiter"),
+                ("FrameworkWaiterRole", "polls is_complete and reports timeouts"),
+            )
+        ]
+        for role in self.framework_roles:
+            provider_logs.grant_write(role)
+        self.provider = cr.Provider(
+            self,
+            "Provider",
+            on_event_handler=self.on_event,
+            is_complete_handler=self.is_complete,
+            query_interval=Duration.seconds(SHIFT_POLL_SECONDS),
+            total_timeout=Duration.seconds(self.total_timeout_seconds),
+            log_group=provider_logs,
+            framework_on_event_role=self.framework_roles[0],
+            framework_complete_and_timeout_role=self.framework_roles[1],
+            disable_waiter_state_machine_logging=False,
+            waiter_state_machine_log_options=cr.LogOptions(
+                destination=self._log_group("WaiterLogs"),
+                include_execution_data=True,
+                level=sfn.LogLevel.ALL,
+            ),
+        )
+        self.resource = CustomResource(
+            self,
+            "Resource",
+            service_token=self.provider.service_token,
+            resource_type="Custom::TrafficShift",
+            service_timeout=Duration.seconds(CUSTOM_RESOURCE_LIMIT_SECONDS),
+            properties={
+                "ZoneId": hosted_zone_id,
+                "RecordName": record_name,
+                "OldSetId": old_set_id,
+                "NewSetId": new_set_id,
+                "TargetWeight": str(target_weight),
+                "Step": str(step),
+                "IntervalSeconds": str(interval_seconds),
+                "Alarms": [alarm.alarm_name for alarm in alarms],
+                "HealthUrl": health_url or "",
+                "UseHealthCheck": "true" if use_health_check else "false",
+                "RollbackTo": rollback_to,
+            },
+        )
+        self._acknowledge()
+
+    def _log_group(self, id_: str) -> logs.LogGroup:
+        return logs.LogGroup(
+            self, id_, retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
+        )
+
+    def _function(self, id_: str, code: lambda_.Code, handler: str) -> lambda_.Function:
+        log_group = self._log_group(f"{id_}Logs")
+        log_group.grant_write(self.role)
+        return lambda_.Function(
+            self,
+            id_,
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            code=code,
+            handler=handler,
+            role=self.role,
+            timeout=HANDLER_TIMEOUT,
+            memory_size=256,
+            log_group=log_group,
+            description="Route53 weighted traffic shift ("
+            + handler.rsplit(".", maxsplit=1)[-1]
+            + ")",
+        )
+
+    def _acknowledge(self) -> None:
+        """Every cdk-nag finding this construct accepts, each with its reason."""
+        invoke = (
+            "The Provider framework invokes this construct's own two handler functions; CDK's "
+            "grant adds each ARN with :* for its versions and aliases, and no other function."
+        )
+        accepted: list[tuple[Construct, str, str]] = [
+            (
+                self.role,
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:route53:::change/*]",
+                "route53:GetChange is called with the id Route53 returns for each batch; change "
+                "ids do not exist before the change is submitted.",
+            ),
+            (
+                self.role,
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:route53:::healthcheck/*]",
+                "The health gate reads the HealthCheckId attached to the new record at run "
+                "time; GetHealthCheckStatus is read-only.",
+            ),
+            *[
+                (role, f"AwsSolutions-IAM5[Resource::<{self._logical_id(function)}.Arn>:*]", invoke)
+                for role in self.framework_roles
+                for function in (self.on_event, self.is_complete)
+            ],
+            (
+                self.provider,
+                "AwsSolutions-IAM5[Resource::*]",
+                "The waiter state machine's log delivery actions (logs:CreateLogDelivery and "
+                "friends) have no resource-level permissions; CDK adds them for its logging.",
+            ),
+            (
+                self.provider,
+                f"AwsSolutions-IAM5[Resource::<{self._framework_id('framework-isComplete')}"
+                ".Arn>:*]",
+                "The waiter state machine invokes the framework's isComplete function; CDK's "
+                "grant adds :* for its versions and aliases.",
+            ),
+            (
+                self.provider,
+                f"AwsSolutions-IAM5[Resource::<{self._framework_id('framework-onTimeout')}.Arn>:*]",
+                "The waiter state machine invokes the framework's onTimeout function; CDK's "
+                "grant adds :* for its versions and aliases.",
+            ),
+            (
+                self.provider,
+                "AwsSolutions-SF2",
+                "The waiter is CDK's fixed Wait/Invoke loop and logs every event at level ALL to "
+                "its own log group; X-Ray traces of it would only repeat those logs.",
+            ),
+            (
+                self.on_event,
+                "AwsSolutions-L1",
+                "The handlers are pinned to python3.12 on purpose, so a runtime change is a "
+                "reviewed edit tested with the handlers, not a side effect of a CDK upgrade.",
+            ),
+            (
+                self.is_complete,
+                "AwsSolutions-L1",
+                "The handlers are pinned to python3.12 on purpose, so a runtime change is a "
+                "reviewed edit tested with the handlers, not a side effect of a CDK upgrade.",
+            ),
+        ]
+        for target, rule, reason in accepted:
+            Validations.of(target).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+    def _logical_id(self, function: lambda_.Function) -> str:
+        return Stack.of(self).get_logical_id(function.node.default_child)  # type: ignore[arg-type]
+
+    def _framework_id(self, child: str) -> str:
+        function = self.provider.node.find_child(child)
+        return Stack.of(self).get_logical_id(function.node.default_child)  # type: ignore[arg-type]
