@@ -42,6 +42,17 @@ def redis_answers(port: int, password: str | None = None, **tls: object) -> bool
         client.close()
 
 
+def wait_for_redis(process: ManagedProcess, port: int, password: str | None = None) -> None:
+    """Wait until the redis-server answers; fail at once, with its log, if it exits."""
+
+    def answers() -> bool:
+        if not process.running():
+            pytest.fail(f"{process.name} exited: {process.log.read_text()[-1000:]}")
+        return redis_answers(port, password)
+
+    wait_until(answers, what=f"{process.name} on port {port}")
+
+
 @dataclass
 class RedisServer:
     """A redis-server started by a test fixture."""
@@ -65,9 +76,8 @@ def start_redis(
     if password:
         command += ["--requirepass", password, "--masterauth", password]
     process = ManagedProcess(name, [*command, *arguments], log=workdir / f"{name}.log")
-    server = RedisServer(port, password, process)
-    wait_until(lambda: redis_answers(port, password), what=f"{name} on port {port}")
-    return server
+    wait_for_redis(process, port, password)
+    return RedisServer(port, password, process)
 
 
 def log_lines(path: Path) -> list[str]:

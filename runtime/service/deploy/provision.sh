@@ -107,7 +107,7 @@ configure_local_redis() {
   local secret="$1" maxmemory
   maxmemory="$(provisioning redis-maxmemory "$MAX_MEMORY_MB")"
   printf '%s' "$secret" | provisioning redis-auth "$ROOT$CONFIG_DIR/redis-auth.conf"
-  provisioning render "$DEPLOY_DIR/redis.conf" "$ROOT$CONFIG_DIR/redis.conf" --mode 0640 \
+  provisioning render --mode 0640 "$DEPLOY_DIR/redis.conf" "$ROOT$CONFIG_DIR/redis.conf" \
     BIND=0.0.0.0 PORT="$LOCAL_REDIS_PORT" DATA_DIR=/var/lib/prostudio-redis \
     MAXMEMORY_MB="$maxmemory" AUTH_INCLUDE="$CONFIG_DIR/redis-auth.conf"
   chown root:"$REDIS_USER" "$ROOT$CONFIG_DIR/redis.conf" "$ROOT$CONFIG_DIR/redis-auth.conf"

@@ -1,0 +1,337 @@
+"""The box's topology on this machine: redis-server, gunicorn and nginx on loopback, configured
+from the same files in ``deploy/`` that provision.sh installs. Used by ``make run-local``,
+``make bench-app`` and the service tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import http.client
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from prostudio.provisioning import redis_maxmemory_mb, render_file, write_file
+
+SERVICE_ROOT = Path(__file__).resolve().parent.parent
+DEPLOY_DIR = SERVICE_ROOT / "deploy"
+STATIC_DIR = SERVICE_ROOT / "static"
+SERVICE_VARIABLES = (
+    "REDIS_",
+    "API_WORKERS",
+    "MAX_MEMORY_MB",
+    "CACHE_TTL_SECONDS",
+    "LOG_LEVEL",
+    "GUNICORN_",
+    "PROMETHEUS_MULTIPROC_DIR",
+)
+
+
+class TopologyError(RuntimeError):
+    """A process of the topology did not start; the message points at its log."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def find_binary(name: str) -> str:
+    """The path of a system binary, also looking in the sbin directories."""
+    found = shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
+    if found is None:
+        raise TopologyError(f"{name} is not installed; run `make system-deps`")
+    return found
+
+
+def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+    """GET http://127.0.0.1:port/path; return status, headers and body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+class ManagedProcess:
+    """A child started in its own process group, so stopping it stops all its descendants."""
+
+    def __init__(self, name: str, command: Sequence[str], *, log: Path, **options: object) -> None:
+        self.name = name
+        self.log = log
+        with log.open("ab") as output:
+            self.popen = subprocess.Popen(  # type: ignore[call-overload]
+                list(command),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=output,
+                start_new_session=True,
+                **options,
+            )
+
+    @property
+    def pid(self) -> int:
+        """The group leader's pid (also the process group id)."""
+        return int(self.popen.pid)
+
+    def running(self) -> bool:
+        """True while the leader has not exited."""
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM the whole group, wait for the leader, then SIGKILL anything left."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=timeout)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        self.popen.wait(timeout=timeout)
+
+
+class LocalTopology:
+    """nginx -> gunicorn (unix socket) -> redis-server, all on loopback under ``workdir``."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        nginx_port: int | None = None,
+        redis_port: int | None = None,
+        api_workers: int = 2,
+        max_memory_mb: int = 1024,
+        nginx_workers: str = "auto",
+        cpu: str | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self.workdir = workdir.resolve()
+        self.nginx_port = nginx_port or free_port()
+        self.redis_port = redis_port or free_port()
+        self.redis_password = secrets.token_hex(16)
+        self.api_workers = api_workers
+        self.max_memory_mb = max_memory_mb
+        self.nginx_workers = nginx_workers
+        self.cpu = cpu
+        self.extra_env = dict(extra_env or {})
+        self.python = python
+        self.socket_path = self.workdir / "gunicorn.sock"
+        self.processes: dict[str, ManagedProcess] = {}
+
+    def __enter__(self) -> LocalTopology:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _pinned(self, command: Sequence[str]) -> list[str]:
+        if self.cpu is None:
+            return list(command)
+        return [find_binary("taskset"), "-c", self.cpu, *command]
+
+    def log_path(self, name: str) -> Path:
+        """Where a process's output goes."""
+        return self.workdir / "logs" / f"{name}.log"
+
+    def start(self) -> None:
+        """Start Redis, gunicorn and nginx, and return once /health answers through nginx."""
+        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        try:
+            self.start_redis()
+            self.start_gunicorn()
+            self.start_nginx()
+            self.wait_for_health()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop every process this topology started, front to back."""
+        for name in ("nginx", "gunicorn", "redis"):
+            process = self.processes.pop(name, None)
+            if process is not None:
+                process.stop()
+
+    def render_redis_config(self) -> Path:
+        """redis.conf from deploy/, bound to 127.0.0.1 with a throwaway password."""
+        config_dir = self.workdir / "redis"
+        (config_dir / "data").mkdir(parents=True, exist_ok=True)
+        write_file(config_dir / "auth.conf", f"requirepass '{self.redis_password}'\n", 0o600)
+        render_file(
+            DEPLOY_DIR / "redis.conf",
+            config_dir / "redis.conf",
+            {
+                "BIND": "127.0.0.1",
+                "PORT": str(self.redis_port),
+                "DATA_DIR": str(config_dir / "data"),
+                "MAXMEMORY_MB": str(redis_maxmemory_mb(self.max_memory_mb)),
+                "AUTH_INCLUDE": str(config_dir / "auth.conf"),
+            },
+        )
+        return config_dir / "redis.conf"
+
+    def start_redis(self) -> None:
+        """Start (or restart) redis-server and wait until it answers PING."""
+        config = self.render_redis_config()
+        self.processes["redis"] = ManagedProcess(
+            "redis",
+            self._pinned([find_binary("redis-server"), str(config)]),
+            log=self.log_path("redis"),
+        )
+        self._wait(self._redis_answers, "redis")
+
+    def stop_redis(self) -> None:
+        """Stop redis-server (an outage, as far as the service can tell)."""
+        process = self.processes.pop("redis", None)
+        if process is not None:
+            process.stop()
+
+    def _redis_answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.redis_port), timeout=0.5) as conn:
+                conn.sendall(f"AUTH {self.redis_password}\r\nPING\r\n".encode())
+                reply = b""
+                while b"PONG" not in reply and b"-" not in reply:
+                    chunk = conn.recv(64)
+                    if not chunk:
+                        return False
+                    reply += chunk
+                return b"PONG" in reply
+        except OSError:
+            return False
+
+    def service_environment(self) -> dict[str, str]:
+        """The environment gunicorn gets: the caller's minus any service variable, plus ours."""
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(SERVICE_VARIABLES)
+        }
+        env.update(
+            {
+                "REDIS_HOST": "127.0.0.1",
+                "REDIS_PORT": str(self.redis_port),
+                "REDIS_PASSWORD": self.redis_password,
+                "API_WORKERS": str(self.api_workers),
+                "MAX_MEMORY_MB": str(self.max_memory_mb),
+                "GUNICORN_BIND": f"unix:{self.socket_path}",
+                "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "metrics"),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def gunicorn_command(self) -> list[str]:
+        """gunicorn with the shipped configuration file."""
+        config = DEPLOY_DIR / "gunicorn.conf.py"
+        return [self.python, "-m", "gunicorn", "--config", str(config)]
+
+    def start_gunicorn(self) -> None:
+        """Start gunicorn on the unix socket and wait for the socket to appear."""
+        self.processes["gunicorn"] = ManagedProcess(
+            "gunicorn",
+            self._pinned(self.gunicorn_command()),
+            log=self.log_path("gunicorn"),
+            cwd=str(SERVICE_ROOT),
+            env=self.service_environment(),
+        )
+        self._wait(self.socket_path.exists, "gunicorn")
+
+    def render_nginx_config(self) -> Path:
+        """nginx's main file and the site, from deploy/, for loopback and this workdir."""
+        nginx_dir = self.workdir / "nginx"
+        (nginx_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        render_file(
+            DEPLOY_DIR / "nginx.conf",
+            nginx_dir / "site.conf",
+            {
+                "LISTEN": f"127.0.0.1:{self.nginx_port}",
+                "SOCKET": str(self.socket_path),
+                "STATIC_ROOT": str(STATIC_DIR),
+                "ACCESS_LOG": str(self.log_path("nginx-access")),
+                "PROXY_PARAMS": str(DEPLOY_DIR / "proxy_params.conf"),
+            },
+        )
+        render_file(
+            DEPLOY_DIR / "nginx-main.conf",
+            nginx_dir / "nginx.conf",
+            {
+                "USER": getpass.getuser(),
+                "WORKER_PROCESSES": self.nginx_workers,
+                "PID_FILE": str(nginx_dir / "nginx.pid"),
+                "ERROR_LOG": str(self.log_path("nginx-error")),
+                "TEMP_DIR": str(nginx_dir / "tmp"),
+                "SITE_CONF": str(nginx_dir / "site.conf"),
+            },
+        )
+        return nginx_dir / "nginx.conf"
+
+    def start_nginx(self) -> None:
+        """Start nginx in the foreground (its master is the process group leader)."""
+        config = self.render_nginx_config()
+        command = [
+            find_binary("nginx"),
+            "-p",
+            str(config.parent),
+            "-c",
+            str(config),
+            "-e",
+            str(self.log_path("nginx-error")),
+            "-g",
+            "daemon off;",
+        ]
+        self.processes["nginx"] = ManagedProcess(
+            "nginx", self._pinned(command), log=self.log_path("nginx")
+        )
+
+    def _health_ok(self) -> bool:
+        try:
+            return http_get(self.nginx_port, "/health", timeout=1.0)[0] == 200
+        except OSError:
+            return False
+
+    def wait_for_health(self) -> None:
+        """Block until /health answers 200 through nginx."""
+        self._wait(self._health_ok, "nginx")
+
+    def _wait(self, ready: Callable[[], bool], name: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            for process in self.processes.values():
+                if not process.running():
+                    raise TopologyError(
+                        f"{process.name} exited with {process.popen.returncode}; "
+                        f"see {process.log}:\n{process.log.read_text()[-2000:]}"
+                    )
+            time.sleep(0.05)
+        raise TopologyError(f"{name} not ready after {timeout:.0f} s; see {self.log_path(name)}")
+
+    def url(self, path: str) -> str:
+        """The address of a path through nginx."""
+        return f"http://127.0.0.1:{self.nginx_port}{path}"
+
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+        """GET a path through nginx."""
+        return http_get(self.nginx_port, path, timeout)

@@ -1,0 +1,241 @@
+"""deploy/provision.sh, run for real into a scratch root: the system commands it would run on
+Amazon Linux (dnf, useradd, systemctl, aws, nginx) are stand-ins that record their arguments;
+everything else (rendering, secrets handling, config validation) is the shipped code.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from prostudio.topology import ManagedProcess, find_binary, free_port
+from service_helpers import REPO_ROOT, SERVICE_ROOT, redis_answers, wait_for_redis
+
+SECRET = "Sx9dPq2LmVb7Rt4KwZc8Hn3Jf6Gy1Ua"
+RECORDING_STUB = '#!/bin/sh\necho "$(basename "$0") $*" >> "$CALLS_LOG"\n'
+STUBS = {
+    "dnf": RECORDING_STUB,
+    "useradd": RECORDING_STUB,
+    "usermod": RECORDING_STUB,
+    "chown": RECORDING_STUB,
+    "systemctl": RECORDING_STUB,
+    "nginx": RECORDING_STUB,
+    "aws": RECORDING_STUB + 'printf "%s\\n" "$FAKE_SECRET"\n',
+}
+
+
+@dataclass
+class Run:
+    """One provision.sh run: its result, the scratch root and the recorded commands."""
+
+    result: subprocess.CompletedProcess[str]
+    root: Path
+
+    @property
+    def calls(self) -> list[str]:
+        log = self.root / "calls.log"
+        return log.read_text().splitlines() if log.exists() else []
+
+    def file(self, path: str) -> Path:
+        return self.root / path.lstrip("/")
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Path:
+    """A scratch root holding a copy of the asset, stand-in commands and a venv launcher."""
+    app = tmp_path / "opt/prostudio/app"
+    shutil.copytree(SERVICE_ROOT, app, ignore=shutil.ignore_patterns("__pycache__"))
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    for name, text in STUBS.items():
+        (stubs / name).write_text(text)
+        (stubs / name).chmod(0o755)
+    venv_bin = tmp_path / "opt/prostudio/venv/bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").write_text(f'#!/bin/sh\nexec {REPO_ROOT}/.venv/bin/python "$@"\n')
+    (venv_bin / "pip").write_text(RECORDING_STUB)
+    for launcher in venv_bin.iterdir():
+        launcher.chmod(0o755)
+    return tmp_path
+
+
+def provision(root: Path, secret: str = SECRET, **env: str) -> Run:
+    """Run the shipped provision.sh against the scratch root."""
+    variables = {
+        "PATH": f"{root / 'stubs'}:{os.environ['PATH']}",
+        "HOME": str(root),
+        "PROSTUDIO_ROOT": str(root),
+        "CALLS_LOG": str(root / "calls.log"),
+        "FAKE_SECRET": secret,
+        "PROSTUDIO_REDIS_MODE": "local",
+        "PROSTUDIO_REDIS_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:r",
+        "AWS_REGION": "eu-west-1",
+        "API_WORKERS": "2",
+        "MAX_MEMORY_MB": "1024",
+        **env,
+    }
+    result = subprocess.run(
+        ["bash", str(root / "opt/prostudio/app/deploy/provision.sh")],
+        env=variables,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    return Run(result, root)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_shellcheck_finds_nothing() -> None:
+    shellcheck = REPO_ROOT / ".venv/bin/shellcheck"
+    result = subprocess.run(
+        [str(shellcheck), str(SERVICE_ROOT / "deploy/provision.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout
+
+
+def test_local_mode_installs_redis_with_the_secret_and_starts_everything(box: Path) -> None:
+    run = provision(box)
+
+    assert run.result.returncode == 0, run.result.stderr
+    env_file = run.file("/etc/prostudio/env")
+    assert mode(env_file) == 0o600
+    assert env_file.read_text().splitlines() == [
+        "REDIS_HOST='127.0.0.1'",
+        "REDIS_PORT='6379'",
+        "REDIS_TLS='false'",
+        "API_WORKERS='2'",
+        "MAX_MEMORY_MB='1024'",
+        "LOG_LEVEL='info'",
+        f"REDIS_PASSWORD='{SECRET}'",
+    ]
+    auth = run.file("/etc/prostudio/redis-auth.conf")
+    assert auth.read_text() == f"requirepass '{SECRET}'\n"
+    assert mode(auth) == 0o640
+    redis_conf = run.file("/etc/prostudio/redis.conf").read_text()
+    assert "bind 0.0.0.0\n" in redis_conf
+    assert "maxmemory 256mb\n" in redis_conf
+    assert "include /etc/prostudio/redis-auth.conf\n" in redis_conf
+    assert SECRET not in redis_conf
+    unit = run.file("/etc/systemd/system/prostudio-redis.service").read_text()
+    assert f"ExecStart={find_binary('redis-server')} /etc/prostudio/redis.conf" in unit
+    site = run.file("/etc/nginx/conf.d/prostudio.conf").read_text()
+    assert "listen 80 default_server;" in site
+    assert "server unix:/run/prostudio/gunicorn.sock" in site
+    assert f"alias {box}/opt/prostudio/app/static/;" in site
+    assert (
+        "include /etc/nginx/conf.d/prostudio.conf;" in run.file("/etc/nginx/nginx.conf").read_text()
+    )
+    assert run.file("/etc/systemd/system/prostudio.service").exists()
+    assert run.file("/etc/systemd/system/nginx.service.d/prostudio.conf").exists()
+    calls = run.calls
+    assert "dnf install -y -q nginx redis6 python3.11 python3.11-pip" in calls
+    assert any(call.startswith("pip install") and "requirements.txt" in call for call in calls)
+    assert any(call.startswith("aws secretsmanager get-secret-value") for call in calls)
+    service_calls = [call for call in calls if call.startswith("systemctl")]
+    assert service_calls == [
+        "systemctl daemon-reload",
+        "systemctl disable --now redis6.service",
+        "systemctl enable prostudio-redis.service",
+        "systemctl restart prostudio-redis.service",
+        "systemctl enable prostudio.service nginx.service",
+        "systemctl restart prostudio.service",
+        "systemctl reload-or-restart nginx.service",
+    ]
+    assert SECRET not in "\n".join(calls)
+
+
+def test_rendered_box_redis_conf_runs_in_redis_server(box: Path, tmp_path: Path) -> None:
+    run = provision(box)
+    assert run.result.returncode == 0, run.result.stderr
+    rendered = run.file("/etc/prostudio/redis.conf").read_text()
+    local = tmp_path / "redis-local.conf"
+    data = tmp_path / "data"
+    data.mkdir()
+    local.write_text(
+        rendered.replace("/etc/prostudio", str(run.file("/etc/prostudio"))).replace(
+            "/var/lib/prostudio-redis", str(data)
+        )
+    )
+    port = free_port()
+
+    process = ManagedProcess(
+        "box-redis",
+        [find_binary("redis-server"), str(local), "--bind", "127.0.0.1", "--port", str(port)],
+        log=tmp_path / "box-redis.log",
+    )  # fmt: skip
+    try:
+        wait_for_redis(process, port, SECRET)
+        client = redis.Redis(port=port, password=SECRET, decode_responses=True)
+        assert client.config_get("maxmemory") == {"maxmemory": str(256 * 1024 * 1024)}
+        assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "allkeys-lfu"}
+        assert client.config_get("save") == {"save": ""}
+        assert client.config_get("appendonly") == {"appendonly": "no"}
+        assert client.config_get("protected-mode") == {"protected-mode": "yes"}
+        assert not redis_answers(port, "wrong-password-123456")
+    finally:
+        process.stop()
+
+
+def test_external_mode_points_at_elasticache_and_stops_local_redis(box: Path) -> None:
+    run = provision(
+        box,
+        PROSTUDIO_REDIS_MODE="external",
+        REDIS_HOST="master.prostudio.abc123.euw1.cache.amazonaws.com",
+        REDIS_PORT="6380",
+        REDIS_TLS="true",
+    )
+
+    assert run.result.returncode == 0, run.result.stderr
+    env = run.file("/etc/prostudio/env").read_text()
+    assert "REDIS_HOST='master.prostudio.abc123.euw1.cache.amazonaws.com'\n" in env
+    assert "REDIS_PORT='6380'\nREDIS_TLS='true'\n" in env
+    assert f"REDIS_AUTH_TOKEN='{SECRET}'\n" in env
+    assert "REDIS_PASSWORD" not in env
+    assert not run.file("/etc/prostudio/redis.conf").exists()
+    assert "systemctl disable --now prostudio-redis.service" in run.calls
+    assert "systemctl restart prostudio-redis.service" not in run.calls
+
+
+def test_running_twice_gives_the_same_box(box: Path) -> None:
+    first = provision(box)
+    files = {path: path.read_bytes() for path in (box / "etc").rglob("*") if path.is_file()}
+    second = provision(box)
+
+    assert first.result.returncode == second.result.returncode == 0
+    assert {path: path.read_bytes() for path in (box / "etc").rglob("*") if path.is_file()} == files
+
+
+@pytest.mark.parametrize(
+    ("env", "secret", "message"),
+    [
+        ({"PROSTUDIO_REDIS_MODE": "cloud"}, SECRET, "PROSTUDIO_REDIS_MODE='cloud'"),
+        ({"PROSTUDIO_REDIS_MODE": "external"}, SECRET, "REDIS_HOST is required"),
+        ({"API_WORKERS": ""}, SECRET, "API_WORKERS=''"),
+        ({}, "has'quote-0123456789", "single quotes"),
+        ({"API_WORKERS": "0"}, SECRET, "API_WORKERS=0 is out of range"),
+    ],
+)
+def test_bad_input_stops_before_any_service_restarts(
+    box: Path, env: dict[str, str], secret: str, message: str
+) -> None:
+    run = provision(box, secret=secret, **env)
+
+    assert run.result.returncode != 0
+    assert len(run.result.stderr.splitlines()) == 1, run.result.stderr
+    assert message in run.result.stderr
+    assert "Traceback" not in run.result.stderr
+    assert not [call for call in run.calls if call.startswith("systemctl")]
