@@ -109,12 +109,16 @@ class DynamoDbCheckpointStore:
         self._lease_seconds = lease_seconds
         self._clock = clock
 
-    def create(self, state: Mapping[str, Any]) -> bool:
+    def create(self, state: Mapping[str, Any], *, started_at: float) -> bool:
         """Write the first state of a run; False if the run already exists (a retried call)."""
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={**self._key, "state": {"S": json.dumps(state)}},
+                Item={
+                    **self._key,
+                    "state": {"S": json.dumps(state)},
+                    "started_at": {"N": repr(started_at)},
+                },
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except self._client.exceptions.ConditionalCheckFailedException:
@@ -154,6 +158,11 @@ class DynamoDbCheckpointStore:
                 ConditionExpression="lease_owner = :me",
                 ExpressionAttributeValues={":me": {"S": self.owner}},
             )
+
+    def started_at(self) -> float:
+        """When the run was created (Unix seconds): the start of its one-hour budget."""
+        item = self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True)
+        return float(item.get("Item", {}).get("started_at", {}).get("N", time.time()))
 
     def load(self) -> dict[str, Any] | None:
         item = self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True)

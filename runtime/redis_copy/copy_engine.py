@@ -366,9 +366,10 @@ class RedisCopier:
     ) -> CopyState:
         """Copy and verify until done or until `deadline` (monotonic seconds) passes."""
         self._offset_ms = self._clock_offset_ms()
-        if state.phase == "copy":
+        copied_this_call = state.phase == "copy"
+        if copied_this_call:
             self._copy(state, store, deadline, progress)
-        if state.phase == "verify" and not self._past(deadline):
+        if state.phase == "verify" and not (copied_this_call and self._past(deadline)):
             self._verify(state, store, deadline, progress)
         return state
 
@@ -400,7 +401,8 @@ class RedisCopier:
             scan_done = False
             while True:
                 batch = None
-                if not scan_done and not self._past(deadline):
+                # At least one batch per call, so a slice always makes progress.
+                if not scan_done and (pending is None or not self._past(deadline)):
                     batch = self._read_batch(source, cursor)
                     cursor = batch.next_cursor
                     scan_done = cursor == 0
