@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2] / "runtime" / "service"
 REPO_ROOT = SERVICE_ROOT.parents[1]
@@ -33,7 +35,13 @@ def wait_until(condition: Callable[[], bool], timeout: float = 15.0, what: str =
 
 def redis_answers(port: int, password: str | None = None, **tls: object) -> bool:
     """True once a redis-server on 127.0.0.1:port answers PING."""
-    client = redis.Redis(port=port, password=password, socket_timeout=0.5, **tls)  # type: ignore[arg-type]
+    client = redis.Redis(
+        port=port,
+        password=password,
+        socket_timeout=0.5,
+        retry=Retry(NoBackoff(), 0),
+        **tls,  # type: ignore[arg-type]
+    )
     try:
         return bool(client.ping())
     except redis.RedisError:
