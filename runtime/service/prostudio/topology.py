@@ -47,6 +47,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def port_in_use(port: int) -> bool:
+    """True when something already listens on 127.0.0.1:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def find_binary(name: str) -> str:
     """The path of a system binary, also looking in the sbin directories."""
     found = shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")

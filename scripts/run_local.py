@@ -1,0 +1,87 @@
+"""Run the zero-cost box's topology on this machine (``make run-local``).
+
+redis-server, gunicorn and nginx start on loopback from the same files in
+runtime/service/deploy/ that the box installs; nginx listens on 127.0.0.1:8080. The script stays
+in the foreground until Ctrl-C or SIGTERM, then stops every process it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+
+SERVICE_ROOT = Path(__file__).resolve().parents[1] / "runtime" / "service"
+sys.path.insert(0, str(SERVICE_ROOT))
+
+from prostudio.topology import LocalTopology, TopologyError, port_in_use  # noqa: E402
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8080, help="nginx port on 127.0.0.1")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (API_WORKERS)")
+    parser.add_argument("--workdir", type=Path, help="logs and rendered configs (default: tmp)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the topology, wait for a signal, stop it."""
+    arguments = parse_arguments(argv)
+    if port_in_use(arguments.port):
+        print(f"error: 127.0.0.1:{arguments.port} is in use; pass --port", file=sys.stderr)
+        return 1
+    workdir = arguments.workdir or Path(tempfile.mkdtemp(prefix="prostudio-local-"))
+    topology = LocalTopology(workdir, nginx_port=arguments.port, api_workers=arguments.workers)
+    stop = threading.Event()
+
+    def request_stop(signal_number: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        topology.start()
+    except TopologyError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    base = topology.url("")
+    print(
+        json.dumps(
+            {
+                "event": "ready",
+                "url": base,
+                "process_groups": {name: p.pid for name, p in topology.processes.items()},
+                "logs": str(workdir / "logs"),
+            }
+        ),
+        flush=True,
+    )
+    print(
+        f"ProStudio on {base}  (Ctrl-C to stop)\n"
+        f"  curl {base}/health\n"
+        f"  curl {base}/health/ready\n"
+        f"  curl -i {base}/api/v1/tracks/demo/waveform?points=16\n"
+        f"  curl {base}/metrics\n"
+        f"  logs: {workdir / 'logs'}",
+        flush=True,
+    )
+    exit_code = 0
+    while not stop.wait(0.5):
+        stopped = [p for p in topology.processes.values() if not p.running()]
+        if stopped:
+            print(f"error: {stopped[0].name} exited; see {stopped[0].log}", file=sys.stderr)
+            exit_code = 1
+            break
+    topology.stop()
+    print("stopped redis-server, gunicorn and nginx", flush=True)
+    return exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

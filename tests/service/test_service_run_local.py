@@ -1,0 +1,82 @@
+"""``make run-local``: the script serves the topology until SIGTERM, then leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+
+from prostudio.topology import free_port, http_get
+from service_helpers import REPO_ROOT, port_is_closed, wait_until
+
+
+def group_is_gone(process_group: int) -> bool:
+    try:
+        os.killpg(process_group, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_run_local_serves_until_sigterm_and_stops_every_process(tmp_path: Path) -> None:
+    port = free_port()
+    script = subprocess.Popen(
+        [sys.executable, "scripts/run_local.py", "--port", str(port), "--workdir", str(tmp_path)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert script.stdout is not None
+        ready = json.loads(script.stdout.readline())
+        assert ready["event"] == "ready"
+        groups = ready["process_groups"]
+        assert set(groups) == {"redis", "gunicorn", "nginx"}
+
+        status, _, body = http_get(port, "/health/ready")
+        assert (status, json.loads(body)["status"]) == (200, "ready")
+        assert http_get(port, "/api/v1/tracks/run-local/waveform")[0] == 200
+
+        script.send_signal(signal.SIGTERM)
+        assert script.wait(timeout=30) == 0
+    finally:
+        if script.poll() is None:
+            os.killpg(script.pid, signal.SIGKILL)
+            script.wait()
+
+    assert "stopped" in script.stdout.read()
+    for name, process_group in groups.items():
+        wait_until(partial(group_is_gone, process_group), timeout=5, what=name)
+    assert port_is_closed(port)
+
+
+def test_run_local_refuses_a_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "scripts/run_local.py",
+                "--port",
+                str(port),
+                "--workdir",
+                str(tmp_path),
+            ],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: 127.0.0.1:{port} is in use; pass --port"
