@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,14 @@ if str(SERVICE_ROOT) not in sys.path:
     sys.path.insert(0, str(SERVICE_ROOT))
 
 from prostudio.topology import LocalTopology, ManagedProcess, find_binary, free_port  # noqa: E402
-from service_helpers import RedisServer, redis_answers, start_redis, wait_until  # noqa: E402
+from service_helpers import (  # noqa: E402
+    RedisServer,
+    TlsFiles,
+    TlsRedis,
+    redis_answers,
+    start_redis,
+    wait_until,
+)
 
 
 @pytest.fixture(scope="session")
@@ -35,15 +41,6 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = start_redis(tmp_path_factory.mktemp("redis"), "redis")
     yield server
     server.process.stop()
-
-
-@dataclass(frozen=True)
-class TlsFiles:
-    """A throwaway CA and a server certificate for 127.0.0.1."""
-
-    ca_cert: Path
-    server_cert: Path
-    server_key: Path
 
 
 def _openssl(*arguments: str) -> None:
@@ -71,16 +68,6 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
         "-CAcreateserial", "-days", "2", "-extfile", str(extensions), "-out", str(cert),
     )  # fmt: skip
     return TlsFiles(ca_cert, cert, key)
-
-
-@dataclass
-class TlsRedis:
-    """A redis-server that only speaks TLS and requires an auth token, like ElastiCache."""
-
-    port: int
-    auth_token: str
-    tls: TlsFiles
-    process: ManagedProcess
 
 
 @pytest.fixture(scope="session")

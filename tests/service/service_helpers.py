@@ -88,6 +88,25 @@ def start_redis(
     return RedisServer(port, password, process)
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A throwaway CA and a server certificate for 127.0.0.1."""
+
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
+
+
+@dataclass
+class TlsRedis:
+    """A redis-server that only speaks TLS and requires an auth token, like ElastiCache."""
+
+    port: int
+    auth_token: str
+    tls: TlsFiles
+    process: ManagedProcess
+
+
 def log_lines(path: Path) -> list[str]:
     """Non-empty lines of a log file."""
     return [line for line in path.read_text().splitlines() if line.strip()]

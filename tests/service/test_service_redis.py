@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 import redis
-from conftest import TlsRedis
 from prostudio.app import Application, build_application
 from prostudio.redis_cache import BYPASS, HIT, MISS, RedisCache, build_redis_client
 from prostudio.settings import RedisSettings, load_settings
 from prostudio.topology import find_binary, free_port
-from service_helpers import RedisServer, start_redis, wait_until
+from service_helpers import RedisServer, TlsRedis, start_redis, wait_until
 
 
 def call(app: Application, path: str, query: str = "") -> tuple[int, dict[str, str], bytes]:
