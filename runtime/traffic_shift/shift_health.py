@@ -41,12 +41,24 @@ def check_url(url: str) -> None:
 
 
 def describe_alarms(cloudwatch: Any, names: Sequence[str], call: Caller) -> dict[str, str]:
-    """State of each existing alarm (metric or composite), by name."""
+    """State of each existing alarm, by name. Metric alarms are asked for first; composite
+    alarms only for names still missing, because CloudWatch returns composite alarms only to
+    callers whose DescribeAlarms permission is not scoped to alarm ARNs."""
+    states = _alarm_states(cloudwatch, names, call, {})
+    missing = [name for name in names if name not in states]
+    if missing:
+        states.update(_alarm_states(cloudwatch, missing, call, {"AlarmTypes": ["CompositeAlarm"]}))
+    return states
+
+
+def _alarm_states(
+    cloudwatch: Any, names: Sequence[str], call: Caller, extra: dict[str, Any]
+) -> dict[str, str]:
     states: dict[str, str] = {}
     for start in range(0, len(names), _ALARM_NAMES_PER_CALL):
         params: dict[str, Any] = {
             "AlarmNames": list(names[start : start + _ALARM_NAMES_PER_CALL]),
-            "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
+            **extra,
         }
         while True:
             page = call(cloudwatch.describe_alarms, **params)

@@ -160,6 +160,34 @@ def test_cdk_nag_passes_and_each_acknowledgement_silences_a_real_finding() -> No
     assert flagged == {"AwsSolutions-IAM5[*]", "AwsSolutions-L1", "AwsSolutions-SF2"}
 
 
+def test_composite_alarm_gate_reads_alarms_unscoped_and_passes_nag() -> None:
+    app = App(outdir=tempfile.mkdtemp(prefix="cdk-shift-"))
+    stack = Stack(app, "CompositeStack", env=Environment(region="us-east-1"))
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    child = cloudwatch.Alarm(
+        stack,
+        "Child",
+        metric=cloudwatch.Metric(namespace="AWS/ApplicationELB", metric_name="TargetResponseTime"),
+        threshold=1,
+        evaluation_periods=1,
+    )
+    composite = cloudwatch.CompositeAlarm(
+        stack,
+        "Health",
+        alarm_rule=cloudwatch.AlarmRule.from_alarm(child, cloudwatch.AlarmState.ALARM),
+    )
+    shift = build(stack, alarms=[composite])
+    assert shift.reads_composite_alarms
+    statements = [
+        statement
+        for policy in Template.from_stack(stack).find_resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    describe = next(s for s in statements if s["Action"] == "cloudwatch:DescribeAlarms")
+    assert describe["Resource"] == "*"
+    app.synth()  # raises if cdk-nag finds anything unacknowledged
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
