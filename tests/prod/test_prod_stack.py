@@ -1,0 +1,529 @@
+"""Fine-grained assertions on ProdStack, one group per requirement of the production issue."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from prod_support import PHASE3, only
+from synth_support import ROOT, resources_of_type, synthesize
+
+from infra import parameters
+
+Template = dict[str, Any]
+
+
+def ssm_ref(template: Template, parameter_name: str) -> dict[str, str]:
+    """The Ref to the deploy-time SSM parameter value CDK adds for `parameter_name`."""
+    (logical_id,) = [
+        logical_id
+        for logical_id, parameter in template["Parameters"].items()
+        if parameter.get("Default") == parameter_name
+        and parameter["Type"].startswith("AWS::SSM::Parameter::Value")
+    ]
+    return {"Ref": logical_id}
+
+
+def split_list(template: Template, parameter_name: str) -> list[Any]:
+    ref = ssm_ref(template, parameter_name)
+    return [{"Fn::Select": [index, {"Fn::Split": [",", ref]}]} for index in (0, 1)]
+
+
+def ref_of(template: Template, resource_type: str, id_prefix: str = "") -> str:
+    (logical_id,) = [
+        logical_id
+        for logical_id in resources_of_type(template, resource_type)
+        if logical_id.startswith(id_prefix)
+    ]
+    return logical_id
+
+
+def group_id(logical_id: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [logical_id, "GroupId"]}
+
+
+def ingress_rules(template: Template, security_group: str) -> list[dict[str, Any]]:
+    inline = template["Resources"][security_group]["Properties"].get("SecurityGroupIngress", [])
+    separate = [
+        resource["Properties"]
+        for resource in resources_of_type(template, "AWS::EC2::SecurityGroupIngress").values()
+        if resource["Properties"]["GroupId"] == group_id(security_group)
+    ]
+    return [*inline, *separate]
+
+
+# --- below phase 3 -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("phase", ["1", "2"])
+def test_before_phase_3_only_the_phase_and_the_old_record_exist(phase: str) -> None:
+    synthesis = synthesize(phase=phase)
+    template = synthesis.template("ProdStack")
+    types = sorted(
+        resource["Type"]
+        for resource in template["Resources"].values()
+        if resource["Type"] != "AWS::CDK::Metadata"
+    )
+    assert types == ["AWS::Route53::RecordSet", "AWS::SSM::Parameter"]
+    _, phase_parameter = only(template, "AWS::SSM::Parameter")
+    assert phase_parameter["Value"] == phase
+    manifest = json.loads((synthesis.outdir / "ProdStack.assets.json").read_text())
+    assert manifest.get("dockerImages", {}) == {}
+
+
+# --- network and egress ------------------------------------------------------------------
+
+
+def test_production_creates_no_network_of_its_own(prod: Template) -> None:
+    for resource_type in (
+        "AWS::EC2::VPC",
+        "AWS::EC2::Subnet",
+        "AWS::EC2::RouteTable",
+        "AWS::EC2::Route",
+        "AWS::EC2::NatGateway",
+        "AWS::EC2::InternetGateway",
+    ):
+        assert resources_of_type(prod, resource_type) == {}, resource_type
+
+
+def test_the_stacks_share_nothing_through_cloudformation_exports(prod: Template) -> None:
+    zero_cost = synthesize(**PHASE3).template("ZeroCostStack")
+    for template in (prod, zero_cost):
+        assert "Fn::ImportValue" not in json.dumps(template)
+        assert all("Export" not in output for output in template.get("Outputs", {}).values())
+
+
+def test_vpc_and_subnets_are_read_from_ssm(prod: Template) -> None:
+    vpc = ssm_ref(prod, parameters.VPC_ID)
+    for security_group in resources_of_type(prod, "AWS::EC2::SecurityGroup").values():
+        assert security_group["Properties"]["VpcId"] == vpc
+    _, service = only(prod, "AWS::ECS::Service")
+    assert service["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"] == split_list(
+        prod, parameters.APP_SUBNET_IDS
+    )
+    _, balancer = only(prod, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert balancer["Subnets"] == split_list(prod, parameters.PUBLIC_SUBNET_IDS)
+    _, cache_subnets = only(prod, "AWS::ElastiCache::SubnetGroup")
+    assert cache_subnets["SubnetIds"] == split_list(prod, parameters.DATA_SUBNET_IDS)
+
+
+def test_private_subnets_reach_aws_apis_through_vpc_endpoints(prod: Template) -> None:
+    endpoints = [r["Properties"] for r in resources_of_type(prod, "AWS::EC2::VPCEndpoint").values()]
+    interface = {
+        e["ServiceName"].removeprefix("com.amazonaws.us-east-1.")
+        for e in endpoints
+        if e.get("VpcEndpointType") == "Interface"
+    }
+    assert interface == {"ecr.api", "ecr.dkr", "logs", "secretsmanager", "ssm"}
+    app_subnets = split_list(prod, parameters.APP_SUBNET_IDS)
+    for endpoint in endpoints:
+        if endpoint.get("VpcEndpointType") == "Interface":
+            assert endpoint["PrivateDnsEnabled"] is True
+            assert endpoint["SubnetIds"] == app_subnets
+    gateways = [e for e in endpoints if e.get("VpcEndpointType", "Gateway") == "Gateway"]
+    # Gateway service names are joined with the region: the last part names the service.
+    assert sorted(e["ServiceName"]["Fn::Join"][1][-1] for e in gateways) == [".dynamodb", ".s3"]
+    for gateway in gateways:
+        assert gateway["RouteTableIds"] == split_list(prod, parameters.APP_ROUTE_TABLE_IDS)
+
+
+def test_endpoints_admit_https_from_the_service_and_the_migration_lambdas_only(
+    prod: Template,
+) -> None:
+    endpoints_group = ref_of(prod, "AWS::EC2::SecurityGroup", "Egress")
+    rules = ingress_rules(prod, endpoints_group)
+    assert {(rule["FromPort"], rule["ToPort"]) for rule in rules} == {(443, 443)}
+    assert {json.dumps(rule["SourceSecurityGroupId"], sort_keys=True) for rule in rules} == {
+        json.dumps(group_id(ref_of(prod, "AWS::EC2::SecurityGroup", "Service")), sort_keys=True),
+        json.dumps(ssm_ref(prod, parameters.REDIS_MIGRATION_CLIENT_SG), sort_keys=True),
+    }
+
+
+# --- load balancer -----------------------------------------------------------------------
+
+
+def test_https_only_with_a_modern_policy_and_http_redirected(prod: Template) -> None:
+    listeners = {
+        r["Properties"]["Port"]: r["Properties"]
+        for r in resources_of_type(prod, "AWS::ElasticLoadBalancingV2::Listener").values()
+    }
+    assert set(listeners) == {80, 443}
+    assert listeners[443]["Protocol"] == "HTTPS"
+    assert listeners[443]["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert listeners[443]["Certificates"] == [
+        {"CertificateArn": {"Ref": ref_of(prod, "AWS::CertificateManager::Certificate")}}
+    ]
+    (redirect,) = listeners[80]["DefaultActions"]
+    assert redirect["Type"] == "redirect"
+    assert redirect["RedirectConfig"] == {
+        "Port": "443",
+        "Protocol": "HTTPS",
+        "StatusCode": "HTTP_301",
+    }
+
+
+def _balancer_attributes(template: Template) -> dict[str, str]:
+    _, balancer = only(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    return {item["Key"]: item["Value"] for item in balancer["LoadBalancerAttributes"]}
+
+
+def test_balancer_drops_invalid_headers_and_logs_access(prod: Template) -> None:
+    attributes = _balancer_attributes(prod)
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    assert attributes["access_logs.s3.enabled"] == "true"
+    _, balancer = only(prod, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert balancer["Scheme"] == "internet-facing"
+
+
+def test_deletion_protection_follows_its_flag(prod: Template, variant: Template) -> None:
+    assert _balancer_attributes(prod)["deletion_protection.enabled"] == "false"
+    assert _balancer_attributes(variant)["deletion_protection.enabled"] == "true"
+
+
+def test_certificate_is_dns_validated_in_the_hosted_zone(prod: Template) -> None:
+    _, certificate = only(prod, "AWS::CertificateManager::Certificate")
+    assert certificate["DomainName"] == "api.prostudio.example.com"
+    assert certificate["ValidationMethod"] == "DNS"
+    assert certificate["DomainValidationOptions"] == [
+        {"DomainName": "api.prostudio.example.com", "HostedZoneId": "Z0000000000EXAMPLE"}
+    ]
+
+
+# --- Fargate service ---------------------------------------------------------------------
+
+
+def _container(template: Template) -> dict[str, Any]:
+    _, task = only(template, "AWS::ECS::TaskDefinition")
+    (container,) = task["ContainerDefinitions"]
+    return container
+
+
+def test_container_settings_are_plain_and_redis_credentials_are_secrets(prod: Template) -> None:
+    container = _container(prod)
+    assert {item["Name"]: item["Value"] for item in container["Environment"]} == {
+        "API_WORKERS": "4",
+        "MAX_MEMORY_MB": "3072",
+        "REDIS_PORT": "6380",
+        "REDIS_TLS": "true",
+    }
+    secrets = {item["Name"]: item["ValueFrom"] for item in container["Secrets"]}
+    assert set(secrets) == {"REDIS_HOST", "REDIS_AUTH_TOKEN"}
+    group_logical_id, group = only(prod, "AWS::ElastiCache::ReplicationGroup")
+    auth_secret = ref_of(prod, "AWS::SecretsManager::Secret", "CacheAuthToken")
+    assert secrets["REDIS_AUTH_TOKEN"] == {"Ref": auth_secret}
+    assert auth_secret in json.dumps(group["AuthToken"])
+    host_parameter_id = ref_of(prod, "AWS::SSM::Parameter", "ServiceRedisHost")
+    host_parameter = prod["Resources"][host_parameter_id]["Properties"]
+    assert host_parameter["Value"] == {"Fn::GetAtt": [group_logical_id, "PrimaryEndPoint.Address"]}
+    assert host_parameter["Name"] == parameters.PROD_REDIS_HOST
+    assert {"Ref": host_parameter_id} in secrets["REDIS_HOST"]["Fn::Join"][1]
+    assert "PrimaryEndPoint" not in json.dumps(container["Environment"])
+
+
+def test_container_serves_port_8000_and_logs_with_retention(prod: Template) -> None:
+    container = _container(prod)
+    assert container["PortMappings"] == [{"ContainerPort": 8000, "Protocol": "tcp"}]
+    log_group_id, log_group = only(prod, "AWS::Logs::LogGroup")
+    assert log_group["RetentionInDays"] == 30
+    assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+    assert container["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": log_group_id}
+    _, task = only(prod, "AWS::ECS::TaskDefinition")
+    assert (task["Cpu"], task["Memory"]) == ("2048", "4096")
+    assert task["RequiresCompatibilities"] == ["FARGATE"]
+
+
+def test_image_is_an_asset_of_the_service_dockerfile() -> None:
+    synthesis = synthesize(**PHASE3)
+    manifest = json.loads((synthesis.outdir / "ProdStack.assets.json").read_text())
+    (image,) = manifest["dockerImages"].values()
+    staged = synthesis.outdir / image["source"]["directory"]
+    service_dir = ROOT / "runtime" / "service"
+    assert (staged / "Dockerfile").read_bytes() == (service_dir / "Dockerfile").read_bytes()
+    assert not list(staged.rglob("__pycache__"))
+    tag = image["destinations"][next(iter(image["destinations"]))]["imageTag"]
+    assert tag in json.dumps(_container(synthesis.template("ProdStack"))["Image"])
+
+
+def test_service_deploys_safely_in_private_subnets(prod: Template) -> None:
+    _, service = only(prod, "AWS::ECS::Service")
+    assert service["LaunchType"] == "FARGATE"
+    assert service["DesiredCount"] == 3
+    assert service["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {
+        "Enable": True,
+        "Rollback": True,
+    }
+    assert service["DeploymentConfiguration"]["MinimumHealthyPercent"] == 100
+    assert service["DeploymentConfiguration"]["MaximumPercent"] == 200
+    assert service["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
+    (attachment,) = service["LoadBalancers"]
+    assert attachment["ContainerPort"] == 8000
+    _, cluster = only(prod, "AWS::ECS::Cluster")
+    assert cluster["ClusterSettings"] == [{"Name": "containerInsights", "Value": "enhanced"}]
+
+
+def test_targets_are_health_checked_on_health(prod: Template) -> None:
+    _, target_group = only(prod, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert target_group["HealthCheckPath"] == "/health"
+    assert target_group["Port"] == 8000
+    assert target_group["TargetType"] == "ip"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "desired", "low", "high"), [("prod", 3, 2, 20), ("variant", 5, 3, 12)]
+)
+def test_autoscaling_on_cpu_and_requests_per_target(
+    fixture: str, desired: int, low: int, high: int, request: pytest.FixtureRequest
+) -> None:
+    template: Template = request.getfixturevalue(fixture)
+    _, service = only(template, "AWS::ECS::Service")
+    assert service["DesiredCount"] == desired
+    _, target = only(template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (low, high)
+    metrics = {
+        policy["Properties"]["TargetTrackingScalingPolicyConfiguration"][
+            "PredefinedMetricSpecification"
+        ]["PredefinedMetricType"]
+        for policy in resources_of_type(
+            template, "AWS::ApplicationAutoScaling::ScalingPolicy"
+        ).values()
+    }
+    assert metrics == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
+
+
+def test_task_role_has_no_aws_permissions(prod: Template) -> None:
+    task_role = ref_of(prod, "AWS::IAM::Role", "ServiceTaskRole")
+    assert "ManagedPolicyArns" not in prod["Resources"][task_role]["Properties"]
+    for policy in resources_of_type(prod, "AWS::IAM::Policy").values():
+        assert {"Ref": task_role} not in policy["Properties"]["Roles"]
+
+
+def test_tasks_admit_the_load_balancer_only(prod: Template) -> None:
+    service_group = ref_of(prod, "AWS::EC2::SecurityGroup", "Service")
+    (rule,) = ingress_rules(prod, service_group)
+    assert (rule["FromPort"], rule["ToPort"]) == (8000, 8000)
+    assert rule["SourceSecurityGroupId"] == group_id(
+        ref_of(prod, "AWS::EC2::SecurityGroup", "LoadBalancer")
+    )
+
+
+# --- ElastiCache -------------------------------------------------------------------------
+
+
+def test_cache_is_three_encrypted_nodes_with_failover(prod: Template) -> None:
+    _, group = only(prod, "AWS::ElastiCache::ReplicationGroup")
+    assert group["NumCacheClusters"] == 3
+    assert group["AutomaticFailoverEnabled"] is True
+    assert group["MultiAZEnabled"] is True
+    assert group["TransitEncryptionEnabled"] is True
+    assert group["TransitEncryptionMode"] == "required"
+    assert group["AtRestEncryptionEnabled"] is True
+    key_id = ref_of(prod, "AWS::KMS::Key", "CacheKey")
+    assert group["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert prod["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
+    assert group["CacheNodeType"] == "cache.r7g.large"
+    assert "{{resolve:secretsmanager:" in json.dumps(group["AuthToken"])
+
+
+def test_node_type_follows_its_flag(variant: Template) -> None:
+    _, group = only(variant, "AWS::ElastiCache::ReplicationGroup")
+    assert group["CacheNodeType"] == "cache.r7g.xlarge"
+
+
+def test_cache_keeps_snapshots_and_a_final_one(prod: Template) -> None:
+    group_id_, group = only(prod, "AWS::ElastiCache::ReplicationGroup")
+    assert group["SnapshotRetentionLimit"] == 7
+    resource = prod["Resources"][group_id_]
+    assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Snapshot", "Snapshot")
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def test_engine_is_at_least_every_source_redis(prod: Template) -> None:
+    """DUMP payloads restore only on the same or a newer engine."""
+    _, group = only(prod, "AWS::ElastiCache::ReplicationGroup")
+    production = _version(group["EngineVersion"])
+    zero_cost = synthesize(**PHASE3).template("ZeroCostStack")
+    _, phase_two_cache = only(zero_cost, "AWS::ElastiCache::ReplicationGroup")
+    assert production >= _version(phase_two_cache["EngineVersion"])
+    provision = (ROOT / "runtime" / "service" / "deploy" / "provision.sh").read_text()
+    (box_major,) = set(re.findall(r"\bredis(\d+)\b", provision))
+    # Amazon Linux 2023's redis6 package is Redis 6.2.
+    assert production >= (int(box_major), 2)
+
+
+def test_cache_admits_the_service_and_the_migration_lambdas_only(prod: Template) -> None:
+    cache_group = ref_of(prod, "AWS::EC2::SecurityGroup", "Cache")
+    rules = ingress_rules(prod, cache_group)
+    assert {(rule["FromPort"], rule["ToPort"]) for rule in rules} == {(6380, 6380)}
+    assert sorted(
+        json.dumps(rule["SourceSecurityGroupId"], sort_keys=True) for rule in rules
+    ) == sorted(
+        [
+            json.dumps(
+                group_id(ref_of(prod, "AWS::EC2::SecurityGroup", "Service")), sort_keys=True
+            ),
+            json.dumps(ssm_ref(prod, parameters.REDIS_MIGRATION_CLIENT_SG), sort_keys=True),
+        ]
+    )
+
+
+# --- DNS ---------------------------------------------------------------------------------
+
+
+def _records(template: Template) -> dict[str, dict[str, Any]]:
+    return {
+        r["Properties"]["SetIdentifier"]: r["Properties"]
+        for r in resources_of_type(template, "AWS::Route53::RecordSet").values()
+    }
+
+
+def test_two_weighted_records_start_all_on_old(prod: Template) -> None:
+    records = _records(prod)
+    assert set(records) == {"old", "new"}
+    for record in records.values():
+        assert record["Name"] == "api.prostudio.example.com."
+        assert record["HostedZoneId"] == "Z0000000000EXAMPLE"
+        assert record["Type"] == "A"
+    assert (records["old"]["Weight"], records["new"]["Weight"]) == (100, 0)
+
+
+def test_new_record_aliases_the_production_balancer(prod: Template) -> None:
+    balancer = ref_of(prod, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert _records(prod)["new"]["AliasTarget"] == {
+        "DNSName": {"Fn::GetAtt": [balancer, "DNSName"]},
+        "HostedZoneId": {"Fn::GetAtt": [balancer, "CanonicalHostedZoneID"]},
+        "EvaluateTargetHealth": True,
+    }
+
+
+def test_old_record_aliases_the_zero_cost_balancer_read_from_ssm(prod: Template) -> None:
+    assert _records(prod)["old"]["AliasTarget"] == {
+        "DNSName": ssm_ref(prod, parameters.OLD_ENTRY_DNS_NAME),
+        "HostedZoneId": ssm_ref(prod, parameters.OLD_ENTRY_HOSTED_ZONE_ID),
+        "EvaluateTargetHealth": True,
+    }
+
+
+def test_old_record_points_at_the_box_when_there_is_no_zero_cost_balancer(
+    variant: Template,
+) -> None:
+    old = _records(variant)["old"]
+    assert old["ResourceRecords"] == [ssm_ref(variant, parameters.OLD_ENTRY_IP)]
+    assert int(old["TTL"]) <= 60
+    assert "AliasTarget" not in old
+
+
+# --- monitoring --------------------------------------------------------------------------
+
+
+def _alarms(template: Template) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id.removeprefix("Monitoring")[:-8]: resource["Properties"]
+        for logical_id, resource in resources_of_type(template, "AWS::CloudWatch::Alarm").items()
+    }
+
+
+def _metric_names(alarm: dict[str, Any]) -> set[str]:
+    if "MetricName" in alarm:
+        return {alarm["MetricName"]}
+    return {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
+
+
+def test_alarms_cover_the_success_criteria(prod: Template) -> None:
+    alarms = _alarms(prod)
+    expected = {
+        "P99Latency": ({"TargetResponseTime"}, "GreaterThanThreshold", 0.1),
+        "ServerErrorRate": (
+            {"HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count", "RequestCount"},
+            "GreaterThanThreshold",
+            1,
+        ),
+        "UnhealthyTargets": ({"UnHealthyHostCount"}, "GreaterThanThreshold", 0),
+        "ServiceCpu": ({"CPUUtilization"}, "GreaterThanThreshold", 80),
+        "ServiceMemory": ({"MemoryUtilization"}, "GreaterThanThreshold", 80),
+        "ErrorLogs": ({"ServiceErrors"}, "GreaterThanThreshold", 0),
+        "CacheHitRate": ({"CacheHits", "CacheMisses"}, "LessThanThreshold", 90),
+        "CacheCpu": ({"EngineCPUUtilization"}, "GreaterThanThreshold", 80),
+        "CacheMemory": ({"DatabaseMemoryUsagePercentage"}, "GreaterThanThreshold", 80),
+        "CacheEvictions": ({"Evictions"}, "GreaterThanThreshold", 0),
+        "CacheReplicationLag": ({"ReplicationLag"}, "GreaterThanThreshold", 1),
+    }
+    actual = {
+        name: (_metric_names(alarm), alarm["ComparisonOperator"], alarm["Threshold"])
+        for name, alarm in alarms.items()
+    }
+    assert actual == expected
+    assert alarms["P99Latency"]["ExtendedStatistic"] == "p99"
+
+
+def test_every_alarm_notifies_the_topic_and_ignores_missing_data(prod: Template) -> None:
+    topic = {"Ref": ref_of(prod, "AWS::SNS::Topic")}
+    for name, alarm in _alarms(prod).items():
+        assert alarm["AlarmActions"] == [topic], name
+        assert alarm["OKActions"] == [topic], name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+
+
+def test_cache_alarms_watch_every_node_of_the_group(prod: Template) -> None:
+    group = ref_of(prod, "AWS::ElastiCache::ReplicationGroup")
+    for name, alarm in _alarms(prod).items():
+        if not name.startswith("Cache"):
+            continue
+        nodes = {
+            json.dumps(dimension["Value"], sort_keys=True)
+            for metric in alarm["Metrics"]
+            if "MetricStat" in metric
+            for dimension in metric["MetricStat"]["Metric"]["Dimensions"]
+        }
+        assert nodes == {
+            json.dumps({"Fn::Join": ["", [{"Ref": group}, f"-00{index}"]]}, sort_keys=True)
+            for index in (1, 2, 3)
+        }, name
+
+
+def test_error_log_lines_are_counted(prod: Template) -> None:
+    _, metric_filter = only(prod, "AWS::Logs::MetricFilter")
+    assert metric_filter["FilterPattern"] == '{ $.level = "error" }'
+    assert metric_filter["LogGroupName"] == {"Ref": ref_of(prod, "AWS::Logs::LogGroup")}
+    (transformation,) = metric_filter["MetricTransformations"]
+    assert (transformation["MetricNamespace"], transformation["MetricName"]) == (
+        "ProStudio",
+        "ServiceErrors",
+    )
+
+
+def test_topic_is_encrypted_and_refuses_plain_http(prod: Template) -> None:
+    _, topic = only(prod, "AWS::SNS::Topic")
+    key = ref_of(prod, "AWS::KMS::Key", "MonitoringTopicKey")
+    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": [key, "Arn"]}
+    assert prod["Resources"][key]["Properties"]["EnableKeyRotation"] is True
+    _, policy = only(prod, "AWS::SNS::TopicPolicy")
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_alarm_email_is_subscribed_only_when_set(prod: Template, variant: Template) -> None:
+    assert resources_of_type(prod, "AWS::SNS::Subscription") == {}
+    _, subscription = only(variant, "AWS::SNS::Subscription")
+    assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "ops@example.com")
+
+
+def test_dashboard_shows_every_alarm(prod: Template) -> None:
+    _, dashboard = only(prod, "AWS::CloudWatch::Dashboard")
+    body = json.dumps(dashboard["DashboardBody"])
+    for logical_id in resources_of_type(prod, "AWS::CloudWatch::Alarm"):
+        assert json.dumps({"Fn::GetAtt": [logical_id, "Arn"]}) in body
+
+
+def test_health_gate_alarms_are_published(prod: Template) -> None:
+    value = prod["Outputs"]["HealthGateAlarms"]["Value"]
+    gates = [part["Ref"] for part in value["Fn::Join"][1] if isinstance(part, dict)]
+    assert [gate.removeprefix("Monitoring")[:-8] for gate in gates] == [
+        "P99Latency",
+        "ServerErrorRate",
+    ]
