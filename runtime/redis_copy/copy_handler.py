@@ -30,6 +30,7 @@ from copy_engine import (
 DEFAULT_SLICE_SECONDS = 90
 DEFAULT_BUDGET_SECONDS = 3000
 DEFAULT_ASSUMED_KEYS_PER_SECOND = 20_000
+DEFAULT_POLL_SECONDS = 15
 # A rate measured over less work than this is too noisy to judge the budget by.
 MIN_SECONDS_FOR_MEASURED_RATE = 5.0
 PASSWORD_FIELDS = ("password", "authToken", "auth_token", "token")
@@ -68,6 +69,7 @@ class Limits:
     slice_seconds: float
     budget_seconds: float
     assumed_keys_per_second: float
+    poll_seconds: float = DEFAULT_POLL_SECONDS
 
     @classmethod
     def from_environment(cls) -> Limits:
@@ -78,6 +80,7 @@ class Limits:
             assumed_keys_per_second=float(
                 os.environ.get("ASSUMED_KEYS_PER_SECOND", DEFAULT_ASSUMED_KEYS_PER_SECOND)
             ),
+            poll_seconds=float(os.environ.get("POLL_SECONDS", DEFAULT_POLL_SECONDS)),
         )
 
 
@@ -193,6 +196,9 @@ def check_budget(
     if state.phase == "verify":
         checked = state.verification.checked + state.verification.expired
         needed = max(state.source_keys_at_start - checked, 0) / max(rate, 1.0)
+    if limits.slice_seconds > 0:
+        # The Provider waits poll_seconds between slices: wall time per second of work.
+        needed *= (limits.slice_seconds + limits.poll_seconds) / limits.slice_seconds
     if elapsed_seconds + needed > limits.budget_seconds:
         raise CopyError(
             f"the source holds {state.source_keys_at_start} keys: at about {rate:,.0f} keys/s "

@@ -274,7 +274,7 @@ def test_measured_rate_too_slow_for_the_budget_fails_mid_copy() -> None:
         seconds=10.0,
     )
     state.counts.scanned = 1000
-    limits = copy_handler.Limits("t", 90, 3000, 20_000)
+    limits = copy_handler.Limits("t", 90, 3000, 20_000, poll_seconds=15)
 
     with pytest.raises(CopyError, match="at about 100 keys/s"):
         copy_handler.check_budget(state, elapsed_seconds=600, limits=limits, measured=True)
