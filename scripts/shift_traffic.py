@@ -110,7 +110,9 @@ def _context(args: argparse.Namespace) -> ShiftContext:
     route53 = boto3.client(
         "route53", endpoint_url=args.endpoint_url, region_name="us-east-1", config=config
     )
-    cloudwatch = boto3.client("cloudwatch", region_name=args.region, config=config)
+    cloudwatch = (
+        boto3.client("cloudwatch", region_name=args.region, config=config) if args.alarm else None
+    )
     return ShiftContext(route53=route53, cloudwatch=cloudwatch)
 
 

@@ -21,6 +21,9 @@ MAX_WEIGHT = 100
 LOCK_PREFIX = "_shift."
 LOCK_TTL_SECONDS = 60
 LOCK_VERSION = "1"
+# A TXT record holds strings of at most 255 characters each; longer states use several.
+TXT_STRING_LIMIT = 255
+_TXT_STRING = re.compile(r'"([^"]*)"')
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 _UNSAFE_OWNER = re.compile(r"[^A-Za-z0-9._:@/+-]")
 
@@ -114,11 +117,14 @@ class LockState:
             "healthy": self.healthy,
             "change": self.change,
         }
-        return '"' + " ".join(f"{key}={value}" for key, value in fields.items()) + '"'
+        text = " ".join(f"{key}={value}" for key, value in fields.items())
+        chunks = [text[i : i + TXT_STRING_LIMIT] for i in range(0, len(text), TXT_STRING_LIMIT)]
+        return " ".join(f'"{chunk}"' for chunk in chunks)
 
     @classmethod
     def decode(cls, value: str) -> LockState:
-        fields = dict(token.split("=", 1) for token in value.strip('"').split() if "=" in token)
+        text = "".join(_TXT_STRING.findall(value))
+        fields = dict(token.split("=", 1) for token in text.split() if "=" in token)
         try:
             return cls(
                 run=fields["run"],

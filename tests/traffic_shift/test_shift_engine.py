@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from shift_engine import (
     start,
     stop,
 )
+from shift_records import LockState, safe_owner
 from shift_retry import MAX_ATTEMPTS, call_with_retry
 from shift_support import ALB_DNS, NEW_ID, OLD_ID, Env, FlakyRoute53, route53_error
 
@@ -357,6 +359,35 @@ def test_alias_record_with_a_ttl_is_refused(env: Env) -> None:
     with pytest.raises(ShiftError, match="is an alias with a TTL \\(300\\)"):
         start(env.request(), env.context(), run_id="r", owner="test")
     assert env.recorder.batches == []
+
+
+def test_lock_state_longer_than_one_txt_string_round_trips(env: Env) -> None:
+    # Given a CloudFormation-sized owner and run id, and a long change id
+    state = LockState(
+        run="9f0c3e1a-1111-2222-3333-444455556666",
+        owner=safe_owner("cfn:" + "P" * 120),
+        started=1_700_000_000,
+        target=100,
+        step=10,
+        interval=300,
+        rising=True,
+        phase="sync",
+        since=1_700_000_123,
+        origin=0,
+        weight=40,
+        healthy=30,
+        change="/change/C" + "X" * 40,
+    )
+    value = state.encode()
+    strings = re.findall(r'"([^"]*)"', value)
+    assert len(strings) > 1
+    assert all(len(text) <= 255 for text in strings)
+    assert LockState.decode(value) == state
+    # And Route53 (moto) stores and lists it as a lock the engine can read back
+    records = env.context().records(env.request())
+    records.acquire(state)
+    lock = records.read_lock()
+    assert lock is not None and lock.state == state
 
 
 def test_nothing_to_do_when_already_at_target(env: Env) -> None:
