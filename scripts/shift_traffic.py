@@ -28,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from shift_engine import (
     ROLLBACK_TO_HEALTHY,
     ROLLBACK_TO_OLD,
+    LockLost,
     Progress,
     ShiftContext,
     ShiftError,
@@ -146,6 +147,9 @@ def main(argv: Sequence[str] | None = None, *, context: ShiftContext | None = No
                 owner=_owner(),
                 report=_print_progress,
             )
+    except LockLost as error:
+        print(f"failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except ShiftError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
