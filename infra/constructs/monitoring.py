@@ -48,8 +48,8 @@ class Monitoring(Construct):
     """Alarms (to a KMS-encrypted SNS topic) and one dashboard.
 
     Every alarm treats missing data as not breaching: a weight-0 production has no traffic,
-    and the latency and 5xx alarms are the traffic shift's health gates, which read
-    INSUFFICIENT_DATA as unhealthy.
+    and the latency, 5xx and unhealthy-target alarms are the traffic shift's health gates,
+    which read INSUFFICIENT_DATA as unhealthy.
     """
 
     def __init__(
@@ -121,6 +121,7 @@ class Monitoring(Construct):
         self.gate_alarms: tuple[cloudwatch.Alarm, ...] = (
             self.latency_alarm,
             self.server_errors_alarm,
+            self.unhealthy_targets_alarm,
         )
         self.alarms = [
             self.latency_alarm,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from aws_cdk import Annotations, Fn, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra import parameters
+from infra.constructs.redis_copy import RedisEndpoint
 
 AZ_COUNT = 2
 # Only the app subnets' route tables are published: gateway endpoints attach to them.
@@ -42,6 +44,18 @@ class SharedNetwork(Construct):
             self._read(parameters.REDIS_MIGRATION_CLIENT_SG),
             allow_all_outbound=True,
             mutable=False,
+        )
+
+    def old_redis(self, *, tls: bool) -> RedisEndpoint:
+        """The zero-cost Redis (the copy's source). Whether it speaks TLS is decided at synth
+        by the same flag that decides what ZeroCostStack publishes."""
+        return RedisEndpoint(
+            host=self._read(parameters.OLD_REDIS_HOST),
+            port=self._read(parameters.OLD_REDIS_PORT),
+            tls=tls,
+            secret=secretsmanager.Secret.from_secret_complete_arn(
+                self, "OldRedisSecret", self._read(parameters.OLD_REDIS_SECRET_ARN)
+            ),
         )
 
     def _read(self, name: str) -> str:

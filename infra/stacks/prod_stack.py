@@ -24,9 +24,12 @@ from infra.constructs.fargate_service import Capacity, FargateService, RedisEndp
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.monitoring import Monitoring, RedisNodes
 from infra.constructs.redis_cluster import RedisCluster
+from infra.constructs.redis_copy import RedisCopy
+from infra.constructs.redis_copy import RedisEndpoint as CopyEndpoint
 from infra.constructs.shared_network import SharedNetwork
+from infra.constructs.traffic_shift import TrafficShift
 from infra.constructs.web_hosts import SERVICE_DIR
-from infra.constructs.weighted_dns import WeightedDns
+from infra.constructs.weighted_dns import NEW, OLD, WeightedDns
 from infra.stacks.acknowledgements import PROD, acknowledge
 
 CACHE_SNAPSHOT_RETENTION_DAYS = 7
@@ -134,12 +137,48 @@ class ProdStack(Stack):
             alarm_email=prod.alarm_email,
         )
 
-        # Composition point: the Redis copy (old Redis -> production Redis).
+        copy = None
         if prod.migrate_data:
-            pass
-        # Composition point: the weighted shift from "old" to "new" (after the copy).
+            copy = RedisCopy(
+                self,
+                "RedisCopy",
+                vpc=self.network.vpc,
+                subnets=self.network.app_subnets,
+                security_groups=[self.network.migration_clients],
+                source=self.network.old_redis(tls=settings.zero_cost.separate_redis),
+                target=CopyEndpoint(
+                    host=self.cache.host,
+                    port=self.cache.port,
+                    tls=True,
+                    secret=self.cache.auth_token,
+                ),
+                generation=prod.copy_generation,
+            )
+            # The copy runs once the endpoints and the cache's ingress rules exist.
+            copy.resource.node.add_dependency(egress, self.cache)
+            CfnOutput(self, "CopiedKeys", value=copy.copied_keys)
         if prod.shift.enabled:
-            pass
+            shift = TrafficShift(
+                self,
+                "TrafficShift",
+                hosted_zone_id=settings.dns.hosted_zone_id,
+                record_name=settings.dns.domain_name,
+                old_set_id=OLD,
+                new_set_id=NEW,
+                target_weight=prod.shift.target_weight,
+                step=prod.shift.step,
+                interval_seconds=prod.shift.interval_seconds,
+                alarms=self.monitoring.gate_alarms,
+                health_url=None,
+                use_health_check=False,
+            )
+            # Turning shift_traffic off must not move traffic: the resource is left behind
+            # instead of deleted (its Delete would put 100/0 back in one step).
+            shift.resource.apply_removal_policy(RemovalPolicy.RETAIN)
+            # Traffic moves only after the records, a steady service and the data copy.
+            shift.resource.node.add_dependency(
+                dns, self.service.service, *([copy.resource] if copy else [])
+            )
 
         CfnOutput(self, "LoadBalancerDns", value=self.load_balancer.alb.load_balancer_dns_name)
         CfnOutput(self, "RedisPrimaryEndpoint", value=self.cache.host)

@@ -526,4 +526,5 @@ def test_health_gate_alarms_are_published(prod: Template) -> None:
     assert [gate.removeprefix("Monitoring")[:-8] for gate in gates] == [
         "P99Latency",
         "ServerErrorRate",
+        "UnhealthyTargets",
     ]
