@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from prod_support import PHASE3, PHASE3_VARIANT, prod_template
+from prod_support import PHASE3, PHASE3_MIGRATION, PHASE3_VARIANT, prod_template
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +16,8 @@ def prod() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def variant() -> dict[str, Any]:
     return prod_template(PHASE3_VARIANT)
+
+
+@pytest.fixture(scope="session")
+def migration() -> dict[str, Any]:
+    return prod_template(PHASE3_MIGRATION)

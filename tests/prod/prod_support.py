@@ -31,3 +31,12 @@ def only(template: dict[str, Any], resource_type: str) -> tuple[str, dict[str, A
     """The single resource of this type: (logical id, its Properties)."""
     ((logical_id, resource),) = resources_of_type(template, resource_type).items()
     return logical_id, resource.get("Properties", {})
+
+
+# The two migration increments on; shift_step=20 keeps the default interval inside the hour.
+PHASE3_MIGRATION = {
+    "phase": "3",
+    "migrate_data": "true",
+    "shift_traffic": "true",
+    "shift_step": "20",
+}
