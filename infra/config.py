@@ -179,7 +179,7 @@ DEFAULTS: dict[str, Any] = {
     "shift_traffic": False,
     "traffic_weight": 100,
     "shift_step": 10,
-    "shift_interval": 300,
+    "shift_interval": 240,
 }
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 _NODE_TYPE = re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
@@ -262,6 +262,11 @@ def _shift(context: Mapping[str, Any]) -> ShiftSettings:
     )
     if 100 % shift.step:
         raise ConfigError(f"shift_step={shift.step} does not divide 100; use 5, 10, 20, 25 or 50")
+    if shift.target_weight % shift.step:
+        raise ConfigError(
+            f"traffic_weight={shift.target_weight} is not a multiple of shift_step={shift.step}; "
+            "the walk moves in whole steps"
+        )
     budget = CUSTOM_RESOURCE_LIMIT_SECONDS - SHIFT_MARGIN_SECONDS
     if shift.enabled and shift.worst_case_seconds > budget:
         raise ConfigError(

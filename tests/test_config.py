@@ -69,6 +69,18 @@ BAD_INPUT = {
         {"certificate_arn": "arn:nope"},
         "certificate_arn='arn:nope' is not an ACM certificate ARN",
     ),
+    "traffic weight over 100": (
+        {"traffic_weight": "150"},
+        "traffic_weight=150 is out of range; allowed: 0..100",
+    ),
+    "traffic weight not a whole number of steps": (
+        {"shift_traffic": "true", "traffic_weight": "55"},
+        "traffic_weight=55 is not a multiple of shift_step=10",
+    ),
+    "shift schedule over the one-hour limit": (
+        {"phase": "3", "shift_traffic": "true", "shift_interval": "600"},
+        "over CloudFormation's one-hour custom-resource limit",
+    ),
     "domain outside its zone": (
         {"domain_name": "api.other.com"},
         "domain_name='api.other.com' is not inside zone_name",
