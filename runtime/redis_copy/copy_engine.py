@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import redis
+from copy_wire import Wire, pack, wire
 from redis.exceptions import (
     AuthenticationError,
     OutOfMemoryError,
@@ -149,6 +149,7 @@ class CopyState:
     verify_cursor: int = 0
     replay_window: int = 0
     seconds: float = 0.0
+    copy_seconds: float = 0.0
     counts: CopyCounts = field(default_factory=CopyCounts)
     verification: VerifyCounts = field(default_factory=VerifyCounts)
     target_keys: int = 0
@@ -191,6 +192,7 @@ class CopyState:
             "expired_since_copy": self.verification.expired,
             "target_keys": self.target_keys,
             "seconds": round(self.seconds, 3),
+            "copy_seconds": round(self.copy_seconds, 3),
             "ok": self.done and self.verification.mismatched == 0,
             "mismatches": list(self.verification.examples),
         }
@@ -395,17 +397,14 @@ class RedisCopier:
         replay_left = state.replay_window
         since_commit = 0
         started = time.monotonic()
-        with _raw(self._source) as source, _raw(self._target) as target:
+        with wire(self._source) as source, wire(self._target) as target:
+            stream = _SourceStream(source, state.cursor, self.settings.scan_count)
             pending: _Batch | None = None
-            cursor = state.cursor
-            scan_done = False
             while True:
                 batch = None
                 # At least one batch per call, so a slice always makes progress.
-                if not scan_done and (pending is None or not self._past(deadline)):
-                    batch = self._read_batch(source, cursor)
-                    cursor = batch.next_cursor
-                    scan_done = cursor == 0
+                if not stream.exhausted and (pending is None or not self._past(deadline)):
+                    batch = stream.next_batch()
                 if pending is not None:
                     self._finish(target, pending, state, replay_left > 0)
                     replay_left = max(replay_left - 1, 0)
@@ -420,42 +419,35 @@ class RedisCopier:
                 if since_commit >= self.settings.batches_per_checkpoint:
                     now = time.monotonic()
                     state.seconds += now - started
+                    state.copy_seconds += now - started
                     started = now
                     self._commit(state, store, window=self.settings.batches_per_checkpoint)
                     since_commit = 0
                 self._send_restores(target, batch)
                 pending = batch
-        state.seconds += time.monotonic() - started
+            stream.drain()
+        elapsed = time.monotonic() - started
+        state.seconds += elapsed
+        state.copy_seconds += elapsed
         self._commit(state, store, window=0)
 
     def _commit(self, state: CopyState, store: CheckpointStore, *, window: int) -> None:
         state.replay_window = window
         store.save(state.to_dict())
 
-    def _read_batch(self, conn: Any, cursor: int) -> _Batch:
-        conn.send_packed_command(
-            [_pack(b"SCAN", b"%d" % cursor, b"COUNT", b"%d" % self.settings.scan_count)],
-            check_health=False,
-        )
-        next_cursor, keys = conn.read_response(disable_decoding=True)
-        batch = _Batch(next_cursor=int(next_cursor), keys=keys)
-        if keys:
-            batch.source_ms, batch.payloads, batch.pttls = _fetch_dumps(conn, keys)
-            batch.read_at = time.monotonic()
-        return batch
-
-    def _send_restores(self, conn: Any, batch: _Batch) -> None:
+    def _send_restores(self, target: Wire, batch: _Batch) -> None:
         now_source_ms = batch.source_ms + (time.monotonic() - batch.read_at) * 1000
         if self.settings.policy == "replace":
-            argc, tail = b"*6\r\n", b"$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n"
+            head, tail = b"*6\r\n$7\r\nRESTORE\r\n$", b"\r\n$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n"
         else:
-            argc, tail = b"*5\r\n", b"$6\r\nABSTTL\r\n"
+            head, tail = b"*5\r\n$7\r\nRESTORE\r\n$", b"\r\n$6\r\nABSTTL\r\n"
         commands = []
         sent = []
         offset = self._offset_ms
-        for index, key in enumerate(batch.keys):
-            payload = batch.payloads[index]
-            pttl = batch.pttls[index]
+        keys = batch.keys
+        pttls = batch.pttls
+        for index, payload in enumerate(batch.payloads):
+            pttl = pttls[index]
             if payload is None or pttl == -2:
                 batch.expired += 1
                 continue
@@ -467,37 +459,40 @@ class RedisCopier:
                     batch.expired += 1
                     continue
                 expire_at = b"%d" % (source_expiry + offset)
+            key = keys[index]
             commands.append(
-                b"%b$7\r\nRESTORE\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n%b"
-                % (argc, len(key), key, len(expire_at), expire_at, len(payload), payload, tail)
+                b"%b%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b%b"
+                % (head, len(key), key, len(expire_at), expire_at, len(payload), payload, tail)
             )
             sent.append(index)
         batch.sent = sent
         if commands:
-            conn.send_packed_command([b"".join(commands)], check_health=False)
+            target.send(b"".join(commands))
 
-    def _finish(self, conn: Any, batch: _Batch, state: CopyState, replaying: bool) -> None:
+    def _finish(self, target: Wire, batch: _Batch, state: CopyState, replaying: bool) -> None:
         """Read the target's replies to one batch of RESTOREs and count the outcomes."""
         busy: list[int] = []
         failure: CopyError | None = None
         counts = state.counts
-        for index in batch.sent:
-            try:
-                conn.read_response(disable_decoding=True)
-            except OutOfMemoryError:
-                failure = failure or CopyError(
+        replies = target.read(len(batch.sent))
+        for index, reply in zip(batch.sent, replies, strict=True):
+            if not isinstance(reply, ResponseError):
+                counts.copied += 1
+                continue
+            message = str(reply)
+            if message.startswith("BUSYKEY"):
+                busy.append(index)
+            elif failure is None and (
+                isinstance(reply, OutOfMemoryError) or message.startswith("OOM")
+            ):
+                failure = CopyError(
                     f"target ran out of memory restoring key {batch.keys[index]!r}; "
                     "use a larger node type"
                 )
-            except ResponseError as error:
-                if str(error).startswith("BUSYKEY"):
-                    busy.append(index)
-                else:
-                    failure = failure or CopyError(
-                        f"target rejected RESTORE of key {batch.keys[index]!r}: {error}"
-                    )
-            else:
-                counts.copied += 1
+            elif failure is None:
+                failure = CopyError(
+                    f"target rejected RESTORE of key {batch.keys[index]!r}: {message}"
+                )
         if failure:
             raise failure
         counts.expired += batch.expired
@@ -566,20 +561,17 @@ class RedisCopier:
         if state.verify == "sample":
             self._check_keys(self._sample_keys(), state.verification)
         else:
-            with _raw(self._source) as source:
+            with wire(self._source) as source:
                 while True:
-                    source.send_packed_command(
-                        [
-                            _pack(
-                                b"SCAN",
-                                b"%d" % state.verify_cursor,
-                                b"COUNT",
-                                b"%d" % self.settings.scan_count,
-                            )
-                        ],
-                        check_health=False,
+                    source.send(
+                        pack(
+                            b"SCAN",
+                            b"%d" % state.verify_cursor,
+                            b"COUNT",
+                            b"%d" % self.settings.scan_count,
+                        )
                     )
-                    next_cursor, keys = source.read_response(disable_decoding=True)
+                    next_cursor, keys = source.read(1)[0]
                     self._check_keys(keys, state.verification)
                     state.verify_cursor = int(next_cursor)
                     since_commit += 1
@@ -612,10 +604,14 @@ class RedisCopier:
         """Compare each key's value and TTL on both servers."""
         if not keys:
             return
-        source_replies = _dump_with_ttls(self._source, keys)
-        target_replies = _dump_with_ttls(self._target, keys)
-        source_ms, source_items = source_replies
-        target_ms, target_items = target_replies
+        with wire(self._source) as source, wire(self._target) as target:
+            request = _fetch_request(keys)
+            source.send(request)
+            target.send(request)
+            source_ms, source_payloads, source_pttls = _read_fetch(source, len(keys))
+            target_ms, target_payloads, target_pttls = _read_fetch(target, len(keys))
+        source_items = zip(source_payloads, source_pttls, strict=True)
+        target_items = zip(target_payloads, target_pttls, strict=True)
         tolerance = self.settings.ttl_tolerance_ms
         for key, (source_payload, source_pttl), (target_payload, target_pttl) in zip(
             keys, source_items, target_items, strict=True
@@ -656,55 +652,77 @@ class _Batch:
     expired: int = 0
 
 
+class _SourceStream:
+    """SCAN + TIME/PTTL/DUMP batches with the next batch's request always in flight.
+
+    Each fetch is sent together with the SCAN for the batch after it, so the source prepares
+    batch N+1 while the caller restores batch N.
+    """
+
+    def __init__(self, source: Wire, cursor: int, count: int) -> None:
+        self._source = source
+        self._count = b"%d" % count
+        self._inflight: tuple[list[bytes], int] | None = None
+        self.exhausted = False
+        source.send(self._scan(cursor))
+        next_cursor, keys = source.read(1)[0]
+        self._request(keys, int(next_cursor))
+
+    def _scan(self, cursor: int) -> bytes:
+        return pack(b"SCAN", b"%d" % cursor, b"COUNT", self._count)
+
+    def _request(self, keys: list[bytes], next_cursor: int) -> None:
+        request = _fetch_request(keys)
+        if next_cursor != 0:
+            request += self._scan(next_cursor)
+        self._source.send(request)
+        self._inflight = (keys, next_cursor)
+
+    def next_batch(self) -> _Batch:
+        assert self._inflight is not None, "next_batch after the last batch"
+        keys, next_cursor = self._inflight
+        self._inflight = None
+        batch = _Batch(next_cursor=next_cursor, keys=keys)
+        batch.source_ms, batch.payloads, batch.pttls = _read_fetch(self._source, len(keys))
+        batch.read_at = time.monotonic()
+        if next_cursor == 0:
+            self.exhausted = True
+        else:
+            after, more_keys = self._source.read(1)[0]
+            self._request(more_keys, int(after))
+        return batch
+
+    def drain(self) -> None:
+        """Read and drop the request still in flight (a stop before the scan's end)."""
+        if self._inflight is not None:
+            keys, next_cursor = self._inflight
+            self._source.read(1 + 2 * len(keys) + (1 if next_cursor else 0))
+            self._inflight = None
+
+
 def _time_ms(reply: Any) -> int:
     seconds, micros = reply
     return int(seconds) * 1000 + int(micros) // 1000
 
 
-def _pack(*args: bytes) -> bytes:
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        parts.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
-    return b"".join(parts)
-
-
-@contextmanager
-def _raw(client: redis.Redis) -> Iterator[Any]:
-    """Borrow a pooled connection for hand-written pipelines; drop it if anything fails."""
-    pool = client.connection_pool
-    conn = pool.get_connection()
-    try:
-        yield conn
-    except BaseException:
-        conn.disconnect()
-        raise
-    finally:
-        pool.release(conn)
-
-
-def _fetch_dumps(conn: Any, keys: list[bytes]) -> tuple[int, list[bytes | None], list[int]]:
-    """Pipeline TIME, every PTTL, then every DUMP, so all TTLs are read at the TIME instant.
+def _fetch_request(keys: list[bytes]) -> bytes:
+    """TIME, every PTTL, then every DUMP, so all TTLs are read at the TIME instant.
 
     Reading each PTTL next to its DUMP would shift the TTLs after a big key by the time its
     DUMP took, and stretch them by that much on the target.
     """
     commands = [b"*1\r\n$4\r\nTIME\r\n"]
-    for key in keys:
-        commands.append(b"*2\r\n$4\r\nPTTL\r\n$%d\r\n%b\r\n" % (len(key), key))
-    for key in keys:
-        commands.append(b"*2\r\n$4\r\nDUMP\r\n$%d\r\n%b\r\n" % (len(key), key))
-    conn.send_packed_command([b"".join(commands)], check_health=False)
-    read = conn.read_response
-    now_ms = _time_ms(read(disable_decoding=True))
-    pttls = [int(read(disable_decoding=True)) for _ in keys]
-    payloads = [read(disable_decoding=True) for _ in keys]
-    return now_ms, payloads, pttls
+    commands += [b"*2\r\n$4\r\nPTTL\r\n$%d\r\n%b\r\n" % (len(key), key) for key in keys]
+    commands += [b"*2\r\n$4\r\nDUMP\r\n$%d\r\n%b\r\n" % (len(key), key) for key in keys]
+    return b"".join(commands)
 
 
-def _dump_with_ttls(client: redis.Redis, keys: list[bytes]) -> tuple[int, list[tuple[Any, int]]]:
-    with _raw(client) as conn:
-        now_ms, payloads, pttls = _fetch_dumps(conn, keys)
-    return now_ms, list(zip(payloads, pttls, strict=True))
+def _read_fetch(connection: Wire, count: int) -> tuple[int, list[bytes | None], list[int]]:
+    replies = connection.read(1 + 2 * count)
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            raise CopyError(f"redis refused TIME/PTTL/DUMP: {reply}")
+    return _time_ms(replies[0]), replies[1 + count :], replies[1 : 1 + count]
 
 
 def _ttl_difference(
