@@ -33,10 +33,5 @@ def only(template: dict[str, Any], resource_type: str) -> tuple[str, dict[str, A
     return logical_id, resource.get("Properties", {})
 
 
-# The two migration increments on; shift_step=20 keeps the default interval inside the hour.
-PHASE3_MIGRATION = {
-    "phase": "3",
-    "migrate_data": "true",
-    "shift_traffic": "true",
-    "shift_step": "20",
-}
+# The two migration increments on, with their default pace.
+PHASE3_MIGRATION = {"phase": "3", "migrate_data": "true", "shift_traffic": "true"}

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from prod_support import PHASE3_MIGRATION
 from stack_changes import create_only_paths, stateful_changes
 from synth_support import context_for, synthesize
 
@@ -20,6 +21,7 @@ CONTEXTS: dict[str, dict[str, str]] = {
     "phase1-separate-redis-alb": {"phase": "1", "separate_redis": "true", "alb": "true"},
     "phase2": {"phase": "2"},
     "phase3": {"phase": "3"},
+    "phase3-migration": PHASE3_MIGRATION,
 }
 INCREMENTS_UP = ["phase1", "phase1-separate-redis", "phase1-separate-redis-alb", "phase2", "phase3"]
 WALKS = [
@@ -28,6 +30,7 @@ WALKS = [
     list(reversed(INCREMENTS_UP)),
     ["phase1", "phase1-alb", "phase1"],
     ["phase1", "phase3", "phase1"],
+    ["phase3", "phase3-migration", "phase3", "phase3-migration", "phase2"],
 ]
 TRANSITIONS = sorted({(walk[i], walk[i + 1]) for walk in WALKS for i in range(len(walk) - 1)})
 STACKS = ("ZeroCostStack", "ProdStack")
@@ -48,6 +51,10 @@ def removable_paths(before: Settings, after: Settings) -> tuple[str, ...]:
         paths += ["ZeroCostStack/LoadBalancer", "ZeroCostStack/Certificate"]
     if before.zero_cost.instances > after.zero_cost.instances:
         paths.append("ZeroCostStack/Web/Box2")
+    if before.prod.migrate_data and not after.prod.migrate_data:
+        paths.append("ProdStack/RedisCopy")
+    if before.prod.shift.enabled and not after.prod.shift.enabled:
+        paths.append("ProdStack/TrafficShift")
     if before.prod_enabled and not after.prod_enabled:
         paths.append("ProdStack/")
     return tuple(paths)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from prod_support import only
-from synth_support import resources_of_type
+from prod_support import PHASE3_MIGRATION, only
+from synth_support import context_for, resources_of_type
 
 from infra import parameters
+from infra.config import load_settings
 
 Template = dict[str, Any]
 
@@ -85,7 +86,12 @@ def test_shift_walks_the_weighted_pair_gated_by_the_alarms(migration: Template) 
     assert shift["RecordName"] == "api.prostudio.example.com"
     assert shift["ZoneId"] == "Z0000000000EXAMPLE"
     assert (shift["OldSetId"], shift["NewSetId"]) == ("old", "new")
-    assert (shift["TargetWeight"], shift["Step"], shift["IntervalSeconds"]) == ("100", "20", "300")
+    pace = load_settings(context_for(PHASE3_MIGRATION)).prod.shift
+    assert (shift["TargetWeight"], shift["Step"], shift["IntervalSeconds"]) == (
+        str(pace.target_weight),
+        str(pace.step),
+        str(pace.interval_seconds),
+    )
     assert shift["Alarms"] == [
         {"Ref": _logical_id(migration, "AWS::CloudWatch::Alarm", f"Monitoring{name}")}
         for name in ("P99Latency", "ServerErrorRate", "UnhealthyTargets")
