@@ -106,6 +106,14 @@ class FargateService(Construct):
                 "REDIS_HOST": ecs.Secret.from_ssm_parameter(self.redis_host_parameter),
                 "REDIS_AUTH_TOKEN": ecs.Secret.from_secrets_manager(redis.auth_token),
             },
+            # The image's own probe of /health; ECS replaces a task that fails it.
+            health_check=ecs.HealthCheck(
+                command=["CMD", "python", "-m", "prostudio.healthcheck"],
+                interval=Duration.seconds(15),
+                timeout=Duration.seconds(5),
+                retries=3,
+                start_period=Duration.seconds(30),
+            ),
             stop_timeout=Duration.seconds(30),
         )
         self.security_group = ec2.SecurityGroup(

@@ -229,6 +229,7 @@ def test_container_serves_port_8000_and_logs_with_retention(prod: Template) -> N
     assert log_group["RetentionInDays"] == 30
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
     assert container["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": log_group_id}
+    assert container["HealthCheck"]["Command"] == ["CMD", "python", "-m", "prostudio.healthcheck"]
     _, task = only(prod, "AWS::ECS::TaskDefinition")
     assert (task["Cpu"], task["Memory"]) == ("2048", "4096")
     assert task["RequiresCompatibilities"] == ["FARGATE"]
