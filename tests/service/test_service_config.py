@@ -26,6 +26,8 @@ BAD_VALUES = [
     ({"REDIS_TIMEOUT_MS": "5"}, "REDIS_TIMEOUT_MS"),
     ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL"),
     ({"CACHE_TTL_SECONDS": "0"}, "CACHE_TTL_SECONDS"),
+    ({"REDIS_SOCKET": "redis.sock"}, "REDIS_SOCKET"),
+    ({"REDIS_SOCKET": "/run/r.sock", "REDIS_TLS": "true"}, "REDIS_SOCKET"),
 ]
 
 

@@ -116,6 +116,7 @@ def test_local_mode_installs_redis_with_the_secret_and_starts_everything(box: Pa
     assert env_file.read_text().splitlines() == [
         "REDIS_HOST='127.0.0.1'",
         "REDIS_PORT='6379'",
+        "REDIS_SOCKET='/run/prostudio-redis/redis.sock'",
         "REDIS_TLS='false'",
         "API_WORKERS='2'",
         "MAX_MEMORY_MB='1024'",
@@ -127,6 +128,7 @@ def test_local_mode_installs_redis_with_the_secret_and_starts_everything(box: Pa
     assert mode(auth) == 0o640
     redis_conf = run.file("/etc/prostudio/redis.conf").read_text()
     assert "bind 0.0.0.0\n" in redis_conf
+    assert "unixsocket /run/prostudio-redis/redis.sock\n" in redis_conf
     assert "maxmemory 256mb\n" in redis_conf
     assert "include /etc/prostudio/redis-auth.conf\n" in redis_conf
     assert SECRET not in redis_conf
@@ -166,9 +168,9 @@ def test_rendered_box_redis_conf_runs_in_redis_server(box: Path, tmp_path: Path)
     data = tmp_path / "data"
     data.mkdir()
     local.write_text(
-        rendered.replace("/etc/prostudio", str(run.file("/etc/prostudio"))).replace(
-            "/var/lib/prostudio-redis", str(data)
-        )
+        rendered.replace("/etc/prostudio", str(run.file("/etc/prostudio")))
+        .replace("/var/lib/prostudio-redis", str(data))
+        .replace("/run/prostudio-redis", str(data))
     )
     port = free_port()
 

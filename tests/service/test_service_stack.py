@@ -10,6 +10,7 @@ import json
 import re
 import uuid
 
+import redis
 from prostudio.topology import LocalTopology
 from service_helpers import parse_json_lines, wait_until
 
@@ -172,3 +173,14 @@ def test_nginx_gzips_large_json_and_serves_the_static_ceiling(stack: LocalTopolo
     assert static[0] == 200
     assert "X-Request-ID" not in static[1]
     assert json.loads(static[2])["track_id"] == "static-sample"
+
+
+def test_service_reaches_the_local_redis_through_its_unix_socket(stack: LocalTopology) -> None:
+    stack.get(f"/api/v1/tracks/{unique_track()}/waveform")
+    client = redis.Redis(unix_socket_path=str(stack.redis_socket), password=stack.redis_password)
+
+    service_clients = [c for c in client.client_list() if c["name"] == "prostudio"]
+    client.close()
+
+    assert service_clients
+    assert all(c["laddr"].startswith(str(stack.redis_socket)) for c in service_clients)

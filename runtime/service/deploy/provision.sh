@@ -21,6 +21,7 @@ CONFIG_DIR=/etc/prostudio
 SERVICE_USER=prostudio
 REDIS_USER=prostudio-redis
 LOCAL_REDIS_PORT=6379
+LOCAL_REDIS_SOCKET=/run/prostudio-redis/redis.sock
 
 die() {
   echo "provision: $*" >&2
@@ -53,8 +54,10 @@ create_users() {
   id -u "$REDIS_USER" >/dev/null 2>&1 ||
     useradd --system --user-group --home-dir /var/lib/prostudio-redis --shell /sbin/nologin \
       "$REDIS_USER"
-  # nginx's workers reach gunicorn's socket through the service's group.
+  # nginx's workers reach gunicorn's socket through the service's group, and the service
+  # reaches Redis's socket through Redis's group.
   usermod --append --groups "$SERVICE_USER" nginx
+  usermod --append --groups "$REDIS_USER" "$SERVICE_USER"
 }
 
 build_venv() {
@@ -80,7 +83,8 @@ write_service_environment() {
   chown root:"$SERVICE_USER" "$ROOT$CONFIG_DIR"
   if [ "$PROSTUDIO_REDIS_MODE" = local ]; then
     printf '%s' "$secret" | provisioning env-file "$ROOT$CONFIG_DIR/env" REDIS_PASSWORD \
-      REDIS_HOST=127.0.0.1 REDIS_PORT="$LOCAL_REDIS_PORT" REDIS_TLS=false \
+      REDIS_HOST=127.0.0.1 REDIS_PORT="$LOCAL_REDIS_PORT" REDIS_SOCKET="$LOCAL_REDIS_SOCKET" \
+      REDIS_TLS=false \
       API_WORKERS="$API_WORKERS" MAX_MEMORY_MB="$MAX_MEMORY_MB" LOG_LEVEL=info
   else
     printf '%s' "$secret" | provisioning env-file "$ROOT$CONFIG_DIR/env" REDIS_AUTH_TOKEN \
@@ -108,7 +112,8 @@ configure_local_redis() {
   maxmemory="$(provisioning redis-maxmemory "$MAX_MEMORY_MB")"
   printf '%s' "$secret" | provisioning redis-auth "$ROOT$CONFIG_DIR/redis-auth.conf"
   provisioning render --mode 0640 "$DEPLOY_DIR/redis.conf" "$ROOT$CONFIG_DIR/redis.conf" \
-    BIND=0.0.0.0 PORT="$LOCAL_REDIS_PORT" DATA_DIR=/var/lib/prostudio-redis \
+    BIND=0.0.0.0 PORT="$LOCAL_REDIS_PORT" UNIX_SOCKET="$LOCAL_REDIS_SOCKET" \
+    DATA_DIR=/var/lib/prostudio-redis \
     MAXMEMORY_MB="$maxmemory" AUTH_INCLUDE="$CONFIG_DIR/redis-auth.conf"
   chown root:"$REDIS_USER" "$ROOT$CONFIG_DIR/redis.conf" "$ROOT$CONFIG_DIR/redis-auth.conf"
   chmod 0640 "$ROOT$CONFIG_DIR/redis.conf" "$ROOT$CONFIG_DIR/redis-auth.conf"

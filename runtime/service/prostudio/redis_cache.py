@@ -73,6 +73,10 @@ def build_redis_client(settings: RedisSettings, *, retries: int | None = None) -
             )
         sentinel = Sentinel(list(settings.sentinel_hosts), sentinel_kwargs=sentinel_options)
         return sentinel.master_for(settings.sentinel_master, **options)
+    if settings.socket_path:
+        # The box's own Redis over its unix socket: no TCP work on either side.
+        del options["socket_keepalive"]
+        return redis.Redis(unix_socket_path=settings.socket_path, **options)
     return redis.Redis(host=settings.host, port=settings.port, **options)
 
 

@@ -23,6 +23,7 @@ class RedisSettings:
 
     host: str = "127.0.0.1"
     port: int = 6379
+    socket_path: str | None = None
     password: str | None = None
     username: str | None = None
     tls: bool = False
@@ -130,6 +131,14 @@ def load_redis_settings(env: Mapping[str, str]) -> RedisSettings:
     ca_file = _optional(env, "REDIS_TLS_CA_FILE")
     if ca_file and not tls:
         raise ConfigError("REDIS_TLS_CA_FILE is set but REDIS_TLS is not true")
+    socket_path = _optional(env, "REDIS_SOCKET")
+    if socket_path and not socket_path.startswith("/"):
+        raise ConfigError(f"REDIS_SOCKET={socket_path!r} must be an absolute path")
+    if socket_path and (tls or env.get("REDIS_SENTINEL_HOSTS", "").strip()):
+        raise ConfigError(
+            "REDIS_SOCKET is for the box's own Redis; unset it when REDIS_TLS or "
+            "REDIS_SENTINEL_HOSTS is set"
+        )
     sentinel_master = env.get("REDIS_SENTINEL_MASTER", "").strip() or "mymaster"
     if not SENTINEL_MASTER_PATTERN.match(sentinel_master):
         raise ConfigError(f"REDIS_SENTINEL_MASTER={sentinel_master!r} is not a valid name")
@@ -137,6 +146,7 @@ def load_redis_settings(env: Mapping[str, str]) -> RedisSettings:
     return RedisSettings(
         host=_host(env, "REDIS_HOST", "127.0.0.1"),
         port=_integer(env, "REDIS_PORT", 6379, 1, 65535),
+        socket_path=socket_path,
         password=password or auth_token,
         username=_optional(env, "REDIS_USERNAME"),
         tls=tls,

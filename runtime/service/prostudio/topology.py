@@ -135,6 +135,7 @@ class LocalTopology:
         self.extra_env = dict(extra_env or {})
         self.python = python
         self.socket_path = self.workdir / "gunicorn.sock"
+        self.redis_socket = self.workdir / "redis" / "redis.sock"
         self.processes: dict[str, ManagedProcess] = {}
 
     def __enter__(self) -> LocalTopology:
@@ -188,6 +189,7 @@ class LocalTopology:
             {
                 "BIND": "127.0.0.1",
                 "PORT": str(self.redis_port),
+                "UNIX_SOCKET": str(self.redis_socket),
                 "DATA_DIR": str(config_dir / "data"),
                 "MAXMEMORY_MB": str(redis_maxmemory_mb(self.max_memory_mb)),
                 "AUTH_INCLUDE": str(config_dir / "auth.conf"),
@@ -236,6 +238,7 @@ class LocalTopology:
             {
                 "REDIS_HOST": "127.0.0.1",
                 "REDIS_PORT": str(self.redis_port),
+                "REDIS_SOCKET": str(self.redis_socket),
                 "REDIS_PASSWORD": self.redis_password,
                 "API_WORKERS": str(self.api_workers),
                 "MAX_MEMORY_MB": str(self.max_memory_mb),
