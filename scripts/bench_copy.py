@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""`make bench-copy`: copy 1M keys of mixed types between two local redis-servers.
+
+The servers mirror production: a plain source (the box's Redis) and a TLS + requirepass
+target (ElastiCache with in-transit encryption and an AUTH token). Both run on free
+loopback ports in a temporary directory and are stopped at the end.
+
+The copy runs as the operator CLI in a child process, so its peak RSS is that process's
+alone (from wait4). In the same run the migration guide's loop, exactly as the guide writes
+it, copies a strings-only sample (it cannot copy other types) for comparison.
+
+Targets: >= 100,000 keys/s, >= 50x the guide's loop, peak RSS <= 256 MiB, 0 keys lost.
+Exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import redis
+
+REPO = Path(__file__).resolve().parent.parent
+CLI = REPO / "scripts" / "migrate_redis.py"
+KEYS = 1_000_000
+GUIDE_SAMPLE = 20_000
+POPULATE_CHUNK = 50_000
+PASSWORD = "bench-target-token-0123456789"
+TARGET_KEYS_PER_SECOND = 100_000
+TARGET_RATIO = 50
+TARGET_RSS_MIB = 256
+
+# Server-side fill: 60% strings (a third with TTLs), 10% hashes, 10% lists, 5% sets,
+# 5% zsets, and the rest small streams or integer strings with millisecond TTLs.
+POPULATE = """
+local first, last = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = first, last - 1 do
+  local key = 'bench:' .. i
+  local kind = i % 10
+  if kind <= 5 then
+    redis.call('SET', key, string.rep('v', 20 + i % 60))
+    if i % 3 == 0 then redis.call('EXPIRE', key, 3600 + i % 3600) end
+  elseif kind == 6 then
+    redis.call('HSET', key, 'name', 'user' .. i, 'email', 'u' .. i .. '@example.com',
+      'visits', i % 1000, 'plan', 'pro')
+  elseif kind == 7 then
+    redis.call('RPUSH', key, 'a', 'b', 'c', i, 'e')
+  elseif kind == 8 then
+    if i % 20 == 8 then redis.call('SADD', key, 'x', 'y', 'z', i)
+    else redis.call('ZADD', key, 1, 'a', 2, 'b', 3, 'c' .. i) end
+  elseif i % 100 == 9 then
+    redis.call('XADD', key, '*', 'event', 'click', 'n', i)
+    redis.call('XADD', key, '*', 'event', 'view', 'n', i)
+  else
+    redis.call('SET', key, i)
+    redis.call('PEXPIRE', key, 7200000)
+  end
+end
+return last - first
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def make_certificates(directory: Path) -> dict[str, Path]:
+    paths = {name: directory / name for name in ("ca.key", "ca.crt", "s.key", "s.csr", "s.crt")}
+    extensions = directory / "san.cnf"
+    extensions.write_text("subjectAltName=IP:127.0.0.1\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    commands = [
+        ["openssl", "req", "-x509", *ec, "-keyout", paths["ca.key"], "-out", paths["ca.crt"]]
+        + ["-days", "1", "-subj", "/CN=bench-ca"],
+        ["openssl", "req", *ec, "-keyout", paths["s.key"], "-out", paths["s.csr"]]
+        + ["-subj", "/CN=localhost"],
+        ["openssl", "x509", "-req", "-in", paths["s.csr"], "-CA", paths["ca.crt"]]
+        + ["-CAkey", paths["ca.key"], "-CAcreateserial", "-out", paths["s.crt"]]
+        + ["-days", "1", "-extfile", extensions],
+    ]
+    for command in commands:
+        subprocess.run([str(part) for part in command], check=True, capture_output=True)
+    return paths
+
+
+@contextmanager
+def redis_server(
+    directory: Path, extra: list[str], client_options: dict[str, Any]
+) -> Iterator[tuple[int, redis.Redis]]:
+    """A redis-server on a free loopback port, stopped on exit."""
+    directory.mkdir()
+    port = free_port()
+    listen = ["--port", str(port)]
+    if "--tls-cert-file" in extra:
+        listen = ["--port", "0", "--tls-port", str(port)]
+    process = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        + ["--dir", str(directory), "--logfile", str(directory / "redis.log"), *listen, *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(host="127.0.0.1", port=port, **client_options)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with suppress(redis.ConnectionError):
+                if client.ping():
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start; see {directory / 'redis.log'}")
+            time.sleep(0.05)
+        yield port, client
+    finally:
+        client.close()
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def populate(source: redis.Redis) -> None:
+    script = source.register_script(POPULATE)
+    for first in range(0, KEYS, POPULATE_CHUNK):
+        script(args=[first, min(first + POPULATE_CHUNK, KEYS)])
+
+
+def run_cli(
+    source_port: int, target_port: int, ca: Path, workdir: Path
+) -> tuple[dict[str, Any], int]:
+    """The CLI in a child process; returns its summary and its peak RSS in KiB."""
+    env = {**os.environ, "TARGET_REDIS_PASSWORD": PASSWORD}
+    command = [
+        sys.executable,
+        str(CLI),
+        "--source",
+        f"redis://127.0.0.1:{source_port}/0",
+        "--target",
+        f"rediss://127.0.0.1:{target_port}/0",
+        "--target-ca",
+        str(ca),
+        "--checkpoint",
+        str(workdir / "checkpoint.json"),
+    ]
+    with (workdir / "cli.out").open("w") as out, (workdir / "cli.err").open("w") as err:
+        child = subprocess.Popen(command, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    lines = (workdir / "cli.out").read_text().strip().splitlines()
+    if child.returncode != 0 or not lines:
+        print((workdir / "cli.err").read_text(), file=sys.stderr)
+        raise SystemExit(f"the copy failed with exit status {child.returncode}")
+    return json.loads(lines[-1]), usage.ru_maxrss
+
+
+def guide_loop(source: redis.Redis, target: redis.Redis) -> float:
+    """The migration guide's loop, verbatim apart from the clients; returns keys/s."""
+    started = time.perf_counter()
+    migrated = 0
+    for key in source.scan_iter("*"):
+        ttl = source.ttl(key)
+        value = source.get(key)
+        if ttl > 0:
+            target.setex(key, ttl, value)
+        else:
+            target.set(key, value)
+        migrated += 1
+    return migrated / (time.perf_counter() - started)
+
+
+def main() -> int:
+    if shutil.which("redis-server") is None:
+        print("error: redis-server is not installed; run `make system-deps`", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="bench-copy-") as temporary:
+        workdir = Path(temporary)
+        certificates = make_certificates(workdir)
+        tls = [
+            "--tls-cert-file",
+            str(certificates["s.crt"]),
+            "--tls-key-file",
+            str(certificates["s.key"]),
+            "--tls-ca-cert-file",
+            str(certificates["ca.crt"]),
+            "--tls-auth-clients",
+            "no",
+            "--requirepass",
+            PASSWORD,
+        ]
+        target_options = {"ssl": True, "ssl_ca_certs": str(certificates["ca.crt"])}
+        with (
+            redis_server(workdir / "source", [], {}) as (source_port, source),
+            redis_server(workdir / "target", tls, {**target_options, "password": PASSWORD}) as (
+                target_port,
+                target,
+            ),
+        ):
+            print(f"populating {KEYS:,} keys of mixed types ...", flush=True)
+            populate(source)
+            source_keys = int(source.dbsize())
+            print(
+                f"copying {source_keys:,} keys: plain source -> TLS + AUTH target ...", flush=True
+            )
+            summary, rss_kib = run_cli(source_port, target_port, certificates["ca.crt"], workdir)
+            target_keys = int(target.dbsize())
+            lost = max(source_keys - target_keys, 0) + int(summary["mismatched"])
+
+            print(f"guide loop on {GUIDE_SAMPLE:,} strings (database 1) ...", flush=True)
+            sample_source = redis.Redis(host="127.0.0.1", port=source_port, db=1)
+            pipe = sample_source.pipeline(transaction=False)
+            for index in range(GUIDE_SAMPLE):
+                pipe.set(f"guide:{index}", "v" * 40, ex=3600 if index % 3 == 0 else None)
+            pipe.execute()
+            sample_target = redis.Redis(
+                host="127.0.0.1", port=target_port, db=1, password=PASSWORD, **target_options
+            )
+            guide_rate = guide_loop(sample_source, sample_target)
+
+    copy_rate = summary["scanned"] / summary["copy_seconds"]
+    ratio = copy_rate / guide_rate
+    rss_mib = rss_kib / 1024
+    results = {
+        "keys": source_keys,
+        "copy_keys_per_second": round(copy_rate),
+        "copy_seconds": summary["copy_seconds"],
+        "verify_seconds": round(summary["seconds"] - summary["copy_seconds"], 3),
+        "guide_keys_per_second": round(guide_rate),
+        "ratio": round(ratio, 1),
+        "peak_rss_mib": round(rss_mib, 1),
+        "verification": "passed" if summary["ok"] else "FAILED",
+        "verified_keys": summary["verified"],
+        "mismatched": summary["mismatched"],
+        "expired": summary["expired"],
+        "keys_lost": lost,
+    }
+    checks = [
+        (f"copy >= {TARGET_KEYS_PER_SECOND:,} keys/s", copy_rate >= TARGET_KEYS_PER_SECOND),
+        (f"copy >= {TARGET_RATIO}x the guide loop", ratio >= TARGET_RATIO),
+        (f"peak RSS <= {TARGET_RSS_MIB} MiB", rss_mib <= TARGET_RSS_MIB),
+        ("0 keys lost and verification passed", lost == 0 and summary["ok"]),
+    ]
+    print(f"engine copy      {copy_rate:>12,.0f} keys/s  ({source_keys:,} keys, mixed types)")
+    print(f"guide loop       {guide_rate:>12,.0f} keys/s  ({GUIDE_SAMPLE:,} strings)")
+    print(f"ratio            {ratio:>12.1f} x")
+    print(f"peak RSS         {rss_mib:>12.1f} MiB (copying process)")
+    print(f"verification     {results['verification']:>12}  ({summary['verified']:,} keys, full)")
+    print(f"keys lost        {lost:>12,}")
+    for name, passed in checks:
+        print(f"  [{'ok' if passed else 'MISSED'}] {name}")
+    print(json.dumps(results, separators=(",", ":")))
+    return 0 if all(passed for _, passed in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
