@@ -111,4 +111,5 @@ FLAG_COMBINATIONS: dict[str, dict[str, str]] = {
     },
     "phase2": {"phase": "2"},
     "phase3": {"phase": "3"},
+    "phase3-migration": {"phase": "3", "migrate_data": "true", "shift_traffic": "true"},
 }

@@ -145,23 +145,20 @@ class TrafficShift(Construct):
                 },
             )
         )
+        self._change_arn = stack.format_arn(
+            service="route53", region="", account="", resource="change/*"
+        )
+        self._health_check_arn = stack.format_arn(
+            service="route53", region="", account="", resource="healthcheck/*"
+        )
         self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["route53:GetChange"],
-                resources=[
-                    stack.format_arn(service="route53", region="", account="", resource="change/*")
-                ],
-            )
+            iam.PolicyStatement(actions=["route53:GetChange"], resources=[self._change_arn])
         )
         if use_health_check:
             self.role.add_to_policy(
                 iam.PolicyStatement(
                     actions=["route53:GetHealthCheckStatus"],
-                    resources=[
-                        stack.format_arn(
-                            service="route53", region="", account="", resource="healthcheck/*"
-                        )
-                    ],
+                    resources=[self._health_check_arn],
                 )
             )
         self.reads_composite_alarms = any(
@@ -272,13 +269,13 @@ class TrafficShift(Construct):
         accepted: list[tuple[Construct, str, str]] = [
             (
                 self.role,
-                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:route53:::change/*]",
+                f"AwsSolutions-IAM5[Resource::{self._as_nag_names(self._change_arn)}]",
                 "route53:GetChange is called with the id Route53 returns for each batch; change "
                 "ids do not exist before the change is submitted.",
             ),
             (
                 self.role,
-                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:route53:::healthcheck/*]",
+                f"AwsSolutions-IAM5[Resource::{self._as_nag_names(self._health_check_arn)}]",
                 "The health gate reads the HealthCheckId attached to the new record at run "
                 "time; GetHealthCheckStatus is read-only.",
             ),
@@ -336,6 +333,17 @@ class TrafficShift(Construct):
             )
         for target, rule, reason in accepted:
             Validations.of(target).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+    def _as_nag_names(self, arn: str) -> str:
+        """The ARN as cdk-nag names it in a finding: literal, or with <AWS::Partition> when the
+        partition is a token (it is a literal under @aws-cdk/core:enablePartitionLiterals)."""
+        resolved = Stack.of(self).resolve(arn)
+        if isinstance(resolved, str):
+            return resolved
+        return "".join(
+            part if isinstance(part, str) else f"<{part['Ref']}>"
+            for part in resolved["Fn::Join"][1]
+        )
 
     def _logical_id(self, function: lambda_.Function) -> str:
         return Stack.of(self).get_logical_id(function.node.default_child)  # type: ignore[arg-type]

@@ -129,12 +129,6 @@ PROD: tuple[Accepted, ...] = (
         "REDIS_TLS); REDIS_HOST and REDIS_AUTH_TOKEN are injected as ECS secrets.",
     ),
     Accepted(
-        "TrafficShift/HandlerRole",
-        "AwsSolutions-IAM5[Resource::arn:aws:route53:::change/*]",
-        "route53:GetChange is called with the id Route53 returns for each change batch; change "
-        "ids are unknown before the change. (With partition literals on, the ARN names aws.)",
-    ),
-    Accepted(
         "Service/Task/ExecutionRole",
         "AwsSolutions-IAM5[Resource::*]",
         "ecr:GetAuthorizationToken has no resource-level permissions; every other statement of "

@@ -172,9 +172,6 @@ class ProdStack(Stack):
                 health_url=None,
                 use_health_check=False,
             )
-            # Turning shift_traffic off must not move traffic: the resource is left behind
-            # instead of deleted (its Delete would put 100/0 back in one step).
-            shift.resource.apply_removal_policy(RemovalPolicy.RETAIN)
             # Traffic moves only after the records, a steady service and the data copy.
             shift.resource.node.add_dependency(
                 dns, self.service.service, *([copy.resource] if copy else [])

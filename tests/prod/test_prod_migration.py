@@ -109,9 +109,11 @@ def test_shift_runs_after_records_service_and_copy(migration: Template) -> None:
     } <= depends_on
 
 
-def test_turning_the_shift_off_leaves_the_weights_alone(migration: Template) -> None:
+def test_turning_the_shift_off_deletes_it_so_all_traffic_returns_to_old(
+    migration: Template,
+) -> None:
     shift_id = _logical_id(migration, "Custom::TrafficShift", "TrafficShift")
-    assert migration["Resources"][shift_id]["DeletionPolicy"] == "Retain"
+    assert migration["Resources"][shift_id]["DeletionPolicy"] == "Delete"
 
 
 def test_records_keep_their_initial_weights_when_a_shift_is_configured(
