@@ -137,7 +137,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--source-ca", type=Path, help="CA bundle to trust for a rediss:// source")
     parser.add_argument("--target-ca", type=Path, help="CA bundle to trust for a rediss:// target")
     parser.add_argument(
-        "--scan-count", type=int, default=1000, help="keys per SCAN batch (default 1000)"
+        "--scan-count", type=int, default=3000, help="keys per SCAN batch (default 3000)"
     )
     parser.add_argument(
         "--sample-size", type=int, default=10_000, help="keys checked by --verify sample"

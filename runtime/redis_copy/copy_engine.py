@@ -74,7 +74,7 @@ class CopySettings:
 
     policy: str = "fail"
     verify: str = "full"
-    scan_count: int = 1000
+    scan_count: int = 3000
     batches_per_checkpoint: int = 10
     sample_size: int = 10_000
     ttl_tolerance_ms: int = 1000

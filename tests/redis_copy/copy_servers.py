@@ -9,6 +9,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -147,11 +148,11 @@ class MemoryStore:
     """An in-memory CheckpointStore that can simulate a crash on the Nth save."""
 
     def __init__(self, crash_on_save: int | None = None) -> None:
-        self.saved: dict[str, object] | None = None
+        self.saved: dict[str, Any] | None = None
         self.saves = 0
         self._crash_on_save = crash_on_save
 
-    def load(self) -> dict[str, object] | None:
+    def load(self) -> dict[str, Any] | None:
         return None if self.saved is None else dict(self.saved)
 
     def save(self, state: object) -> None:

@@ -86,8 +86,9 @@ def test_copies_every_type_with_ttls_binary_names_and_big_keys(
     assert target.get(BINARY_KEY) == b"\x00\x01binary"
     assert target.object("encoding", "hash:big") == b"hashtable"
     assert_same_keyspace(source, target)
-    assert memory_store.load() is not None
-    assert memory_store.load()["phase"] == "done"  # type: ignore[index]
+    saved = memory_store.load()
+    assert saved is not None
+    assert saved["phase"] == "done"
 
 
 def test_ttls_do_not_stretch_by_the_copy_time(
@@ -240,12 +241,14 @@ def test_target_older_than_source_is_refused(
     target_server: RedisServer,
 ) -> None:
     populate_strings(source, 5)
+    certificates = target_server.certificates
+    assert certificates is not None
     older_target = ReportsOlderVersion(
         host="127.0.0.1",
         port=target_server.port,
         password=target_server.password,
         ssl=True,
-        ssl_ca_certs=str(target_server.certificates.ca),  # type: ignore[union-attr]
+        ssl_ca_certs=str(certificates.ca),
     )
     engine = copier(source_server, target_server, target=older_target)
 
@@ -349,7 +352,7 @@ def test_crash_between_restore_and_checkpoint_resumes_without_loss_or_double_cou
     saved = crashing.saved
     assert saved is not None
     assert saved["phase"] == "copy"
-    recorded = saved["counts"]["copied"]  # type: ignore[index]
+    recorded = saved["counts"]["copied"]
     assert 0 < recorded < target.dbsize() < 5000
 
     # When a new process resumes from the last durable checkpoint
@@ -389,7 +392,9 @@ def test_stopping_at_a_deadline_resumes_in_later_slices(
     while not state.done:
         slices += 1
         engine.advance(state, memory_store, deadline=float(next(ticks)) + 3)
-        state = CopyState.from_dict(memory_store.load())  # type: ignore[arg-type]
+        saved = memory_store.load()
+        assert saved is not None
+        state = CopyState.from_dict(saved)
         assert slices < 200
 
     assert slices > 3
