@@ -42,5 +42,7 @@ def make_client(
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
         socket_timeout=COMMAND_TIMEOUT_SECONDS,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        # RESP2: no push messages can land between the replies of a hand-written pipeline.
+        protocol=2,
         **options,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import copy_wire
 import pytest
 import redis
 from copy_clients import make_client
@@ -24,6 +25,7 @@ from copy_testdata import (
     populate_all_types,
     populate_strings,
 )
+from redis._parsers import _RESP2Parser
 
 
 def copier(
@@ -459,3 +461,49 @@ def test_invalid_settings_are_rejected() -> None:
         CopySettings(policy="merge")
     with pytest.raises(CopyError, match="verify mode 'some' is unknown"):
         CopySettings(verify="some")
+
+
+def test_pure_python_parsing_as_in_the_lambda_bundle(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+    memory_store: MemoryStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given no hiredis (the Lambda bundle leaves it out) and redis-py's pure-Python parser
+    monkeypatch.setattr(copy_wire, "_hiredis_reader", lambda: None)
+    assert target_server.certificates is not None
+    pure_source = redis.Redis(
+        connection_pool=redis.ConnectionPool(
+            port=source_server.port, protocol=2, parser_class=_RESP2Parser
+        )
+    )
+    pure_target = redis.Redis(
+        connection_pool=redis.ConnectionPool(
+            connection_class=redis.SSLConnection,
+            port=target_server.port,
+            password=target_server.password,
+            ssl_ca_certs=str(target_server.certificates.ca),
+            protocol=2,
+            parser_class=_RESP2Parser,
+        )
+    )
+    populate_all_types(source, big=False)
+    target.set("k:existing", "kept")
+    source.set("k:existing", "from source")
+
+    # When copying with policy skip, so some RESTOREs come back as BUSYKEY errors
+    engine = copier(
+        source_server, target_server, source=pure_source, target=pure_target, policy="skip"
+    )
+    report = run_copy(engine, memory_store)
+
+    # Then the error replies are counted as skips and everything else arrives intact
+    assert report["ok"] is True
+    assert (report["skipped"], report["kept"]) == (1, 1)
+    assert report["copied"] == source.dbsize() - 1
+    assert target.get("k:existing") == b"kept"
+    target.delete("k:existing")
+    source.delete("k:existing")
+    assert_same_keyspace(source, target)
