@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from copy_checkpoint import DynamoDbCheckpointStore
+from copy_checkpoint import CheckpointBusy, DynamoDbCheckpointStore
 from copy_clients import make_client
 from copy_engine import (
     CopyError,
@@ -26,6 +26,8 @@ from copy_engine import (
     RedisCopier,
     VerificationFailed,
 )
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 DEFAULT_SLICE_SECONDS = 90
 DEFAULT_BUDGET_SECONDS = 3000
@@ -252,7 +254,10 @@ def is_complete(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         owner=owner,
         lease_seconds=int(limits.slice_seconds * 3),
     )
-    store.acquire()
+    try:
+        store.acquire()
+    except CheckpointBusy:
+        return {"IsComplete": False}
     try:
         saved = store.load()
         if saved is None:
@@ -266,7 +271,13 @@ def is_complete(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
                 limits=limits,
                 measured=True,
             )
-            copier.advance(state, store, deadline=time.monotonic() + limits.slice_seconds)
+            try:
+                copier.advance(state, store, deadline=time.monotonic() + limits.slice_seconds)
+            except (RedisConnectionError, RedisTimeoutError) as error:
+                # A dropped connection mid-slice: the next poll resumes from the checkpoint,
+                # and its preflight fails the run if the server stays unreachable.
+                print(f"redis copy slice interrupted, resuming next poll: {error}")  # noqa: T201
+                return {"IsComplete": False}
     finally:
         store.release()
     if not state.done:

@@ -15,7 +15,7 @@ import copy_handler
 import pytest
 import redis
 from copy_checkpoint import CheckpointBusy, DynamoDbCheckpointStore
-from copy_engine import CopyError, CopyState, PreconditionError
+from copy_engine import CopyError, CopyState, PreconditionError, RedisCopier
 from copy_servers import TARGET_PASSWORD, RedisServer
 from copy_testdata import populate_all_types, populate_strings
 from moto import mock_aws
@@ -325,3 +325,36 @@ def test_dynamodb_lease_keeps_a_second_invocation_out(aws: dict[str, str]) -> No
     second.acquire()
     assert second.load() == {"phase": "verify"}
     assert second.started_at() == 1.0
+
+
+def test_a_dropped_connection_mid_slice_is_retried_on_the_next_poll(
+    aws: dict[str, str],
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a copy whose second slice loses its connection
+    populate_strings(source, 7000)
+    advance = RedisCopier.advance
+    calls = 0
+
+    def flaky_advance(self: RedisCopier, *args: Any, **kwargs: Any) -> CopyState:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise redis.ConnectionError("connection reset by peer")
+        return advance(self, *args, **kwargs)
+
+    monkeypatch.setattr(RedisCopier, "advance", flaky_advance)
+
+    # When the Provider keeps polling
+    _, outcome, polls = run_provider(
+        event("Create", properties(source_server, target_server, aws["plain"]))
+    )
+
+    # Then that poll reported "not complete" and the run still finished exactly
+    assert calls == polls > 2
+    assert outcome["Data"]["Copied"] == outcome["Data"]["Scanned"] == "7000"
+    assert target.dbsize() == 7000
