@@ -34,6 +34,7 @@ POLICIES = ("fail", "skip", "replace")
 VERIFY_MODES = ("full", "sample", "none")
 STATE_FORMAT = 1
 MAX_EXAMPLES = 20
+CLOCK_SAMPLES = 5
 
 
 class CopyError(Exception):
@@ -377,13 +378,23 @@ class RedisCopier:
         return deadline is not None and self._clock() >= deadline
 
     def _clock_offset_ms(self) -> int:
-        """Target clock minus source clock in ms, so absolute expiries mean the same moment."""
-        before = time.monotonic()
-        source_ms = _time_ms(self._source.time())
-        target_ms = _time_ms(self._target.time())
-        after = time.monotonic()
-        corrected_source = source_ms + (after - before) * 500
-        return round(target_ms - corrected_source)
+        """Target clock minus source clock in ms, so absolute expiries mean the same moment.
+
+        NTP-style: of a few samples, the one with the shortest round trip wins, and an offset
+        within that sample's uncertainty (half its round trip) is taken as zero.
+        """
+        best: tuple[float, int] | None = None
+        for _ in range(CLOCK_SAMPLES):
+            before = time.monotonic()
+            source_ms = _time_ms(self._source.time())
+            target_ms = _time_ms(self._target.time())
+            round_trip_ms = (time.monotonic() - before) * 1000
+            offset = round(target_ms - source_ms - round_trip_ms / 2)
+            if best is None or round_trip_ms < best[0]:
+                best = (round_trip_ms, offset)
+        assert best is not None
+        round_trip_ms, offset = best
+        return 0 if abs(offset) <= max(round_trip_ms / 2, 1.0) else offset
 
     def _copy(
         self,

@@ -118,6 +118,42 @@ def test_ttls_do_not_stretch_by_the_copy_time(
         assert abs(target.execute_command("PEXPIRETIME", key) - expiry) <= 5
 
 
+class ClockAhead(redis.Redis):
+    """A real client whose TIME reads 5 s ahead, as a target with a skewed clock would."""
+
+    def time(self, *args: Any, **kwargs: Any) -> Any:
+        seconds, micros = super().time(*args, **kwargs)
+        return seconds + 5, micros
+
+
+def test_expiries_follow_a_skewed_target_clock(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+    memory_store: MemoryStore,
+) -> None:
+    # Given a target whose clock reads 5 s ahead of the source's
+    source.set("expiring", "v", px=300_000)
+    source_expiry = source.execute_command("PEXPIRETIME", "expiring")
+    certificates = target_server.certificates
+    assert certificates is not None
+    skewed = ClockAhead(
+        port=target_server.port,
+        password=target_server.password,
+        ssl=True,
+        ssl_ca_certs=str(certificates.ca),
+    )
+
+    # When copying through it
+    report = run_copy(copier(source_server, target_server, target=skewed), memory_store)
+
+    # Then the absolute expiry is moved by the skew, so the key dies at the same moment
+    assert report["ok"] is True
+    shift = target.execute_command("PEXPIRETIME", "expiring") - source_expiry
+    assert abs(shift - 5000) <= 50
+
+
 def test_keys_expiring_mid_copy_are_counted_and_survivors_arrive(
     source: redis.Redis,
     target: redis.Redis,
