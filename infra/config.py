@@ -137,6 +137,7 @@ class ProdSettings:
     alarm_email: str
     migrate_data: bool
     copy_generation: int
+    copy_policy: str
     shift: ShiftSettings
     api_workers: int = 4
     max_memory_mb: int = 3072
@@ -176,6 +177,7 @@ DEFAULTS: dict[str, Any] = {
     "alarm_email": "",
     "migrate_data": False,
     "copy_generation": 1,
+    "copy_policy": "fail",
     "shift_traffic": False,
     "traffic_weight": 100,
     "shift_step": 10,
@@ -278,6 +280,19 @@ def _shift(context: Mapping[str, Any]) -> ShiftSettings:
     return shift
 
 
+COPY_POLICIES = ("fail", "skip", "replace")
+
+
+def _copy_policy(raw: Any) -> str:
+    policy = str(raw).strip().lower()
+    if policy not in COPY_POLICIES:
+        raise ConfigError(
+            f"copy_policy={raw!r} is not allowed; use fail (target must be empty), skip (keep "
+            "keys the target has) or replace (overwrite them)"
+        )
+    return policy
+
+
 def _prod(context: Mapping[str, Any]) -> ProdSettings:
     min_tasks = parse_int("ecs_min_tasks", context["ecs_min_tasks"], low=2, high=20)
     max_tasks = parse_int("ecs_max_tasks", context["ecs_max_tasks"], low=2, high=20)
@@ -310,6 +325,7 @@ def _prod(context: Mapping[str, Any]) -> ProdSettings:
         copy_generation=parse_int(
             "copy_generation", context["copy_generation"], low=1, high=1_000_000
         ),
+        copy_policy=_copy_policy(context["copy_policy"]),
         shift=_shift(context),
     )
 

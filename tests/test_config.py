@@ -81,6 +81,10 @@ BAD_INPUT = {
         {"phase": "3", "shift_traffic": "true", "shift_interval": "600"},
         "over CloudFormation's one-hour custom-resource limit",
     ),
+    "unknown copy policy": (
+        {"copy_policy": "merge"},
+        "copy_policy='merge' is not allowed; use fail",
+    ),
     "domain outside its zone": (
         {"domain_name": "api.other.com"},
         "domain_name='api.other.com' is not inside zone_name",

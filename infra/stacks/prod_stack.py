@@ -153,6 +153,7 @@ class ProdStack(Stack):
                     secret=self.cache.auth_token,
                 ),
                 generation=prod.copy_generation,
+                policy=prod.copy_policy,
             )
             # The copy runs once the endpoints and the cache's ingress rules exist.
             copy.resource.node.add_dependency(egress, self.cache)

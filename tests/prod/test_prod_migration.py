@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from prod_support import PHASE3_MIGRATION, only
-from synth_support import context_for, resources_of_type
+from synth_support import context_for, resources_of_type, synthesize
 
 from infra import parameters
 from infra.config import load_settings
@@ -124,3 +124,11 @@ def test_records_keep_their_initial_weights_when_a_shift_is_configured(
         for r in resources_of_type(migration, "AWS::Route53::RecordSet").values()
     }
     assert weights == {"old": 100, "new": 0}
+
+
+def test_a_second_generation_copies_with_the_chosen_policy() -> None:
+    flags = {**PHASE3_MIGRATION, "copy_generation": "2", "copy_policy": "skip"}
+    template = synthesize(**flags).template("ProdStack")
+    (copy,) = resources_of_type(template, "Custom::RedisCopy").values()
+    assert copy["Properties"]["Policy"] == "skip"
+    assert copy["Properties"]["Generation"] in (2, "2")
