@@ -24,7 +24,6 @@ from aws_cdk import (
     Duration,
     ILocalBundling,
     RemovalPolicy,
-    Stack,
     Validations,
 )
 from aws_cdk import aws_dynamodb as dynamodb
@@ -33,11 +32,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from infra.config import CUSTOM_RESOURCE_LIMIT_SECONDS
+from infra.constructs.polled_provider import Handler, InVpc, add_polled_provider
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "redis_copy"
 POLICIES = ("fail", "skip", "replace")
@@ -160,60 +158,27 @@ class RedisCopy(Construct):
         source.secret.grant_read(self.role)
         target.secret.grant_read(self.role)
 
-        code = runtime_code()
-        environment = {
-            "CHECKPOINT_TABLE": self.table.table_name,
-            "SLICE_SECONDS": str(SLICE_SECONDS),
-            "POLL_SECONDS": str(POLL_SECONDS),
-            "COPY_BUDGET_SECONDS": str(COPY_BUDGET_SECONDS),
-            "ASSUMED_KEYS_PER_SECOND": str(ASSUMED_KEYS_PER_SECOND),
-        }
-        network: dict[str, Any] = {
-            "vpc": vpc,
-            "vpc_subnets": subnets,
-            "security_groups": list(security_groups),
-        }
-        self.on_event = self._function(
-            "OnEvent", code, "copy_handler.on_event", environment, network, memory_size=512
-        )
-        self.is_complete = self._function(
-            "IsComplete", code, "copy_handler.is_complete", environment, network, memory_size=1769
-        )
-
-        provider_logs = self._log_group("ProviderLogs")
-        # Roles without AWS managed policies; two, since one shared role would make the waiter
-        # state machine depend on itself.
-        self.framework_roles = [
-            iam.Role(
-                self,
-                id_role,
-                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                description=f"Redis copy Provider framework: {purpose}",
-            )
-            for id_role, purpose in (
-                ("FrameworkOnEventRole", "starts the waiter"),
-                ("FrameworkWaiterRole", "polls is_complete and reports timeouts"),
-            )
-        ]
-        for role in self.framework_roles:
-            provider_logs.grant_write(role)
-        self.provider = cr.Provider(
+        polled = add_polled_provider(
             self,
-            "Provider",
-            on_event_handler=self.on_event,
-            is_complete_handler=self.is_complete,
+            title="Redis data copy",
+            code=runtime_code(),
+            role=self.role,
+            on_event=Handler("copy_handler.on_event", memory_mb=512),
+            is_complete=Handler("copy_handler.is_complete", memory_mb=1769),
+            handler_timeout=HANDLER_TIMEOUT,
             query_interval=Duration.seconds(POLL_SECONDS),
             total_timeout=Duration.seconds(TOTAL_TIMEOUT_SECONDS),
-            log_group=provider_logs,
-            framework_on_event_role=self.framework_roles[0],
-            framework_complete_and_timeout_role=self.framework_roles[1],
-            disable_waiter_state_machine_logging=False,
-            waiter_state_machine_log_options=cr.LogOptions(
-                destination=self._log_group("WaiterLogs"),
-                include_execution_data=True,
-                level=sfn.LogLevel.ALL,
-            ),
+            environment={
+                "CHECKPOINT_TABLE": self.table.table_name,
+                "SLICE_SECONDS": str(SLICE_SECONDS),
+                "POLL_SECONDS": str(POLL_SECONDS),
+                "COPY_BUDGET_SECONDS": str(COPY_BUDGET_SECONDS),
+                "ASSUMED_KEYS_PER_SECOND": str(ASSUMED_KEYS_PER_SECOND),
+            },
+            in_vpc=InVpc(vpc=vpc, subnets=subnets, security_groups=security_groups),
         )
+        self.on_event, self.is_complete = polled.on_event, polled.is_complete
+        self.provider, self.framework_roles = polled.provider, polled.framework_roles
         self.resource = CustomResource(
             self,
             "Resource",
@@ -241,95 +206,13 @@ class RedisCopy(Construct):
         """The number of keys the last run copied (a token for outputs)."""
         return self.resource.get_att_string("Copied")
 
-    def _log_group(self, id_: str) -> logs.LogGroup:
-        return logs.LogGroup(
-            self, id_, retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
-        )
-
-    def _function(
-        self,
-        id_: str,
-        code: lambda_.Code,
-        handler: str,
-        environment: dict[str, str],
-        network: dict[str, Any],
-        *,
-        memory_size: int,
-    ) -> lambda_.Function:
-        log_group = self._log_group(f"{id_}Logs")
-        log_group.grant_write(self.role)
-        return lambda_.Function(
-            self,
-            id_,
-            runtime=lambda_.Runtime.PYTHON_3_12,
-            code=code,
-            handler=handler,
-            role=self.role,
-            timeout=HANDLER_TIMEOUT,
-            memory_size=memory_size,
-            environment=environment,
-            log_group=log_group,
-            description="Redis data copy (" + handler.rsplit(".", maxsplit=1)[-1] + ")",
-            **network,
-        )
-
     def _acknowledge(self) -> None:
-        """Every cdk-nag finding this construct accepts, each with its reason."""
-        invoke = (
-            "The Provider framework invokes this construct's own two handler functions; CDK's "
-            "grant adds each ARN with :* for its versions and aliases, and no other function."
-        )
-        runtime = (
-            "The handlers are pinned to python3.12 on purpose, so a runtime change is a "
-            "reviewed edit tested with the copy engine, not a side effect of a CDK upgrade."
-        )
-        accepted: list[tuple[Construct, str, str]] = [
-            (
-                self.role,
-                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        """The finding this construct accepts beyond the Provider framework's own."""
+        Validations.of(self.role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
                 "AWSLambdaVPCAccessExecutionRole]",
-                "CDK attaches this AWS-maintained policy to every VPC function: the Lambda "
-                "service needs its ENI actions, which have no resource-level scope.",
-            ),
-            *[
-                (role, f"AwsSolutions-IAM5[Resource::<{self._logical_id(function)}.Arn>:*]", invoke)
-                for role in self.framework_roles
-                for function in (self.on_event, self.is_complete)
-            ],
-            (
-                self.provider,
-                "AwsSolutions-IAM5[Resource::*]",
-                "The waiter state machine's log delivery actions (logs:CreateLogDelivery and "
-                "friends) have no resource-level permissions; CDK adds them for its logging.",
-            ),
-            (
-                self.provider,
-                f"AwsSolutions-IAM5[Resource::<{self._framework_id('framework-isComplete')}"
-                ".Arn>:*]",
-                "The waiter state machine invokes the framework's isComplete function; CDK's "
-                "grant adds :* for its versions and aliases.",
-            ),
-            (
-                self.provider,
-                f"AwsSolutions-IAM5[Resource::<{self._framework_id('framework-onTimeout')}.Arn>:*]",
-                "The waiter state machine invokes the framework's onTimeout function; CDK's "
-                "grant adds :* for its versions and aliases.",
-            ),
-            (
-                self.provider,
-                "AwsSolutions-SF2",
-                "The waiter is CDK's fixed Wait/Invoke loop and logs every event at level ALL to "
-                "its own log group; X-Ray traces of it would only repeat those logs.",
-            ),
-            (self.on_event, "AwsSolutions-L1", runtime),
-            (self.is_complete, "AwsSolutions-L1", runtime),
-        ]
-        for target, rule, reason in accepted:
-            Validations.of(target).acknowledge(Acknowledgment(id=rule, reason=reason))
-
-    def _logical_id(self, function: lambda_.Function) -> str:
-        return Stack.of(self).get_logical_id(function.node.default_child)  # type: ignore[arg-type]
-
-    def _framework_id(self, child: str) -> str:
-        function = self.provider.node.find_child(child)
-        return Stack.of(self).get_logical_id(function.node.default_child)  # type: ignore[arg-type]
+                reason="CDK attaches this AWS-maintained policy to every VPC function: the "
+                "Lambda service needs its ENI actions, which have no resource-level scope.",
+            )
+        )

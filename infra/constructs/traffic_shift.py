@@ -15,7 +15,6 @@ from aws_cdk import (
     Acknowledgment,
     CustomResource,
     Duration,
-    RemovalPolicy,
     Stack,
     Token,
     Validations,
@@ -24,8 +23,6 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from infra.config import (
@@ -34,6 +31,7 @@ from infra.config import (
     SHIFT_POLL_SECONDS,
     ShiftSettings,
 )
+from infra.constructs.polled_provider import Handler, add_polled_provider
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "traffic_shift"
 ASSET_EXCLUDES = ["__pycache__", "*.pyc"]
@@ -177,44 +175,19 @@ class TrafficShift(Construct):
                 )
             )
 
-        code = lambda_.Code.from_asset(str(ASSET_DIR), exclude=ASSET_EXCLUDES)
-        self.on_event = self._function("OnEvent", code, "shift_handler.on_event")
-        self.is_complete = self._function("IsComplete", code, "shift_handler.is_complete")
-
-        provider_logs = self._log_group("ProviderLogs")
-        # The framework's own functions get roles without AWS managed policies; two roles,
-        # since one shared role would make the waiter state machine depend on itself.
-        self.framework_roles = [
-            iam.Role(
-                self,
-                id_role,
-                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                description=f"Traffic shift Provider framework: {purpose}",
-            )
-            for id_role, purpose in (
-                ("FrameworkOnEventRole", "starts the waiter"),
-                ("FrameworkWaiterRole", "polls is_complete and reports timeouts"),
-            )
-        ]
-        for role in self.framework_roles:
-            provider_logs.grant_write(role)
-        self.provider = cr.Provider(
+        polled = add_polled_provider(
             self,
-            "Provider",
-            on_event_handler=self.on_event,
-            is_complete_handler=self.is_complete,
+            title="Route53 weighted traffic shift",
+            code=lambda_.Code.from_asset(str(ASSET_DIR), exclude=ASSET_EXCLUDES),
+            role=self.role,
+            on_event=Handler("shift_handler.on_event"),
+            is_complete=Handler("shift_handler.is_complete"),
+            handler_timeout=HANDLER_TIMEOUT,
             query_interval=Duration.seconds(SHIFT_POLL_SECONDS),
             total_timeout=Duration.seconds(self.total_timeout_seconds),
-            log_group=provider_logs,
-            framework_on_event_role=self.framework_roles[0],
-            framework_complete_and_timeout_role=self.framework_roles[1],
-            disable_waiter_state_machine_logging=False,
-            waiter_state_machine_log_options=cr.LogOptions(
-                destination=self._log_group("WaiterLogs"),
-                include_execution_data=True,
-                level=sfn.LogLevel.ALL,
-            ),
         )
+        self.on_event, self.is_complete = polled.on_event, polled.is_complete
+        self.provider, self.framework_roles = polled.provider, polled.framework_roles
         self.resource = CustomResource(
             self,
             "Resource",
@@ -237,102 +210,30 @@ class TrafficShift(Construct):
         )
         self._acknowledge()
 
-    def _log_group(self, id_: str) -> logs.LogGroup:
-        return logs.LogGroup(
-            self, id_, retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
-        )
-
-    def _function(self, id_: str, code: lambda_.Code, handler: str) -> lambda_.Function:
-        log_group = self._log_group(f"{id_}Logs")
-        log_group.grant_write(self.role)
-        return lambda_.Function(
-            self,
-            id_,
-            runtime=lambda_.Runtime.PYTHON_3_12,
-            code=code,
-            handler=handler,
-            role=self.role,
-            timeout=HANDLER_TIMEOUT,
-            memory_size=256,
-            log_group=log_group,
-            description="Route53 weighted traffic shift ("
-            + handler.rsplit(".", maxsplit=1)[-1]
-            + ")",
-        )
-
     def _acknowledge(self) -> None:
-        """Every cdk-nag finding this construct accepts, each with its reason."""
-        invoke = (
-            "The Provider framework invokes this construct's own two handler functions; CDK's "
-            "grant adds each ARN with :* for its versions and aliases, and no other function."
-        )
-        accepted: list[tuple[Construct, str, str]] = [
+        """The findings this construct accepts beyond the Provider framework's own."""
+        accepted = [
             (
-                self.role,
                 f"AwsSolutions-IAM5[Resource::{self._as_nag_names(self._change_arn)}]",
                 "route53:GetChange is called with the id Route53 returns for each batch; change "
                 "ids do not exist before the change is submitted.",
             ),
             (
-                self.role,
                 f"AwsSolutions-IAM5[Resource::{self._as_nag_names(self._health_check_arn)}]",
                 "The health gate reads the HealthCheckId attached to the new record at run "
                 "time; GetHealthCheckStatus is read-only.",
-            ),
-            *[
-                (role, f"AwsSolutions-IAM5[Resource::<{self._logical_id(function)}.Arn>:*]", invoke)
-                for role in self.framework_roles
-                for function in (self.on_event, self.is_complete)
-            ],
-            (
-                self.provider,
-                "AwsSolutions-IAM5[Resource::*]",
-                "The waiter state machine's log delivery actions (logs:CreateLogDelivery and "
-                "friends) have no resource-level permissions; CDK adds them for its logging.",
-            ),
-            (
-                self.provider,
-                f"AwsSolutions-IAM5[Resource::<{self._framework_id('framework-isComplete')}"
-                ".Arn>:*]",
-                "The waiter state machine invokes the framework's isComplete function; CDK's "
-                "grant adds :* for its versions and aliases.",
-            ),
-            (
-                self.provider,
-                f"AwsSolutions-IAM5[Resource::<{self._framework_id('framework-onTimeout')}.Arn>:*]",
-                "The waiter state machine invokes the framework's onTimeout function; CDK's "
-                "grant adds :* for its versions and aliases.",
-            ),
-            (
-                self.provider,
-                "AwsSolutions-SF2",
-                "The waiter is CDK's fixed Wait/Invoke loop and logs every event at level ALL to "
-                "its own log group; X-Ray traces of it would only repeat those logs.",
-            ),
-            (
-                self.on_event,
-                "AwsSolutions-L1",
-                "The handlers are pinned to python3.12 on purpose, so a runtime change is a "
-                "reviewed edit tested with the handlers, not a side effect of a CDK upgrade.",
-            ),
-            (
-                self.is_complete,
-                "AwsSolutions-L1",
-                "The handlers are pinned to python3.12 on purpose, so a runtime change is a "
-                "reviewed edit tested with the handlers, not a side effect of a CDK upgrade.",
             ),
         ]
         if self.reads_composite_alarms:
             accepted.append(
                 (
-                    self.role,
                     "AwsSolutions-IAM5[Resource::*]",
                     "cloudwatch:DescribeAlarms returns composite alarms only when the "
                     "permission is scoped to *; the statement grants that one read-only action.",
                 )
             )
-        for target, rule, reason in accepted:
-            Validations.of(target).acknowledge(Acknowledgment(id=rule, reason=reason))
+        for rule, reason in accepted:
+            Validations.of(self.role).acknowledge(Acknowledgment(id=rule, reason=reason))
 
     def _as_nag_names(self, arn: str) -> str:
         """The ARN as cdk-nag names it in a finding: literal, or with <AWS::Partition> when the
@@ -344,10 +245,3 @@ class TrafficShift(Construct):
             part if isinstance(part, str) else f"<{part['Ref']}>"
             for part in resolved["Fn::Join"][1]
         )
-
-    def _logical_id(self, function: lambda_.Function) -> str:
-        return Stack.of(self).get_logical_id(function.node.default_child)  # type: ignore[arg-type]
-
-    def _framework_id(self, child: str) -> str:
-        function = self.provider.node.find_child(child)
-        return Stack.of(self).get_logical_id(function.node.default_child)  # type: ignore[arg-type]

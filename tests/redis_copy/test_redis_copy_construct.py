@@ -15,6 +15,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
+from infra.constructs import polled_provider
 from infra.constructs.redis_copy import (
     COPY_BUDGET_SECONDS,
     POLL_SECONDS,
@@ -68,6 +69,7 @@ def synthesize(*, acknowledge: bool = True) -> tuple[dict[str, Any], dict[str, A
     else:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(RedisCopy, "_acknowledge", lambda self: None)
+            patch.setattr(polled_provider, "_acknowledge_framework", lambda polled: None)
             build(stack)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     error = ""

@@ -17,6 +17,7 @@ from shift_engine import POLL_SECONDS, SYNC_TIMEOUT_SECONDS
 
 from infra import config
 from infra.config import ConfigError, load_settings
+from infra.constructs import polled_provider
 from infra.constructs.traffic_shift import TrafficShift, validate_schedule
 
 ZONE_ID = "Z0123456789ABCDEFGHIJ"
@@ -58,6 +59,7 @@ def synthesize(*, acknowledge: bool = True) -> tuple[dict[str, Any], dict[str, A
     else:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(TrafficShift, "_acknowledge", lambda self: None)
+            patch.setattr(polled_provider, "_acknowledge_framework", lambda polled: None)
             build(stack)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     error = None

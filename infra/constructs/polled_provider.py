@@ -1,0 +1,197 @@
+"""The Provider-framework plumbing shared by the long-running custom resources.
+
+`on_event` starts the work and `is_complete` advances it one bounded slice per poll, so no
+Lambda invocation sleeps or runs long, and the whole stays inside CloudFormation's hour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import custom_resources as cr
+from constructs import Construct, IConstruct
+
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+
+
+@dataclass(frozen=True)
+class Handler:
+    """One handler function: its `module.function` entry point and memory."""
+
+    entry_point: str
+    memory_mb: int = 256
+
+
+@dataclass(frozen=True)
+class InVpc:
+    """Where VPC-bound handlers run; the Provider's own functions stay outside the VPC."""
+
+    vpc: ec2.IVpc
+    subnets: ec2.SubnetSelection
+    security_groups: Sequence[ec2.ISecurityGroup]
+
+
+@dataclass(frozen=True)
+class PolledProvider:
+    on_event: lambda_.Function
+    is_complete: lambda_.Function
+    provider: cr.Provider
+    framework_roles: tuple[iam.Role, iam.Role]
+
+
+def log_group(scope: Construct, id_: str) -> logs.LogGroup:
+    return logs.LogGroup(scope, id_, retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+
+
+def add_polled_provider(
+    scope: Construct,
+    *,
+    title: str,
+    code: lambda_.Code,
+    role: iam.IRole,
+    on_event: Handler,
+    is_complete: Handler,
+    handler_timeout: Duration,
+    query_interval: Duration,
+    total_timeout: Duration,
+    environment: Mapping[str, str] | None = None,
+    in_vpc: InVpc | None = None,
+) -> PolledProvider:
+    """Add the two handlers (sharing `role`), their log groups and the Provider to `scope`,
+    and acknowledge the cdk-nag findings the framework itself causes."""
+
+    def function(id_: str, handler: Handler) -> lambda_.Function:
+        logs_of_function = log_group(scope, f"{id_}Logs")
+        logs_of_function.grant_write(role)
+        network: dict[str, Any] = (
+            {
+                "vpc": in_vpc.vpc,
+                "vpc_subnets": in_vpc.subnets,
+                "security_groups": list(in_vpc.security_groups),
+            }
+            if in_vpc
+            else {}
+        )
+        return lambda_.Function(
+            scope,
+            id_,
+            runtime=RUNTIME,
+            code=code,
+            handler=handler.entry_point,
+            role=role,
+            timeout=handler_timeout,
+            memory_size=handler.memory_mb,
+            environment=dict(environment or {}),
+            log_group=logs_of_function,
+            description=f"{title} ({handler.entry_point.rsplit('.', maxsplit=1)[-1]})",
+            **network,
+        )
+
+    on_event_function = function("OnEvent", on_event)
+    is_complete_function = function("IsComplete", is_complete)
+    provider_logs = log_group(scope, "ProviderLogs")
+    # Roles without AWS managed policies; two, since one shared role would make the waiter
+    # state machine depend on itself.
+    framework_roles = (
+        _framework_role(scope, "FrameworkOnEventRole", f"{title} Provider: starts the waiter"),
+        _framework_role(
+            scope,
+            "FrameworkWaiterRole",
+            f"{title} Provider: polls is_complete and reports timeouts",
+        ),
+    )
+    for framework_role in framework_roles:
+        provider_logs.grant_write(framework_role)
+    provider = cr.Provider(
+        scope,
+        "Provider",
+        on_event_handler=on_event_function,
+        is_complete_handler=is_complete_function,
+        query_interval=query_interval,
+        total_timeout=total_timeout,
+        log_group=provider_logs,
+        framework_on_event_role=framework_roles[0],
+        framework_complete_and_timeout_role=framework_roles[1],
+        disable_waiter_state_machine_logging=False,
+        waiter_state_machine_log_options=cr.LogOptions(
+            destination=log_group(scope, "WaiterLogs"),
+            include_execution_data=True,
+            level=sfn.LogLevel.ALL,
+        ),
+    )
+    polled = PolledProvider(
+        on_event=on_event_function,
+        is_complete=is_complete_function,
+        provider=provider,
+        framework_roles=framework_roles,
+    )
+    _acknowledge_framework(polled)
+    return polled
+
+
+def _framework_role(scope: Construct, id_: str, description: str) -> iam.Role:
+    return iam.Role(
+        scope,
+        id_,
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=description,
+    )
+
+
+def _logical_id(construct: IConstruct) -> str:
+    return Stack.of(construct).get_logical_id(construct.node.default_child)  # type: ignore[arg-type]
+
+
+def _acknowledge_framework(polled: PolledProvider) -> None:
+    """The findings every Provider of this shape causes, each with its reason."""
+    invoke = (
+        "The Provider framework invokes this resource's own two handler functions; CDK's "
+        "grant adds each ARN with :* for its versions and aliases, and no other function."
+    )
+    runtime = (
+        f"The handlers are pinned to {RUNTIME.name} on purpose, so a runtime change is a "
+        "reviewed edit tested with the handlers, not a side effect of a CDK upgrade."
+    )
+    provider = polled.provider
+    accepted: list[tuple[Construct, str, str]] = [
+        *[
+            (role, f"AwsSolutions-IAM5[Resource::<{_logical_id(function)}.Arn>:*]", invoke)
+            for role in polled.framework_roles
+            for function in (polled.on_event, polled.is_complete)
+        ],
+        (
+            provider,
+            "AwsSolutions-IAM5[Resource::*]",
+            "The waiter state machine's log delivery actions (logs:CreateLogDelivery and "
+            "friends) have no resource-level permissions; CDK adds them for its logging.",
+        ),
+        *[
+            (
+                provider,
+                "AwsSolutions-IAM5[Resource::<"
+                f"{_logical_id(provider.node.find_child(framework_function))}.Arn>:*]",
+                f"The waiter state machine invokes the framework's {framework_function} "
+                "function; CDK's grant adds :* for its versions and aliases.",
+            )
+            for framework_function in ("framework-isComplete", "framework-onTimeout")
+        ],
+        (
+            provider,
+            "AwsSolutions-SF2",
+            "The waiter is CDK's fixed Wait/Invoke loop and logs every event at level ALL to "
+            "its own log group; X-Ray traces of it would only repeat those logs.",
+        ),
+        (polled.on_event, "AwsSolutions-L1", runtime),
+        (polled.is_complete, "AwsSolutions-L1", runtime),
+    ]
+    for target, rule, reason in accepted:
+        Validations.of(target).acknowledge(Acknowledgment(id=rule, reason=reason))
