@@ -6,7 +6,6 @@ each test gets clients whose databases are flushed before and after it.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,49 +18,20 @@ RUNTIME = REPO / "runtime" / "redis_copy"
 if str(RUNTIME) not in sys.path:
     sys.path.insert(0, str(RUNTIME))
 
-from copy_servers import (  # noqa: E402
-    TARGET_PASSWORD,
-    Certificates,
-    MemoryStore,
-    RedisServer,
-    start_redis,
-)
+from copy_support import TARGET_PASSWORD, MemoryStore  # noqa: E402
+from redis_servers import RedisServer, TlsFiles, make_tls_files, start_redis  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    """A throwaway CA and a server certificate for 127.0.0.1, made with openssl."""
-    directory = tmp_path_factory.mktemp("tls")
-    ca_key, ca_cert = directory / "ca.key", directory / "ca.crt"
-    key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.crt"
-    extensions = directory / "san.cnf"
-    extensions.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    ec: list[str | Path] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    run: list[str | Path] = ["openssl", "req", "-x509", *ec, "-keyout", ca_key, "-out", ca_cert]
-    run += ["-days", "2", "-subj", "/CN=copy-test-ca"]
-    subprocess.run(run, check=True, capture_output=True)
-    run = ["openssl", "req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=localhost"]
-    subprocess.run(run, check=True, capture_output=True)
-    sign: list[str | Path] = ["openssl", "x509", "-req", "-in", csr, "-CA", ca_cert]
-    sign += [
-        "-CAkey",
-        ca_key,
-        "-CAcreateserial",
-        "-out",
-        cert,
-        "-days",
-        "2",
-        "-extfile",
-        extensions,
-    ]
-    subprocess.run(sign, check=True, capture_output=True)
-    return Certificates(ca=ca_cert, cert=cert, key=key)
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A throwaway CA and a server certificate for 127.0.0.1."""
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="session")
 def source_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = start_redis(
-        tmp_path_factory.mktemp("source"), extra=("--enable-debug-command", "local")
+        tmp_path_factory.mktemp("source"), extra_args=("--enable-debug-command", "local")
     )
     yield server
     server.stop()
@@ -69,11 +39,9 @@ def source_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSer
 
 @pytest.fixture(scope="session")
 def target_server(
-    tmp_path_factory: pytest.TempPathFactory, certificates: Certificates
+    tmp_path_factory: pytest.TempPathFactory, tls_files: TlsFiles
 ) -> Iterator[RedisServer]:
-    server = start_redis(
-        tmp_path_factory.mktemp("target"), password=TARGET_PASSWORD, certificates=certificates
-    )
+    server = start_redis(tmp_path_factory.mktemp("target"), password=TARGET_PASSWORD, tls=tls_files)
     yield server
     server.stop()
 

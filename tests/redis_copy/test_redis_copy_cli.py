@@ -17,8 +17,9 @@ import pytest
 import redis
 from copy_checkpoint import CheckpointBusy, FileCheckpointStore
 from copy_engine import RedisCopier
-from copy_servers import TARGET_PASSWORD, RedisServer
+from copy_support import TARGET_PASSWORD
 from copy_testdata import populate_all_types, populate_strings
+from redis_servers import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = REPO / "scripts" / "migrate_redis.py"
@@ -34,7 +35,6 @@ def cli_env() -> dict[str, str]:
 def cli_args(
     source_server: RedisServer, target_server: RedisServer, checkpoint: Path, *extra: str
 ) -> list[str]:
-    assert target_server.certificates is not None
     return [
         sys.executable,
         str(CLI),
@@ -43,7 +43,7 @@ def cli_args(
         "--target",
         target_server.url,
         "--target-ca",
-        str(target_server.certificates.ca),
+        str(target_server.ca_cert),
         "--checkpoint",
         str(checkpoint),
         *extra,

@@ -16,7 +16,7 @@ from copy_engine import (
     PreconditionError,
     RedisCopier,
 )
-from copy_servers import MemoryStore, RedisServer, SimulatedCrash, free_port
+from copy_support import MemoryStore, SimulatedCrash
 from copy_testdata import (
     BIG_HASH_FIELDS,
     BINARY_KEY,
@@ -26,6 +26,7 @@ from copy_testdata import (
     populate_strings,
 )
 from redis._parsers import _RESP2Parser
+from redis_servers import RedisServer, free_port
 
 
 def copier(
@@ -136,13 +137,11 @@ def test_expiries_follow_a_skewed_target_clock(
     # Given a target whose clock reads 5 s ahead of the source's
     source.set("expiring", "v", px=300_000)
     source_expiry = source.execute_command("PEXPIRETIME", "expiring")
-    certificates = target_server.certificates
-    assert certificates is not None
     skewed = ClockAhead(
         port=target_server.port,
         password=target_server.password,
         ssl=True,
-        ssl_ca_certs=str(certificates.ca),
+        ssl_ca_certs=str(target_server.ca_cert),
     )
 
     # When copying through it
@@ -279,14 +278,12 @@ def test_target_older_than_source_is_refused(
     target_server: RedisServer,
 ) -> None:
     populate_strings(source, 5)
-    certificates = target_server.certificates
-    assert certificates is not None
     older_target = ReportsOlderVersion(
         host="127.0.0.1",
         port=target_server.port,
         password=target_server.password,
         ssl=True,
-        ssl_ca_certs=str(certificates.ca),
+        ssl_ca_certs=str(target_server.ca_cert),
     )
     engine = copier(source_server, target_server, target=older_target)
 
@@ -509,7 +506,6 @@ def test_pure_python_parsing_as_in_the_lambda_bundle(
 ) -> None:
     # Given no hiredis (the Lambda bundle leaves it out) and redis-py's pure-Python parser
     monkeypatch.setattr(copy_wire, "_hiredis_reader", lambda: None)
-    assert target_server.certificates is not None
     pure_source = redis.Redis(
         connection_pool=redis.ConnectionPool(
             port=source_server.port, protocol=2, parser_class=_RESP2Parser
@@ -520,7 +516,7 @@ def test_pure_python_parsing_as_in_the_lambda_bundle(
             connection_class=redis.SSLConnection,
             port=target_server.port,
             password=target_server.password,
-            ssl_ca_certs=str(target_server.certificates.ca),
+            ssl_ca_certs=str(target_server.ca_cert),
             protocol=2,
             parser_class=_RESP2Parser,
         )

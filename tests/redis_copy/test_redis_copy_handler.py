@@ -16,9 +16,10 @@ import pytest
 import redis
 from copy_checkpoint import CheckpointBusy, DynamoDbCheckpointStore
 from copy_engine import CopyError, CopyState, PreconditionError, RedisCopier
-from copy_servers import TARGET_PASSWORD, RedisServer
+from copy_support import TARGET_PASSWORD
 from copy_testdata import populate_all_types, populate_strings
 from moto import mock_aws
+from redis_servers import RedisServer
 
 TABLE = "redis-copy-checkpoints"
 STACK_ID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/Prod/abc"
@@ -43,8 +44,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, target_server: RedisServer) -> Iterator
         "ASSUMED_KEYS_PER_SECOND": "20000",
     }.items():
         monkeypatch.setenv(name, value)
-    assert target_server.certificates is not None
-    monkeypatch.setenv("SSL_CERT_FILE", str(target_server.certificates.ca))
+    monkeypatch.setenv("SSL_CERT_FILE", str(target_server.ca_cert))
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
         dynamodb.create_table(
