@@ -13,7 +13,8 @@ import subprocess
 from pathlib import Path
 
 from prostudio.topology import free_port, http_get
-from service_helpers import REPO_ROOT, SERVICE_ROOT, TlsRedis, wait_until
+from redis_servers import RedisServer
+from service_helpers import REPO_ROOT, SERVICE_ROOT, TLS_REDIS_TOKEN, wait_until
 
 DOCKERFILE = SERVICE_ROOT / "Dockerfile"
 
@@ -75,7 +76,9 @@ def test_copy_sources_exist_and_survive_the_dockerignore() -> None:
                 assert f"!{source}" in ignore, f"{source} is excluded by .dockerignore"
 
 
-def test_image_command_serves_with_production_settings(tls_redis: TlsRedis, tmp_path: Path) -> None:
+def test_image_command_serves_with_production_settings(
+    tls_redis: RedisServer, tmp_path: Path
+) -> None:
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "API_", "GUNI"))},
@@ -87,8 +90,8 @@ def test_image_command_serves_with_production_settings(tls_redis: TlsRedis, tmp_
         "REDIS_HOST": "127.0.0.1",
         "REDIS_PORT": str(tls_redis.port),
         "REDIS_TLS": "true",
-        "REDIS_AUTH_TOKEN": tls_redis.auth_token,
-        "REDIS_TLS_CA_FILE": str(tls_redis.tls.ca_cert),
+        "REDIS_AUTH_TOKEN": TLS_REDIS_TOKEN,
+        "REDIS_TLS_CA_FILE": str(tls_redis.ca_cert),
     }
     with (tmp_path / "container.log").open("w") as log:
         server = subprocess.Popen(

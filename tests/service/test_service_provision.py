@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import redis
 from prostudio.topology import ManagedProcess, find_binary, free_port
-from service_helpers import REPO_ROOT, SERVICE_ROOT, redis_answers, wait_for_redis
+from redis_servers import answers_ping, wait_for_redis
+from service_helpers import REPO_ROOT, SERVICE_ROOT
 
 SECRET = "Sx9dPq2LmVb7Rt4KwZc8Hn3Jf6Gy1Ua"
 RECORDING_STUB = '#!/bin/sh\necho "$(basename "$0") $*" >> "$CALLS_LOG"\n'
@@ -180,14 +181,14 @@ def test_rendered_box_redis_conf_runs_in_redis_server(box: Path, tmp_path: Path)
         log=tmp_path / "box-redis.log",
     )  # fmt: skip
     try:
-        wait_for_redis(process, port, SECRET)
+        wait_for_redis(process, port, password=SECRET)
         client = redis.Redis(port=port, password=SECRET, decode_responses=True)
         assert client.config_get("maxmemory") == {"maxmemory": str(256 * 1024 * 1024)}
         assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "allkeys-lfu"}
         assert client.config_get("save") == {"save": ""}
         assert client.config_get("appendonly") == {"appendonly": "no"}
         assert client.config_get("protected-mode") == {"protected-mode": "yes"}
-        assert not redis_answers(port, "wrong-password-123456")
+        assert not answers_ping(port, "wrong-password-123456")
     finally:
         process.stop()
 

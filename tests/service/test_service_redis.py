@@ -15,8 +15,9 @@ import redis
 from prostudio.app import Application, build_application
 from prostudio.redis_cache import BYPASS, HIT, MISS, RedisCache, build_redis_client
 from prostudio.settings import RedisSettings, load_settings
-from prostudio.topology import find_binary, free_port
-from service_helpers import RedisServer, TlsRedis, start_redis, wait_until
+from prostudio.topology import ManagedProcess, find_binary, free_port
+from redis_servers import RedisServer, start_redis
+from service_helpers import TLS_REDIS_TOKEN, wait_until
 
 
 def call(app: Application, path: str, query: str = "") -> tuple[int, dict[str, str], bytes]:
@@ -32,18 +33,18 @@ def call(app: Application, path: str, query: str = "") -> tuple[int, dict[str, s
     return captured["status"], captured["headers"], body
 
 
-def tls_environment(server: TlsRedis, **overrides: str) -> dict[str, str]:
+def tls_environment(server: RedisServer, **overrides: str) -> dict[str, str]:
     return {
         "REDIS_HOST": "127.0.0.1",
         "REDIS_PORT": str(server.port),
         "REDIS_TLS": "true",
-        "REDIS_AUTH_TOKEN": server.auth_token,
-        "REDIS_TLS_CA_FILE": str(server.tls.ca_cert),
+        "REDIS_AUTH_TOKEN": TLS_REDIS_TOKEN,
+        "REDIS_TLS_CA_FILE": str(server.ca_cert),
         **overrides,
     }
 
 
-def test_tls_and_auth_token_cache_through_the_application(tls_redis: TlsRedis) -> None:
+def test_tls_and_auth_token_cache_through_the_application(tls_redis: RedisServer) -> None:
     app = build_application(load_settings(tls_environment(tls_redis)), log_stream=io.StringIO())
     path = f"/api/v1/tracks/tls-{uuid.uuid4().hex[:8]}/waveform"
 
@@ -55,15 +56,15 @@ def test_tls_and_auth_token_cache_through_the_application(tls_redis: TlsRedis) -
     assert (first[1]["X-Cache"], second[1]["X-Cache"]) == ("MISS", "HIT")
     direct = redis.Redis(
         port=tls_redis.port,
-        password=tls_redis.auth_token,
+        password=TLS_REDIS_TOKEN,
         ssl=True,
-        ssl_ca_certs=str(tls_redis.tls.ca_cert),
+        ssl_ca_certs=str(tls_redis.ca_cert),
     )
     assert 0 < direct.ttl(f"waveform:v1:{path.split('/')[4]}:64") <= 300
     direct.close()
 
 
-def test_tls_with_a_wrong_token_degrades_and_reports_not_ready(tls_redis: TlsRedis) -> None:
+def test_tls_with_a_wrong_token_degrades_and_reports_not_ready(tls_redis: RedisServer) -> None:
     log = io.StringIO()
     env = tls_environment(tls_redis, REDIS_AUTH_TOKEN="wrong-token-wrong-token-0000")
     app = build_application(load_settings(env), log_stream=log)
@@ -79,7 +80,7 @@ def test_tls_with_a_wrong_token_degrades_and_reports_not_ready(tls_redis: TlsRed
     assert any(w["event"] == "redis_unavailable" for w in warnings)
 
 
-def test_tls_certificate_is_verified(tls_redis: TlsRedis) -> None:
+def test_tls_certificate_is_verified(tls_redis: RedisServer) -> None:
     env = tls_environment(tls_redis)
     del env["REDIS_TLS_CA_FILE"]
     app = build_application(load_settings(env), log_stream=io.StringIO())
@@ -90,8 +91,8 @@ def test_tls_certificate_is_verified(tls_redis: TlsRedis) -> None:
     assert "certificate verify failed" in json.loads(body)["reason"]
 
 
-def test_plain_connection_to_a_tls_port_is_not_ready(tls_redis: TlsRedis) -> None:
-    env = {"REDIS_PORT": str(tls_redis.port), "REDIS_PASSWORD": tls_redis.auth_token}
+def test_plain_connection_to_a_tls_port_is_not_ready(tls_redis: RedisServer) -> None:
+    env = {"REDIS_PORT": str(tls_redis.port), "REDIS_PASSWORD": TLS_REDIS_TOKEN}
     app = build_application(load_settings(env), log_stream=io.StringIO())
 
     assert call(app, "/health/ready")[0] == 503
@@ -174,18 +175,13 @@ def sentinel_config(directory: Path, port: int, master_port: int, password: str)
 @pytest.mark.slow
 def test_sentinel_client_follows_the_master_after_it_fails(tmp_path: Path) -> None:
     password = "sentinel-test-password-123"
-    master = start_redis(tmp_path / "master", "master", password=password)
+    master = start_redis(tmp_path / "master", password=password)
     replica = start_redis(
         tmp_path / "replica",
-        "replica",
-        "--replicaof",
-        "127.0.0.1",
-        str(master.port),
         password=password,
+        extra_args=("--replicaof", "127.0.0.1", str(master.port), "--masterauth", password),
     )
     sentinel_port = free_port()
-    from prostudio.topology import ManagedProcess  # noqa: PLC0415
-
     sentinel = ManagedProcess(
         "sentinel",
         [
@@ -212,7 +208,7 @@ def test_sentinel_client_follows_the_master_after_it_fails(tmp_path: Path) -> No
         wait_until(replica_known, what="sentinel to see the synced replica")
         assert cache.get_or_compute("before", lambda: b"1") == (b"1", MISS)
 
-        master.process.stop()
+        master.stop()
 
         def replica_promoted() -> bool:
             address = sentinel_client.execute_command(
@@ -232,5 +228,5 @@ def test_sentinel_client_follows_the_master_after_it_fails(tmp_path: Path) -> No
         assert cache.get_or_compute("after", lambda: b"x") == (b"2", HIT)
     finally:
         sentinel.stop()
-        replica.process.stop()
-        master.process.stop()
+        replica.stop()
+        master.stop()
