@@ -61,15 +61,13 @@ def aws(monkeypatch: pytest.MonkeyPatch, target_server: RedisServer) -> Iterator
         yield {"plain": plain["ARN"], "json": as_json["ARN"]}
 
 
-def properties(
-    source_server: RedisServer,
-    target_server: RedisServer,
-    secret_arn: str,
-    *,
-    generation: int = 1,
-    policy: str = "fail",
-) -> dict[str, Any]:
-    # Every value is a string, as CloudFormation delivers them.
+@pytest.fixture
+def props(
+    aws: dict[str, str], source_server: RedisServer, target_server: RedisServer
+) -> dict[str, str]:
+    """The resource's properties for the session's servers, every value a string as
+    CloudFormation delivers them; the target's token is in the plain-text secret.
+    """
     return {
         "ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:provider",
         "SourceHost": "127.0.0.1",
@@ -79,10 +77,10 @@ def properties(
         "TargetHost": "127.0.0.1",
         "TargetPort": str(target_server.port),
         "TargetTls": "true",
-        "TargetSecretArn": secret_arn,
-        "Policy": policy,
+        "TargetSecretArn": aws["plain"],
+        "Policy": "fail",
         "Verify": "full",
-        "Generation": str(generation),
+        "Generation": "1",
     }
 
 
@@ -133,11 +131,7 @@ def saved_state(run_key: str) -> CopyState:
 
 
 def test_create_copies_in_slices_and_reports_counts(
-    aws: dict[str, str],
-    source: redis.Redis,
-    target: redis.Redis,
-    source_server: RedisServer,
-    target_server: RedisServer,
+    aws: dict[str, str], props: dict[str, str], source: redis.Redis, target: redis.Redis
 ) -> None:
     # Given every type on the source and a target whose token is a JSON secret
     populate_all_types(source, big=False)
@@ -146,7 +140,7 @@ def test_create_copies_in_slices_and_reports_counts(
 
     # When CloudFormation creates the resource
     started, outcome, polls = run_provider(
-        event("Create", properties(source_server, target_server, aws["json"]))
+        event("Create", {**props, "TargetSecretArn": aws["json"]})
     )
 
     # Then the copy ran over several is_complete calls and reports its counts
@@ -160,14 +154,10 @@ def test_create_copies_in_slices_and_reports_counts(
 
 
 def test_update_with_a_new_generation_copies_again_and_other_updates_do_not(
-    aws: dict[str, str],
-    source: redis.Redis,
-    target: redis.Redis,
-    source_server: RedisServer,
-    target_server: RedisServer,
+    props: dict[str, str], source: redis.Redis, target: redis.Redis
 ) -> None:
     populate_strings(source, 200)
-    first = properties(source_server, target_server, aws["plain"], policy="replace")
+    first = {**props, "Policy": "replace"}
     run_provider(event("Create", first))
     source.set("k:1", "changed at the source")
     target.set("target-only", "kept")
@@ -197,14 +187,9 @@ def test_update_with_a_new_generation_copies_again_and_other_updates_do_not(
 
 
 def test_delete_leaves_the_data_alone(
-    aws: dict[str, str],
-    source: redis.Redis,
-    target: redis.Redis,
-    source_server: RedisServer,
-    target_server: RedisServer,
+    props: dict[str, str], source: redis.Redis, target: redis.Redis
 ) -> None:
     populate_strings(source, 50)
-    props = properties(source_server, target_server, aws["plain"])
     run_provider(event("Create", props))
 
     started, outcome, _ = run_provider(event("Delete", props, request_id="request-9"))
@@ -215,11 +200,7 @@ def test_delete_leaves_the_data_alone(
 
 
 def test_failed_verification_fails_the_deploy_with_the_report(
-    aws: dict[str, str],
-    source: redis.Redis,
-    target: redis.Redis,
-    source_server: RedisServer,
-    target_server: RedisServer,
+    props: dict[str, str], source: redis.Redis, target: redis.Redis
 ) -> None:
     # Given a target key tampered with once the copy phase is over
     populate_strings(source, 500)
@@ -230,10 +211,7 @@ def test_failed_verification_fails_the_deploy_with_the_report(
 
     # Then is_complete raises with the verification report
     with pytest.raises(CopyError) as failure:
-        run_provider(
-            event("Create", properties(source_server, target_server, aws["plain"])),
-            between_polls=tamper_after_copy,
-        )
+        run_provider(event("Create", props), between_polls=tamper_after_copy)
     message = str(failure.value)
     assert "verification failed: 1 mismatched key(s)" in message
     report = json.loads(message.split("report: ", 1)[1])
@@ -243,10 +221,9 @@ def test_failed_verification_fails_the_deploy_with_the_report(
 
 def test_keyspace_too_big_for_one_hour_points_to_the_cli(
     aws: dict[str, str],
+    props: dict[str, str],
     source: redis.Redis,
     target: redis.Redis,
-    source_server: RedisServer,
-    target_server: RedisServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given a keyspace that would take longer than the budget at the assumed rate
@@ -254,10 +231,7 @@ def test_keyspace_too_big_for_one_hour_points_to_the_cli(
     monkeypatch.setenv("ASSUMED_KEYS_PER_SECOND", "1")
 
     with pytest.raises(CopyError, match=r"beyond the 50 min .* scripts/migrate_redis\.py"):
-        copy_handler.on_event(
-            event("Create", properties(source_server, target_server, aws["plain"])),
-            FakeContext(0),
-        )
+        copy_handler.on_event(event("Create", props), FakeContext(0))
 
     assert target.dbsize() == 0
     assert boto3.client("dynamodb").scan(TableName=TABLE)["Count"] == 0
@@ -282,15 +256,10 @@ def test_measured_rate_too_slow_for_the_budget_fails_mid_copy() -> None:
 
 
 def test_preconditions_and_bad_properties_fail_on_event(
-    aws: dict[str, str],
-    source: redis.Redis,
-    target: redis.Redis,
-    source_server: RedisServer,
-    target_server: RedisServer,
+    aws: dict[str, str], props: dict[str, str], source: redis.Redis, target: redis.Redis
 ) -> None:
     populate_strings(source, 10)
     target.set("occupied", "1")
-    props = properties(source_server, target_server, aws["plain"])
 
     with pytest.raises(PreconditionError, match="policy is 'fail'"):
         copy_handler.on_event(event("Create", props), FakeContext(0))
@@ -328,11 +297,9 @@ def test_dynamodb_lease_keeps_a_second_invocation_out(aws: dict[str, str]) -> No
 
 
 def test_a_dropped_connection_mid_slice_is_retried_on_the_next_poll(
-    aws: dict[str, str],
+    props: dict[str, str],
     source: redis.Redis,
     target: redis.Redis,
-    source_server: RedisServer,
-    target_server: RedisServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given a copy whose second slice loses its connection
@@ -350,9 +317,7 @@ def test_a_dropped_connection_mid_slice_is_retried_on_the_next_poll(
     monkeypatch.setattr(RedisCopier, "advance", flaky_advance)
 
     # When the Provider keeps polling
-    _, outcome, polls = run_provider(
-        event("Create", properties(source_server, target_server, aws["plain"]))
-    )
+    _, outcome, polls = run_provider(event("Create", props))
 
     # Then that poll reported "not complete" and the run still finished exactly
     assert calls == polls > 2
