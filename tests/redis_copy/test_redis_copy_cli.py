@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -32,28 +33,54 @@ def cli_env() -> dict[str, str]:
     return env
 
 
-def cli_args(
-    source_server: RedisServer, target_server: RedisServer, checkpoint: Path, *extra: str
-) -> list[str]:
-    return [
-        sys.executable,
-        str(CLI),
-        "--source",
-        source_server.url,
-        "--target",
-        target_server.url,
-        "--target-ca",
-        str(target_server.ca_cert),
-        "--checkpoint",
-        str(checkpoint),
-        *extra,
-    ]
+@dataclass
+class CopyCli:
+    """scripts/migrate_redis.py pointed at the session's source and TLS target."""
+
+    source_server: RedisServer
+    target_server: RedisServer
+    checkpoint: Path
+
+    def options(
+        self,
+        *extra: str,
+        source: str | None = None,
+        target: str | None = None,
+        target_ca: str | None = None,
+    ) -> list[str]:
+        """The CLI's arguments; ``source``, ``target`` and ``target_ca`` replace the defaults."""
+        return [
+            "--source",
+            source or self.source_server.url,
+            "--target",
+            target or self.target_server.url,
+            "--target-ca",
+            target_ca or str(self.target_server.ca_cert),
+            "--checkpoint",
+            str(self.checkpoint),
+            *extra,
+        ]
+
+    def command(self, *extra: str, **replaced: str) -> list[str]:
+        """The subprocess command line: this interpreter, the script and ``options()``."""
+        return [sys.executable, str(CLI), *self.options(*extra, **replaced)]
+
+    def run(self, *extra: str, **replaced: str) -> subprocess.CompletedProcess[str]:
+        """Run ``command()`` to the end, the target password in the environment."""
+        return subprocess.run(
+            self.command(*extra, **replaced),
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+            cwd=self.checkpoint.parent,
+            timeout=120,
+            check=False,
+        )
 
 
-def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        args, capture_output=True, text=True, env=cli_env(), cwd=cwd, timeout=120, check=False
-    )
+@pytest.fixture
+def copy_cli(source_server: RedisServer, target_server: RedisServer, tmp_path: Path) -> CopyCli:
+    return CopyCli(source_server, target_server, tmp_path / "copy.json")
 
 
 def summary_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -73,17 +100,12 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], fragment: st
 
 
 def test_cli_copies_to_a_tls_target_with_the_password_from_the_environment(
-    source: redis.Redis,
-    target: redis.Redis,
-    source_server: RedisServer,
-    target_server: RedisServer,
-    tmp_path: Path,
+    source: redis.Redis, target: redis.Redis, copy_cli: CopyCli
 ) -> None:
     populate_all_types(source, big=False)
     total = source.dbsize()
-    checkpoint = tmp_path / "copy.json"
 
-    result = run_cli(cli_args(source_server, target_server, checkpoint), tmp_path)
+    result = copy_cli.run()
 
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
@@ -91,72 +113,61 @@ def test_cli_copies_to_a_tls_target_with_the_password_from_the_environment(
     assert (summary["scanned"], summary["copied"], summary["mismatched"]) == (total, total, 0)
     assert summary["ok"] is True
     assert target.dbsize() == total
-    assert json.loads(checkpoint.read_text())["phase"] == "done"
+    assert json.loads(copy_cli.checkpoint.read_text())["phase"] == "done"
 
 
-def test_cli_rejects_bad_input_with_one_line(
-    source_server: RedisServer, target_server: RedisServer, tmp_path: Path
-) -> None:
-    checkpoint = tmp_path / "copy.json"
-    bad_scheme = cli_args(source_server, target_server, checkpoint)
-    bad_scheme[3] = "http://127.0.0.1:6379"
-    assert_one_line_error(run_cli(bad_scheme, tmp_path), "--source must be a redis://")
+def test_cli_rejects_bad_input_with_one_line(copy_cli: CopyCli, tmp_path: Path) -> None:
+    bad_scheme = copy_cli.run(source="http://127.0.0.1:6379")
+    assert_one_line_error(bad_scheme, "--source must be a redis://")
 
-    bad_policy = [*cli_args(source_server, target_server, checkpoint), "--policy", "merge"]
-    assert_one_line_error(run_cli(bad_policy, tmp_path), "invalid choice: 'merge'")
+    bad_policy = copy_cli.run("--policy", "merge")
+    assert_one_line_error(bad_policy, "invalid choice: 'merge'")
 
-    missing_ca = cli_args(source_server, target_server, checkpoint)
-    missing_ca[7] = str(tmp_path / "nowhere.pem")
-    assert_one_line_error(run_cli(missing_ca, tmp_path), "--target-ca")
+    missing_ca = copy_cli.run(target_ca=str(tmp_path / "nowhere.pem"))
+    assert_one_line_error(missing_ca, "--target-ca")
 
-    nothing_to_resume = [*cli_args(source_server, target_server, checkpoint), "--resume"]
-    assert_one_line_error(run_cli(nothing_to_resume, tmp_path), "nothing to resume")
-    assert not checkpoint.exists()
+    nothing_to_resume = copy_cli.run("--resume")
+    assert_one_line_error(nothing_to_resume, "nothing to resume")
+    assert not copy_cli.checkpoint.exists()
 
 
 def test_cli_precondition_failure_writes_nothing(
-    source: redis.Redis,
-    target: redis.Redis,
-    source_server: RedisServer,
-    target_server: RedisServer,
-    tmp_path: Path,
+    source: redis.Redis, target: redis.Redis, copy_cli: CopyCli
 ) -> None:
     populate_strings(source, 20)
     target.set("occupied", "1")
 
-    result = run_cli(cli_args(source_server, target_server, tmp_path / "c.json"), tmp_path)
+    result = copy_cli.run()
 
     assert_one_line_error(result, "already holds 1 key(s) and policy is 'fail'")
     assert target.dbsize() == 1
 
 
 def test_cli_wrong_password_is_one_line(
-    source: redis.Redis, source_server: RedisServer, target_server: RedisServer, tmp_path: Path
+    source: redis.Redis, target_server: RedisServer, copy_cli: CopyCli
 ) -> None:
-    args = cli_args(source_server, target_server, tmp_path / "c.json")
-    args[5] = f"rediss://:not-the-password@127.0.0.1:{target_server.port}/0"
+    result = copy_cli.run(target=f"rediss://:not-the-password@127.0.0.1:{target_server.port}/0")
 
-    assert_one_line_error(run_cli(args, tmp_path), "rejected the credentials")
+    assert_one_line_error(result, "rejected the credentials")
 
 
 def test_cli_killed_midway_resumes_with_no_key_lost_or_counted_twice(
-    source: redis.Redis,
-    target: redis.Redis,
-    source_server: RedisServer,
-    target_server: RedisServer,
-    tmp_path: Path,
+    source: redis.Redis, target: redis.Redis, copy_cli: CopyCli
 ) -> None:
     # Given a slow copy (small batches) killed with SIGKILL once progress is checkpointed
     source.execute_command("DEBUG", "POPULATE", 40_000, "key", 16)
     total = source.dbsize()
-    checkpoint = tmp_path / "copy.json"
-    args = cli_args(source_server, target_server, checkpoint, "--scan-count", "20")
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
+    process = subprocess.Popen(
+        copy_cli.command("--scan-count", "20"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+    )
     deadline = time.monotonic() + 60
     saved: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        if checkpoint.exists():
-            saved = json.loads(checkpoint.read_text())
+        if copy_cli.checkpoint.exists():
+            saved = json.loads(copy_cli.checkpoint.read_text())
             if saved["counts"]["copied"] > 0:
                 break
         time.sleep(0.005)
@@ -166,7 +177,7 @@ def test_cli_killed_midway_resumes_with_no_key_lost_or_counted_twice(
     assert target.dbsize() < total
 
     # When the same command is rerun with --resume
-    resumed = run_cli([*args[:-2], "--scan-count", "1000", "--resume"], tmp_path)
+    resumed = copy_cli.run("--scan-count", "1000", "--resume")
 
     # Then every key is copied exactly once in the counts and present on the target
     assert resumed.returncode == 0, resumed.stderr
@@ -177,12 +188,11 @@ def test_cli_killed_midway_resumes_with_no_key_lost_or_counted_twice(
 
 
 def test_cli_refuses_to_start_over_an_unfinished_checkpoint(
-    source: redis.Redis, source_server: RedisServer, target_server: RedisServer, tmp_path: Path
+    source: redis.Redis, copy_cli: CopyCli
 ) -> None:
-    checkpoint = tmp_path / "copy.json"
-    checkpoint.write_text(json.dumps({"phase": "copy"}))
+    copy_cli.checkpoint.write_text(json.dumps({"phase": "copy"}))
 
-    result = run_cli(cli_args(source_server, target_server, checkpoint), tmp_path)
+    result = copy_cli.run()
 
     assert_one_line_error(result, "holds an unfinished copy; pass --resume")
 
@@ -199,9 +209,7 @@ def load_cli(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 def test_cli_exits_non_zero_when_verification_finds_a_tampered_key(
     source: redis.Redis,
     target: redis.Redis,
-    source_server: RedisServer,
-    target_server: RedisServer,
-    tmp_path: Path,
+    copy_cli: CopyCli,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -218,7 +226,7 @@ def test_cli_exits_non_zero_when_verification_finds_a_tampered_key(
     cli = load_cli(monkeypatch)
 
     # When the CLI runs
-    status = cli.main(cli_args(source_server, target_server, tmp_path / "c.json")[2:])
+    status = cli.main(copy_cli.options())
 
     # Then it exits non-zero, names the key, and still ends stdout with the summary
     captured = capsys.readouterr()
