@@ -12,13 +12,16 @@ from shift_support import NEW_ID, OLD_ID, RECORD_NAME, ROOT, Env, load_cli
 
 cli = load_cli()
 SCRIPT = ROOT / "scripts" / "shift_traffic.py"
+# Port 9 (discard) on loopback: nothing listens there, so any AWS call fails to connect.
+CLOSED_ENDPOINT = "http://127.0.0.1:9"
 
 
-def args(env: Env, command: str, *extra: str) -> list[str]:
+def args(zone_id: str, command: str, *extra: str) -> list[str]:
+    """The CLI's arguments for the test record's two weighted sets in ``zone_id``."""
     return [
         command,
         "--zone-id",
-        env.zone_id,
+        zone_id,
         "--name",
         RECORD_NAME,
         "--old-id",
@@ -33,7 +36,7 @@ def test_status_prints_current_weights_as_json(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
     env.set_weights(70, 30)
-    assert cli.main(args(env, "status"), context=env.context()) == 0
+    assert cli.main(args(env.zone_id, "status"), context=env.context()) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["old"] == {"set_id": OLD_ID, "weight": 70}
     assert shown["new"] == {"set_id": NEW_ID, "weight": 30}
@@ -41,7 +44,9 @@ def test_status_prints_current_weights_as_json(
 
 
 def test_shift_prints_each_step(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli.main(args(env, "shift", "--to", "30", "--interval", "30"), context=env.context())
+    code = cli.main(
+        args(env.zone_id, "shift", "--to", "30", "--interval", "30"), context=env.context()
+    )
     out = capsys.readouterr().out
     assert code == 0
     for line in (
@@ -66,7 +71,7 @@ def test_shift_prints_each_step(env: Env, capsys: pytest.CaptureFixture[str]) ->
 def test_bad_input_is_one_line_and_changes_nothing(
     env: Env, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
-    code = cli.main(args(env, "shift", *extra), context=env.context())
+    code = cli.main(args(env.zone_id, "shift", *extra), context=env.context())
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith(message)
@@ -78,7 +83,9 @@ def test_failed_gate_exits_non_zero_with_the_reason(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
     env.put_alarm("api-5xx", state="ALARM")
-    code = cli.main(args(env, "shift", "--to", "50", "--alarm", "api-5xx"), context=env.context())
+    code = cli.main(
+        args(env.zone_id, "shift", "--to", "50", "--alarm", "api-5xx"), context=env.context()
+    )
     assert code == 1
     assert "failed: unhealthy: alarm api-5xx is ALARM" in capsys.readouterr().err
 
@@ -95,7 +102,7 @@ def test_ctrl_c_keeps_last_healthy_weights(env: Env, capsys: pytest.CaptureFixtu
         env.clock.sleep(seconds)
 
     ctx.sleep = sleep
-    code = cli.main(args(env, "shift", "--to", "50", "--interval", "30"), context=ctx)
+    code = cli.main(args(env.zone_id, "shift", "--to", "50", "--interval", "30"), context=ctx)
     captured = capsys.readouterr()
     assert code == 130
     assert "stopped (interrupted): old 90 new 10, lock released" in captured.out
@@ -111,11 +118,11 @@ def test_abort_restores_and_releases_a_running_shift(
     request = env.request(target=40)
     shift_engine.start(request, ctx, run_id="other", owner="cli:alice")
     shift_engine.advance(request, ctx, "other")
-    assert cli.main(args(env, "status"), context=ctx) == 0
+    assert cli.main(args(env.zone_id, "status"), context=ctx) == 0
     assert json.loads(capsys.readouterr().out)["shift"]["owner"] == "cli:alice"
-    assert cli.main(args(env, "shift", "--to", "50"), context=ctx) == 2
+    assert cli.main(args(env.zone_id, "shift", "--to", "50"), context=ctx) == 2
     assert "already being shifted: held by cli:alice" in capsys.readouterr().err
-    assert cli.main(args(env, "abort"), context=ctx) == 0
+    assert cli.main(args(env.zone_id, "abort"), context=ctx) == 0
     assert "stopped (aborted): old 100 new 0" in capsys.readouterr().out
     assert env.weights() == (100, 0)
     assert env.lock_values() == []
@@ -150,37 +157,11 @@ def test_script_help_and_bad_input_exit_codes() -> None:
     assert missing.stderr.count("\n") == 1
 
     # Refused before any call: the endpoint is a closed port and is never contacted
-    bad = _run_script(
-        "shift",
-        "--zone-id",
-        "Z1",
-        "--name",
-        RECORD_NAME,
-        "--old-id",
-        OLD_ID,
-        "--new-id",
-        NEW_ID,
-        "--to",
-        "150",
-        "--endpoint-url",
-        "http://127.0.0.1:9",
-    )
+    bad = _run_script(*args("Z1", "shift", "--to", "150", "--endpoint-url", CLOSED_ENDPOINT))
     assert bad.returncode == 2
     assert bad.stderr == "error: target weight 150 is outside 0..100 (percent to new)\n"
 
-    unreachable = _run_script(
-        "status",
-        "--zone-id",
-        "Z1",
-        "--name",
-        RECORD_NAME,
-        "--old-id",
-        OLD_ID,
-        "--new-id",
-        NEW_ID,
-        "--endpoint-url",
-        "http://127.0.0.1:9",
-    )
+    unreachable = _run_script(*args("Z1", "status", "--endpoint-url", CLOSED_ENDPOINT))
     assert unreachable.returncode == 1
     assert unreachable.stderr.startswith("error: AWS call failed: Could not connect")
     assert "Traceback" not in unreachable.stderr
