@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import App, Stack
+from aws_cdk import App, Environment, Stack, Validations
+from cdk_nag import AwsSolutionsChecks
 
 import app as entry
 from infra.config import load_settings
@@ -55,6 +56,23 @@ def synthesize_with(
     zero_cost, prod = entry.build(app, load_settings(app.node.get_all_context()))
     if mutate:
         mutate(zero_cost, prod)
+    acknowledged = frozenset(
+        [*getattr(zero_cost, "acknowledged", ()), *getattr(prod, "acknowledged", ())]
+    )
+    return _synth(app, outdir, acknowledged)
+
+
+def synthesize_stack(build: Callable[[Stack], object], *, name: str, env: Environment) -> Synthesis:
+    """A one-stack app checked by cdk-nag, for testing a construct on its own."""
+    outdir = Path(tempfile.mkdtemp(prefix="cdk-test-"))
+    app = App(outdir=str(outdir))
+    build(Stack(app, name, env=env))
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return _synth(app, outdir, frozenset())
+
+
+def _synth(app: App, outdir: Path, acknowledged: frozenset[Any]) -> Synthesis:
+    """Synthesize; keep the templates and the validation report even when validation fails."""
     error = None
     try:
         app.synth()
@@ -66,9 +84,6 @@ def synthesize_with(
     }
     report_path = outdir / "validation-report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
-    acknowledged = frozenset(
-        [*getattr(zero_cost, "acknowledged", ()), *getattr(prod, "acknowledged", ())]
-    )
     return Synthesis(
         outdir=outdir, templates=templates, report=report, error=error, acknowledged=acknowledged
     )

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Environment, Stack, Validations
+from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Match, Template
-from cdk_nag import AwsSolutionsChecks
+from synth_support import Synthesis, synthesize_stack
 
 from infra.constructs import polled_provider
 from infra.constructs.redis_copy import (
@@ -60,36 +58,23 @@ def build(stack: Stack, **overrides: Any) -> RedisCopy:
     return RedisCopy(stack, "RedisCopy", **settings)
 
 
-def synthesize(*, acknowledge: bool = True) -> tuple[dict[str, Any], dict[str, Any], Path, str]:
-    outdir = Path(tempfile.mkdtemp(prefix="cdk-redis-copy-"))
-    app = App(outdir=str(outdir))
-    stack = Stack(app, "CopyStack", env=Environment(account=ACCOUNT, region="eu-west-1"))
+def synthesize(*, acknowledge: bool = True) -> Synthesis:
+    env = Environment(account=ACCOUNT, region="eu-west-1")
     if acknowledge:
-        build(stack)
-    else:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(RedisCopy, "_acknowledge", lambda self: None)
-            patch.setattr(polled_provider, "_acknowledge_framework", lambda polled: None)
-            build(stack)
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    error = ""
-    try:
-        app.synth()
-    except RuntimeError as failure:
-        error = str(failure)
-    template = json.loads((outdir / "CopyStack.template.json").read_text())
-    report_path = outdir / "validation-report.json"
-    report = json.loads(report_path.read_text()) if report_path.exists() else {}
-    return template, report, outdir, error
+        return synthesize_stack(build, name="CopyStack", env=env)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RedisCopy, "_acknowledge", lambda self: None)
+        patch.setattr(polled_provider, "_acknowledge_framework", lambda polled: None)
+        return synthesize_stack(build, name="CopyStack", env=env)
 
 
 @functools.cache
-def synthesized() -> tuple[dict[str, Any], dict[str, Any], Path, str]:
+def synthesized() -> Synthesis:
     return synthesize()
 
 
 def template() -> Template:
-    return Template.from_json(synthesized()[0])
+    return Template.from_json(synthesized().template("CopyStack"))
 
 
 def test_custom_resource_carries_both_endpoints_policy_and_generation() -> None:
@@ -187,7 +172,7 @@ def test_handler_role_reads_only_the_two_secrets_and_the_table() -> None:
 
 
 def test_asset_holds_the_handlers_and_the_pure_python_redis_package() -> None:
-    _, _, outdir, _ = synthesized()
+    outdir = synthesized().outdir
     function = next(
         f
         for f in template().find_resources("AWS::Lambda::Function").values()
@@ -204,15 +189,15 @@ def test_asset_holds_the_handlers_and_the_pure_python_redis_package() -> None:
 
 def test_cdk_nag_passes_and_each_acknowledgement_silences_a_real_finding() -> None:
     # Given the construct as shipped, Then cdk-nag reports nothing
-    _, report, _, error = synthesized()
-    assert error == ""
-    assert report["pluginReports"] == []
+    shipped = synthesized()
+    assert shipped.error is None
+    assert shipped.report["pluginReports"] == []
     # And without its acknowledgements cdk-nag flags exactly the accepted findings
-    _, bare_report, _, bare_error = synthesize(acknowledge=False)
-    assert bare_error.startswith("ValidationFailed")
+    bare = synthesize(acknowledge=False)
+    assert bare.error is not None and bare.error.startswith("ValidationFailed")
     flagged = {
         violation["ruleName"].split("[")[0] + ("[*]" if "[" in violation["ruleName"] else "")
-        for plugin in bare_report["pluginReports"]
+        for plugin in bare.report["pluginReports"]
         if plugin["pluginName"] == "AwsSolutions"
         for violation in plugin["violations"]
     }

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import functools
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Duration, Environment, Stack, Validations
+from aws_cdk import App, Duration, Environment, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk.assertions import Match, Template
-from cdk_nag import AwsSolutionsChecks
 from shift_engine import POLL_SECONDS, SYNC_TIMEOUT_SECONDS
+from synth_support import Synthesis, synthesize_stack
 
 from infra import config
 from infra.config import ConfigError, load_settings
@@ -50,36 +49,23 @@ def build(stack: Stack, **overrides: Any) -> TrafficShift:
     return TrafficShift(stack, "TrafficShift", **settings)
 
 
-def synthesize(*, acknowledge: bool = True) -> tuple[dict[str, Any], dict[str, Any], str | None]:
-    outdir = Path(tempfile.mkdtemp(prefix="cdk-shift-"))
-    app = App(outdir=str(outdir))
-    stack = Stack(app, "ShiftStack", env=Environment(region="us-east-1"))
+def synthesize(*, acknowledge: bool = True) -> Synthesis:
+    env = Environment(region="us-east-1")
     if acknowledge:
-        build(stack)
-    else:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(TrafficShift, "_acknowledge", lambda self: None)
-            patch.setattr(polled_provider, "_acknowledge_framework", lambda polled: None)
-            build(stack)
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    error = None
-    try:
-        app.synth()
-    except RuntimeError as failure:
-        error = str(failure)
-    template = json.loads((outdir / "ShiftStack.template.json").read_text())
-    report_path = outdir / "validation-report.json"
-    report = json.loads(report_path.read_text()) if report_path.exists() else {}
-    return template, report, error
+        return synthesize_stack(build, name="ShiftStack", env=env)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TrafficShift, "_acknowledge", lambda self: None)
+        patch.setattr(polled_provider, "_acknowledge_framework", lambda polled: None)
+        return synthesize_stack(build, name="ShiftStack", env=env)
 
 
 @functools.cache
-def synthesized() -> tuple[dict[str, Any], dict[str, Any], str | None]:
+def synthesized() -> Synthesis:
     return synthesize()
 
 
 def template() -> Template:
-    return Template.from_json(synthesized()[0])
+    return Template.from_json(synthesized().template("ShiftStack"))
 
 
 def test_custom_resource_carries_the_schedule_and_the_gates() -> None:
@@ -147,15 +133,15 @@ def test_role_may_change_only_the_record_and_its_lock() -> None:
 
 def test_cdk_nag_passes_and_each_acknowledgement_silences_a_real_finding() -> None:
     # Given the construct as shipped, Then cdk-nag reports nothing
-    _, report, error = synthesized()
-    assert error is None, error
-    assert report["pluginReports"] == []
+    shipped = synthesized()
+    assert shipped.error is None, shipped.error
+    assert shipped.report["pluginReports"] == []
     # And without its acknowledgements cdk-nag flags exactly the accepted findings
-    _, bare_report, bare_error = synthesize(acknowledge=False)
-    assert bare_error is not None and bare_error.startswith("ValidationFailed")
+    bare = synthesize(acknowledge=False)
+    assert bare.error is not None and bare.error.startswith("ValidationFailed")
     flagged = {
         violation["ruleName"].split("[")[0] + ("[*]" if "[" in violation["ruleName"] else "")
-        for plugin in bare_report["pluginReports"]
+        for plugin in bare.report["pluginReports"]
         if plugin["pluginName"] == "AwsSolutions"
         for violation in plugin["violations"]
     }
@@ -163,31 +149,37 @@ def test_cdk_nag_passes_and_each_acknowledgement_silences_a_real_finding() -> No
 
 
 def test_composite_alarm_gate_reads_alarms_unscoped_and_passes_nag() -> None:
-    app = App(outdir=tempfile.mkdtemp(prefix="cdk-shift-"))
-    stack = Stack(app, "CompositeStack", env=Environment(region="us-east-1"))
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    child = cloudwatch.Alarm(
-        stack,
-        "Child",
-        metric=cloudwatch.Metric(namespace="AWS/ApplicationELB", metric_name="TargetResponseTime"),
-        threshold=1,
-        evaluation_periods=1,
+    def build_with_composite_gate(stack: Stack) -> TrafficShift:
+        child = cloudwatch.Alarm(
+            stack,
+            "Child",
+            metric=cloudwatch.Metric(
+                namespace="AWS/ApplicationELB", metric_name="TargetResponseTime"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+        )
+        composite = cloudwatch.CompositeAlarm(
+            stack,
+            "Health",
+            alarm_rule=cloudwatch.AlarmRule.from_alarm(child, cloudwatch.AlarmState.ALARM),
+        )
+        shift = build(stack, alarms=[composite])
+        assert shift.reads_composite_alarms
+        return shift
+
+    synthesis = synthesize_stack(
+        build_with_composite_gate, name="CompositeStack", env=Environment(region="us-east-1")
     )
-    composite = cloudwatch.CompositeAlarm(
-        stack,
-        "Health",
-        alarm_rule=cloudwatch.AlarmRule.from_alarm(child, cloudwatch.AlarmState.ALARM),
-    )
-    shift = build(stack, alarms=[composite])
-    assert shift.reads_composite_alarms
+    assert synthesis.error is None, synthesis.error
     statements = [
         statement
-        for policy in Template.from_stack(stack).find_resources("AWS::IAM::Policy").values()
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for resource in synthesis.template("CompositeStack")["Resources"].values()
+        if resource["Type"] == "AWS::IAM::Policy"
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
     ]
     describe = next(s for s in statements if s["Action"] == "cloudwatch:DescribeAlarms")
     assert describe["Resource"] == "*"
-    app.synth()  # raises if cdk-nag finds anything unacknowledged
 
 
 @pytest.mark.parametrize(
