@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from typing import Any
@@ -11,9 +12,8 @@ from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Match, Template
-from synth_support import Synthesis, synthesize_stack
+from synth_support import Synthesis, synthesize_stack, without_acknowledgements
 
-from infra.constructs import polled_provider
 from infra.constructs.redis_copy import (
     COPY_BUDGET_SECONDS,
     POLL_SECONDS,
@@ -59,13 +59,10 @@ def build(stack: Stack, **overrides: Any) -> RedisCopy:
 
 
 def synthesize(*, acknowledge: bool = True) -> Synthesis:
-    env = Environment(account=ACCOUNT, region="eu-west-1")
-    if acknowledge:
-        return synthesize_stack(build, name="CopyStack", env=env)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(RedisCopy, "_acknowledge", lambda self: None)
-        patch.setattr(polled_provider, "_acknowledge_framework", lambda polled: None)
-        return synthesize_stack(build, name="CopyStack", env=env)
+    with contextlib.nullcontext() if acknowledge else without_acknowledgements(RedisCopy):
+        return synthesize_stack(
+            build, name="CopyStack", env=Environment(account=ACCOUNT, region="eu-west-1")
+        )
 
 
 @functools.cache

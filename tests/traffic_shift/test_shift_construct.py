@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from pathlib import Path
@@ -12,11 +13,10 @@ from aws_cdk import App, Duration, Environment, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk.assertions import Match, Template
 from shift_engine import POLL_SECONDS, SYNC_TIMEOUT_SECONDS
-from synth_support import Synthesis, synthesize_stack
+from synth_support import Synthesis, synthesize_stack, without_acknowledgements
 
 from infra import config
 from infra.config import ConfigError, load_settings
-from infra.constructs import polled_provider
 from infra.constructs.traffic_shift import TrafficShift, validate_schedule
 
 ZONE_ID = "Z0123456789ABCDEFGHIJ"
@@ -50,13 +50,8 @@ def build(stack: Stack, **overrides: Any) -> TrafficShift:
 
 
 def synthesize(*, acknowledge: bool = True) -> Synthesis:
-    env = Environment(region="us-east-1")
-    if acknowledge:
-        return synthesize_stack(build, name="ShiftStack", env=env)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(TrafficShift, "_acknowledge", lambda self: None)
-        patch.setattr(polled_provider, "_acknowledge_framework", lambda polled: None)
-        return synthesize_stack(build, name="ShiftStack", env=env)
+    with contextlib.nullcontext() if acknowledge else without_acknowledgements(TrafficShift):
+        return synthesize_stack(build, name="ShiftStack", env=Environment(region="us-east-1"))
 
 
 @functools.cache
