@@ -36,6 +36,9 @@ SHIFT_MARGIN_SECONDS = 300
 # SYNC_TIMEOUT_SECONDS and POLL_SECONDS in runtime/traffic_shift/shift_engine.py.
 SHIFT_SYNC_SECONDS = 60
 SHIFT_POLL_SECONDS = 10
+# "Everything back to old" from any weight: one Route53 change (the walk toward old takes the
+# whole distance in one step and never soaks), its INSYNC, and a poll late on each side.
+ROLLBACK_SECONDS = SHIFT_SYNC_SECONDS + 2 * SHIFT_POLL_SECONDS
 
 
 def parse_bool(flag: str, raw: Any) -> bool:
@@ -117,11 +120,12 @@ class ShiftSettings:
 
     @property
     def worst_case_seconds(self) -> int:
-        """The longest walk to this target (from the farther end of 0..100): every step waits
-        for Route53 to apply it, soaks, and is noticed up to a poll late in both phases."""
-        distance = max(self.target_weight, 100 - self.target_weight)
-        steps = -(-distance // self.step)
-        return steps * (self.interval_seconds + SHIFT_SYNC_SECONDS + 2 * SHIFT_POLL_SECONDS)
+        """The longest deploy-time walk to this target. Toward new (from 0 at worst) every step
+        waits for Route53 to apply it, soaks, and is noticed up to a poll late in both phases.
+        Toward old (from 100 at worst) the walk is one change with no soak: ROLLBACK_SECONDS."""
+        steps = -(-self.target_weight // self.step)
+        rising = steps * (self.interval_seconds + SHIFT_SYNC_SECONDS + 2 * SHIFT_POLL_SECONDS)
+        return max(rising, ROLLBACK_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -187,18 +191,46 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 _NODE_TYPE = re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
 
 
-def _is_foreign_key(key: str) -> bool:
-    """CDK and the CLI put their own keys in context; they are namespaced or camelCase."""
-    return any(mark in key for mark in (":", "@", "/")) or key != key.lower()
+# CDK's own context keys, named rather than guessed: the CLI and cx-api put `aws:cdk:*`
+# keys in context, cdk.json holds `@aws-cdk/*` feature flags, cdk.context.json holds the CLI's
+# own settings and one cached result per lookup (`<provider>:account=...:region=...`).
+CDK_KEY_PREFIXES = ("aws:cdk:", "@aws-cdk/", "@aws-cdk-containers/", "cdk:")
+CDK_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
+CDK_LOOKUP_PROVIDERS = (
+    "ami",
+    "availability-zones",
+    "cc-api-provider",
+    "endpoint-service-availability-zones",
+    "hosted-zone",
+    "key-provider",
+    "load-balancer",
+    "load-balancer-listener",
+    "plugin",
+    "security-group",
+    "ssm",
+    "vpc-provider",
+)
+
+
+def is_cdk_key(key: str) -> bool:
+    """A key CDK itself puts in context (matched exactly, case-sensitively)."""
+    return (
+        key in CDK_KEYS
+        or key.startswith(CDK_KEY_PREFIXES)
+        or any(key.startswith(f"{provider}:") for provider in CDK_LOOKUP_PROVIDERS)
+    )
 
 
 def _reject_unknown(context: Mapping[str, Any]) -> None:
     for key in sorted(context):
-        if key in DEFAULTS or _is_foreign_key(key):
+        if key in DEFAULTS or is_cdk_key(key):
             continue
-        close = difflib.get_close_matches(key, DEFAULTS, n=1)
+        by_case = {flag.lower().replace("_", ""): flag for flag in DEFAULTS}
+        folded = key.lower().replace("_", "").replace("-", "")
+        close = [by_case[folded]] if folded in by_case else []
+        close = close or difflib.get_close_matches(key.lower(), DEFAULTS, n=1)
         hint = f"did you mean {close[0]}?" if close else f"known flags: {', '.join(DEFAULTS)}"
-        raise ConfigError(f"unknown flag {key}={context[key]!r}; {hint}")
+        raise ConfigError(f"unknown flag {key}={context[key]}; {hint}")
 
 
 def _optional(context: Mapping[str, Any], key: str, parse: Callable[[Any], T], default: T) -> T:
@@ -255,6 +287,34 @@ def _dns(context: Mapping[str, Any]) -> DnsSettings:
     )
 
 
+def validate_schedule(*, target_weight: int, step: int, interval_seconds: int) -> int:
+    """The one home of the deploy-time schedule rule: the walk lands on `target_weight` in whole
+    steps and fits CloudFormation's hour. Returns its worst case in seconds; ConfigError if not."""
+    if not 0 <= target_weight <= 100:
+        raise ConfigError(f"traffic_weight={target_weight} is out of range; allowed: 0..100")
+    if not 1 <= step <= 100 or 100 % step:
+        raise ConfigError(f"shift_step={step} does not divide 100; use 5, 10, 20, 25 or 50")
+    if target_weight % step:
+        raise ConfigError(
+            f"traffic_weight={target_weight} is not a multiple of shift_step={step}; "
+            "the walk moves in whole steps"
+        )
+    if interval_seconds < 0:
+        raise ConfigError(f"shift_interval={interval_seconds} is negative")
+    worst = ShiftSettings(
+        enabled=True, target_weight=target_weight, step=step, interval_seconds=interval_seconds
+    ).worst_case_seconds
+    budget = CUSTOM_RESOURCE_LIMIT_SECONDS - SHIFT_MARGIN_SECONDS
+    if worst > budget:
+        raise ConfigError(
+            f"shift_step={step} with shift_interval={interval_seconds} needs up to {worst}s, "
+            f"over CloudFormation's one-hour custom-resource limit ({budget}s with margin); "
+            "use a bigger shift_step, a shorter shift_interval, or walk in stages with an "
+            "intermediate traffic_weight (e.g. 50, then 100)"
+        )
+    return worst
+
+
 def _shift(context: Mapping[str, Any]) -> ShiftSettings:
     shift = ShiftSettings(
         enabled=parse_bool("shift_traffic", context["shift_traffic"]),
@@ -262,20 +322,11 @@ def _shift(context: Mapping[str, Any]) -> ShiftSettings:
         step=parse_int("shift_step", context["shift_step"], low=1, high=100),
         interval_seconds=parse_int("shift_interval", context["shift_interval"], low=0, high=3600),
     )
-    if 100 % shift.step:
-        raise ConfigError(f"shift_step={shift.step} does not divide 100; use 5, 10, 20, 25 or 50")
-    if shift.target_weight % shift.step:
-        raise ConfigError(
-            f"traffic_weight={shift.target_weight} is not a multiple of shift_step={shift.step}; "
-            "the walk moves in whole steps"
-        )
-    budget = CUSTOM_RESOURCE_LIMIT_SECONDS - SHIFT_MARGIN_SECONDS
-    if shift.enabled and shift.worst_case_seconds > budget:
-        raise ConfigError(
-            f"shift_step={shift.step} with shift_interval={shift.interval_seconds} needs up to "
-            f"{shift.worst_case_seconds}s, over CloudFormation's one-hour custom-resource limit "
-            f"({budget}s with margin); use a bigger shift_step, a shorter shift_interval, "
-            "or walk in stages with an intermediate traffic_weight"
+    if shift.enabled:
+        validate_schedule(
+            target_weight=shift.target_weight,
+            step=shift.step,
+            interval_seconds=shift.interval_seconds,
         )
     return shift
 
