@@ -9,9 +9,11 @@ flag is parsed here ("false" is a string, and a truthy one).
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -27,6 +29,9 @@ _DOMAIN_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _DOMAIN = re.compile(rf"^(?:{_DOMAIN_LABEL}\.)+[a-z]{{2,63}}$")
 _REGION = re.compile(r"^[a-z]{2}(?:-gov)?-[a-z]+-\d$")
 _HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+# RFC 2606 / RFC 6761 names reserved for documentation, and the placeholder zone id.
+_EXAMPLE_SUFFIXES = ("example.com", "example.net", "example.org", "example", "test", "invalid")
+_EXAMPLE_ZONE_ID = re.compile("EXAMPLE")
 _CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
 # One hour is CloudFormation's ceiling for a custom resource; the shift keeps a margin.
 CUSTOM_RESOURCE_LIMIT_SECONDS = 3600
@@ -39,6 +44,10 @@ SHIFT_POLL_SECONDS = 10
 # "Everything back to old" from any weight: one Route53 change (the walk toward old takes the
 # whole distance in one step and never soaks), its INSYNC, and a poll late on each side.
 ROLLBACK_SECONDS = SHIFT_SYNC_SECONDS + 2 * SHIFT_POLL_SECONDS
+
+
+def _is_example_name(name: str) -> bool:
+    return any(name == suffix or name.endswith("." + suffix) for suffix in _EXAMPLE_SUFFIXES)
 
 
 def parse_bool(flag: str, raw: Any) -> bool:
@@ -94,6 +103,18 @@ class DnsSettings:
     @property
     def has_zone(self) -> bool:
         return bool(self.hosted_zone_id)
+
+    @property
+    def example_values(self) -> dict[str, str]:
+        """The flags still holding example values (reserved names, the placeholder zone id)."""
+        found = {
+            flag: value
+            for flag, value in (("domain_name", self.domain_name), ("zone_name", self.zone_name))
+            if value and _is_example_name(value)
+        }
+        if _EXAMPLE_ZONE_ID.search(self.hosted_zone_id):
+            found["hosted_zone_id"] = self.hosted_zone_id
+        return found
 
 
 @dataclass(frozen=True)
@@ -154,14 +175,18 @@ class Settings:
     dns: DnsSettings
     zero_cost: ZeroCostSettings
     prod: ProdSettings
+    environment: str = "production"
+    # Stacks whose teardown guard this one deploy leaves out (`-c allow_teardown=...`).
+    allow_teardown: frozenset[str] = frozenset()
 
     @property
     def prod_enabled(self) -> bool:
         return self.phase >= 3
 
 
-# Every flag this app understands, with its default. cdk.json carries the same defaults
-# so `cdk context` shows them; a flag missing from both falls back to these.
+# Every flag this app understands, with its default: the one home of the defaults (cdk.json
+# holds only CDK's own keys). The committed environment file overrides them, `-c` overrides
+# both (see with_environment).
 DEFAULTS: dict[str, Any] = {
     "phase": 1,
     "region": "us-east-1",
@@ -186,6 +211,8 @@ DEFAULTS: dict[str, Any] = {
     "traffic_weight": 100,
     "shift_step": 10,
     "shift_interval": 240,
+    "environment": "production",
+    "allow_teardown": "",
 }
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 _NODE_TYPE = re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
@@ -381,6 +408,64 @@ def _prod(context: Mapping[str, Any]) -> ProdSettings:
     )
 
 
+ZERO_COST_STACK = "ZeroCostStack"
+PROD_STACK = "ProdStack"
+STACK_NAMES = (ZERO_COST_STACK, PROD_STACK)
+ENVIRONMENTS_DIR = Path(__file__).resolve().parents[1] / "environments"
+_ENVIRONMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# One-off confirmations: they belong on the command line of the deploy they confirm.
+_COMMAND_LINE_ONLY = ("allow_teardown", "environment")
+
+
+def environment_file(name: str, directory: Path = ENVIRONMENTS_DIR) -> Path:
+    if not _ENVIRONMENT_NAME.match(name):
+        raise ConfigError(f"environment={name!r} is not a name such as production or staging")
+    return directory / f"{name}.json"
+
+
+def with_environment(
+    context: Mapping[str, Any], directory: Path = ENVIRONMENTS_DIR
+) -> dict[str, Any]:
+    """The committed environment file's flags under `context` (`-c` wins): what the app loads.
+
+    The environment is `-c environment=NAME` (default production): environments/NAME.json.
+    """
+    name = str(context.get("environment", DEFAULTS["environment"])).strip()
+    path = environment_file(name, directory)
+    shown = f"{path.parent.name}/{path.name}"
+    try:
+        committed = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(
+            f"environment={name}: {shown} does not exist; copy environments/production.json"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{shown} is not readable JSON: {error}") from None
+    if not isinstance(committed, dict):
+        raise ConfigError(f"{shown} must hold one JSON object of flags")
+    for key in committed:
+        if key in _COMMAND_LINE_ONLY:
+            raise ConfigError(
+                f"{shown} sets {key}; pass it with -c for one deploy, never commit it"
+            )
+    try:
+        _reject_unknown({key: value for key, value in committed.items() if not is_cdk_key(key)})
+    except ConfigError as error:
+        raise ConfigError(f"{shown}: {error}") from None
+    return {**committed, **context, "environment": name}
+
+
+def _allow_teardown(raw: Any) -> frozenset[str]:
+    names = frozenset(part.strip() for part in str(raw).split(",") if part.strip())
+    unknown = sorted(names - set(STACK_NAMES))
+    if unknown:
+        raise ConfigError(
+            f"allow_teardown={raw} names no stack {unknown[0]!r}; use {' or '.join(STACK_NAMES)}"
+            " (comma-separated for both)"
+        )
+    return names
+
+
 def load_settings(raw_context: Mapping[str, Any]) -> Settings:
     """Validate every flag; raise ConfigError with a one-line message on the first bad one."""
     _reject_unknown(raw_context)
@@ -395,6 +480,8 @@ def load_settings(raw_context: Mapping[str, Any]) -> Settings:
         dns=_dns(context),
         zero_cost=_zero_cost(context, phase),
         prod=_prod(context),
+        environment=str(context["environment"]).strip(),
+        allow_teardown=_allow_teardown(context["allow_teardown"]),
     )
     if settings.zero_cost.alb and not (settings.dns.certificate_arn or settings.dns.has_zone):
         raise ConfigError(
