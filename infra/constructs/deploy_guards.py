@@ -115,8 +115,10 @@ def record_name(stack_name: str) -> str:
 
 
 def entry(logical_id: str, resource_type: str, properties: dict[str, Any]) -> str:
-    """`LogicalId=digest` of the type and the create-only properties as the template has them."""
-    create_only = {key: properties.get(key) for key in STATEFUL_TYPES[resource_type]}
+    """`LogicalId=digest` of the type and the create-only properties as the construct holds
+    them (CDK's camelCase names, matched to CloudFormation's regardless of case)."""
+    by_name = {key.lower(): value for key, value in properties.items()}
+    create_only = {key: by_name.get(key.lower()) for key in STATEFUL_TYPES[resource_type]}
     text = json.dumps([resource_type, create_only], sort_keys=True, default=str)
     return f"{logical_id}={hashlib.sha256(text.encode()).hexdigest()[:DIGEST_CHARS]}"
 
