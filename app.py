@@ -38,6 +38,9 @@ def build(app: App, settings: Settings) -> tuple[ZeroCostStack, ProdStack]:
         settings=settings,
         env=env,
         description="ProStudio production: ALB, ECS Fargate, ElastiCache, migration",
+        # At phase 3 `cdk destroy` would remove production: refused until a confirmed
+        # deploy below phase 3 lifts the protection.
+        termination_protection=settings.prod_enabled,
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return zero_cost, prod

@@ -195,3 +195,11 @@ class TestExampleValuesGuard:
 
     def test_real_values_deploy(self) -> None:
         assert refusals(template("ProdStack", phase="3"), [deploy_guards.NOTHING_STATEFUL]) == []
+
+
+@pytest.mark.parametrize(("phase", "protected"), [("2", False), ("3", True)])
+def test_production_is_termination_protected_at_phase_3(phase: str, protected: bool) -> None:
+    synthesis = synthesize(**{**REAL_DNS, "phase": phase})
+    manifest = json.loads((synthesis.outdir / "manifest.json").read_text())
+    properties = manifest["artifacts"]["ProdStack"]["properties"]
+    assert properties.get("terminationProtection", False) is protected
