@@ -221,7 +221,7 @@ _NODE_TYPE = re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
 # CDK's own context keys, named rather than guessed: the CLI and cx-api put `aws:cdk:*`
 # keys in context, cdk.json holds `@aws-cdk/*` feature flags, cdk.context.json holds the CLI's
 # own settings and one cached result per lookup (`<provider>:account=...:region=...`).
-CDK_KEY_PREFIXES = ("aws:cdk:", "@aws-cdk/", "@aws-cdk-containers/", "cdk:")
+CDK_KEY_PREFIXES = ("aws:cdk:", "@aws-cdk/", "@aws-cdk-containers/")
 CDK_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
 CDK_LOOKUP_PROVIDERS = (
     "ami",
