@@ -1,8 +1,9 @@
 """Turns CDK context into typed, validated, frozen settings.
 
-This is the only module that interprets context. `app.py` hands it the raw context
-mapping; stacks and constructs receive the dataclasses below and never read context
-or the environment themselves. Values given with `-c` arrive as strings, so every
+This is the only module that interprets context. `app.py` lays the raw context over the
+committed environment file (`with_environment`) and hands the mapping to `load_settings`, a
+pure function of it; stacks and constructs receive the dataclasses below and never read
+context or the environment themselves. Values given with `-c` arrive as strings, so every
 flag is parsed here ("false" is a string, and a truthy one).
 """
 
