@@ -7,11 +7,13 @@ import re
 from typing import Any
 
 import pytest
+from aws_cdk import Duration
 from prod_support import PHASE3, PHASE3_MIGRATION, only
 from synth_support import ROOT, context_for, resources_of_type, synthesize
 
 from infra import parameters
-from infra.config import ConfigError, load_settings
+from infra.config import CUSTOM_RESOURCE_LIMIT_SECONDS, ConfigError, load_settings
+from infra.constructs import polled_provider, redis_copy
 
 Template = dict[str, Any]
 
@@ -195,8 +197,11 @@ def test_the_boxes_reach_every_aws_api_they_call(service: str, flags: dict[str, 
             for logical_id, group in resources_of_type(zero_cost, "AWS::EC2::SecurityGroup").items()
             if logical_id.startswith("WebSecurityGroup")
         ]
-        assert {"CidrIp": "0.0.0.0/0", "Description": "Allow all outbound traffic by default",
-                "IpProtocol": "-1"} in box_group["SecurityGroupEgress"]
+        assert {
+            "CidrIp": "0.0.0.0/0",
+            "Description": "Allow all outbound traffic by default",
+            "IpProtocol": "-1",
+        } in box_group["SecurityGroupEgress"]
         return
     (endpoint,) = endpoints
     assert endpoint["PrivateDnsEnabled"] is True
@@ -592,7 +597,7 @@ def test_old_record_points_at_the_box_when_there_is_no_zero_cost_balancer() -> N
 
 
 def test_phase_3_without_the_zero_cost_alb_is_refused_in_one_line() -> None:
-    """"old" must serve HTTPS like "new": the box's nginx serves HTTP only."""
+    """ "old" must serve HTTPS like "new": the box's nginx serves HTTP only."""
     with pytest.raises(ConfigError, match=r"^phase=3 needs alb=true: ") as refused:
         load_settings(context_for({"phase": "3", "alb": "false", "instances": "1"}))
     assert "\n" not in str(refused.value)
@@ -709,3 +714,37 @@ def test_health_gate_alarms_are_published(prod: Template) -> None:
         "ServerErrorRate",
         "UnhealthyTargets",
     ]
+
+
+# --- the copy's waiter -------------------------------------------------------------------
+
+
+def test_the_copy_waiter_gives_up_within_cloudformations_hour(migration: Template) -> None:
+    """Each of the waiter's attempts waits its interval, then runs one is_complete slice."""
+    (machine,) = [
+        r["Properties"]
+        for logical_id, r in resources_of_type(
+            migration, "AWS::StepFunctions::StateMachine"
+        ).items()
+        if logical_id.startswith("RedisCopy")
+    ]
+    # The ARNs (Fn::GetAtt) drop out of the join, leaving empty "Resource" strings.
+    definition = json.loads(
+        "".join(
+            part for part in machine["DefinitionString"]["Fn::Join"][1] if isinstance(part, str)
+        )
+    )
+    (retry,) = definition["States"]["framework-isComplete-task"]["Retry"]
+    worst = retry["MaxAttempts"] * (retry["IntervalSeconds"] + redis_copy.SLICE_SECONDS)
+    assert worst <= CUSTOM_RESOURCE_LIMIT_SECONDS
+    # ...while still leaving the copy most of the hour.
+    assert worst >= CUSTOM_RESOURCE_LIMIT_SECONDS * 0.8
+    _, resource = only(migration, "Custom::RedisCopy")
+    assert resource["ServiceTimeout"] == str(CUSTOM_RESOURCE_LIMIT_SECONDS)
+
+
+def test_a_waiter_without_room_for_one_poll_is_refused() -> None:
+    with pytest.raises(ValueError, match="no room for a single poll"):
+        polled_provider.waiter_attempts(
+            Duration.seconds(60), Duration.seconds(15), Duration.seconds(90)
+        )
