@@ -578,3 +578,10 @@ def test_every_region_synthesizes_clean(region: str, flags: dict[str, str]) -> N
 def test_regions_outside_the_commercial_partition_are_refused(region: str) -> None:
     with pytest.raises(ConfigError, match=rf"^region='{region}' is not a commercial AWS region"):
         load_settings(context_for({"region": region}))
+
+
+def test_an_unknown_cache_engine_is_refused_in_one_line() -> None:
+    with pytest.raises(
+        ConfigError, match=r"^cache_engine='memcached' is not allowed; use one of valkey, redis$"
+    ):
+        load_settings(context_for({"cache_engine": "memcached"}))
