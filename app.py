@@ -30,7 +30,7 @@ def build(app: App, settings: Settings) -> tuple[ZeroCostStack, ProdStack]:
         ZERO_COST_STACK,
         settings=settings,
         env=env,
-        description="ProStudio zero-cost topology: one t2.micro box, phase-2 increments",
+        description="ProStudio zero-cost topology: one burstable box, phase-2 increments",
     )
     prod = ProdStack(
         app,

@@ -28,7 +28,8 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 _DOMAIN_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _DOMAIN = re.compile(rf"^(?:{_DOMAIN_LABEL}\.)+[a-z]{{2,63}}$")
-_REGION = re.compile(r"^[a-z]{2}(?:-gov)?-[a-z]+-\d$")
+# Commercial-partition regions only: the stacks name `arn:aws:` resources and AWS's free tier.
+_REGION = re.compile(r"^(?!cn-)[a-z]{2}-[a-z]+-\d$")
 _HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 # RFC 2606 / RFC 6761 names reserved for documentation, and the placeholder zone id.
 _EXAMPLE_SUFFIXES = ("example.com", "example.net", "example.org", "example", "test", "invalid")
@@ -126,7 +127,7 @@ class ZeroCostSettings:
     alb: bool
     instances: int
     redis_node_type: str = "cache.t3.micro"
-    instance_type: str = "t2.micro"
+    instance_type: str = "t3.micro"
     api_workers: int = 2
     max_memory_mb: int = 1024
 
@@ -179,6 +180,8 @@ class Settings:
     environment: str = "production"
     # Stacks whose teardown guard this one deploy leaves out (`-c allow_teardown=...`).
     allow_teardown: frozenset[str] = frozenset()
+    # One engine for both caches, so the copy restores in either direction.
+    cache_engine: str = "valkey"
 
     @property
     def prod_enabled(self) -> bool:
@@ -214,6 +217,8 @@ DEFAULTS: dict[str, Any] = {
     "shift_interval": 240,
     "environment": "production",
     "allow_teardown": "",
+    "instance_type": "t3.micro",
+    "cache_engine": "valkey",
 }
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 _NODE_TYPE = re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
@@ -286,7 +291,25 @@ def _zero_cost(context: Mapping[str, Any], phase: int) -> ZeroCostSettings:
         )
     if instances == 2 and not alb:
         raise ConfigError("instances=2 needs alb=true: nothing would spread traffic to box 2")
-    return ZeroCostSettings(separate_redis=separate_redis, alb=alb, instances=instances)
+    return ZeroCostSettings(
+        separate_redis=separate_redis,
+        alb=alb,
+        instances=instances,
+        instance_type=_choice("instance_type", context["instance_type"], BOX_INSTANCE_TYPES),
+    )
+
+
+# Burstable types the box runs on: the Free Plan (accounts from 2025-07-15) launches t3/t4g
+# micro and small only; t2.micro is free on legacy accounts alone.
+BOX_INSTANCE_TYPES = ("t3.micro", "t3.small", "t4g.micro", "t4g.small", "t2.micro")
+CACHE_ENGINES = ("valkey", "redis")
+
+
+def _choice(flag: str, raw: Any, choices: tuple[str, ...]) -> str:
+    value = str(raw).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{flag}={raw!r} is not allowed; use one of {', '.join(choices)}")
+    return value
 
 
 def _dns(context: Mapping[str, Any]) -> DnsSettings:
@@ -472,7 +495,12 @@ def load_settings(raw_context: Mapping[str, Any]) -> Settings:
     _reject_unknown(raw_context)
     context = {**DEFAULTS, **{k: v for k, v in raw_context.items() if k in DEFAULTS}}
     phase = parse_choice("phase", context["phase"], (1, 2, 3))
-    region = parse_text("region", context["region"], _REGION, "an AWS region such as us-east-1")
+    region = parse_text(
+        "region",
+        context["region"],
+        _REGION,
+        "a commercial AWS region such as eu-west-1 (China and GovCloud are not supported)",
+    )
     if not region:
         raise ConfigError("region='' is empty; set an AWS region such as us-east-1")
     settings = Settings(
@@ -483,11 +511,17 @@ def load_settings(raw_context: Mapping[str, Any]) -> Settings:
         prod=_prod(context),
         environment=str(context["environment"]).strip(),
         allow_teardown=_allow_teardown(context["allow_teardown"]),
+        cache_engine=_choice("cache_engine", context["cache_engine"], CACHE_ENGINES),
     )
     if settings.zero_cost.alb and not (settings.dns.certificate_arn or settings.dns.has_zone):
         raise ConfigError(
             "alb=true needs an HTTPS certificate: set certificate_arn, or hosted_zone_id and "
             "zone_name for a DNS-validated one"
+        )
+    if settings.prod_enabled and not settings.zero_cost.alb:
+        raise ConfigError(
+            "phase=3 needs alb=true: the box serves plain HTTP, so the weighted name would "
+            "answer HTTPS on production and HTTP on the old entry"
         )
     if settings.prod_enabled and not settings.dns.has_zone:
         raise ConfigError(

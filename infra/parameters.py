@@ -17,8 +17,13 @@ OLD_REDIS_HOST = f"{PREFIX}/zero-cost/redis-host"
 OLD_REDIS_PORT = f"{PREFIX}/zero-cost/redis-port"
 OLD_REDIS_TLS = f"{PREFIX}/zero-cost/redis-tls"
 OLD_REDIS_SECRET_ARN = f"{PREFIX}/zero-cost/redis-secret-arn"
-# Security group that the old Redis admits; the migration Lambdas wear it.
+# Security group that the old Redis admits; operator hosts running the copy CLI wear it.
 REDIS_MIGRATION_CLIENT_SG = f"{PREFIX}/zero-cost/redis-migration-client-sg"
+# The old Redis's own security group: production's copy Lambdas are admitted to it by a rule
+# that ProdStack owns.
+OLD_REDIS_SG = f"{PREFIX}/zero-cost/redis-sg"
+# The boxes' security group: production's VPC endpoints admit it (the boxes call AWS APIs).
+BOX_SG = f"{PREFIX}/zero-cost/box-sg"
 
 # The zero-cost entry point: the "old" weighted record points here.
 OLD_ENTRY_DNS_NAME = f"{PREFIX}/zero-cost/entry-dns-name"

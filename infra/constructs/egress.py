@@ -10,6 +10,8 @@ from constructs import Construct
 # What the Fargate tasks and the in-VPC migration Lambdas call, and nothing else:
 # ECR (image manifests and auth), CloudWatch Logs (awslogs driver), Secrets Manager (the
 # Redis AUTH tokens), SSM (the REDIS_HOST parameter injected as an ECS secret).
+# Private DNS makes the whole VPC resolve these names to the endpoints, so every client in
+# the VPC (the zero-cost boxes too) must be given to `allow_from`.
 INTERFACE_SERVICES: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
     "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,

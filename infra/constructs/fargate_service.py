@@ -27,6 +27,8 @@ CPU_TARGET_PERCENT = 60
 # four workers serve, so scale-out starts before latency does.
 REQUESTS_PER_TASK_PER_MINUTE = 3000
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+# One architecture for the image and the tasks (the stack builds the image for LINUX_ARM64).
+CPU_ARCHITECTURE = ecs.CpuArchitecture.ARM64
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,10 @@ class RedisEndpoint:
 
 @dataclass(frozen=True)
 class Capacity:
-    desired: int
+    """The autoscaling range. The template sets no desired count: CloudFormation would put it
+    back on every deploy and undo a scale-out (aws-cdk#3919). A new service starts one task
+    and autoscaling raises it to `minimum` within a minute or two."""
+
     minimum: int
     maximum: int
 
@@ -89,7 +94,15 @@ class FargateService(Construct):
             description="ProStudio service tasks: no AWS permissions; Redis is reached over TLS",
         )
         task = ecs.FargateTaskDefinition(
-            self, "Task", cpu=TASK_CPU, memory_limit_mib=TASK_MEMORY_MIB, task_role=self.task_role
+            self,
+            "Task",
+            cpu=TASK_CPU,
+            memory_limit_mib=TASK_MEMORY_MIB,
+            task_role=self.task_role,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=CPU_ARCHITECTURE,
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
         )
         task.add_container(
             CONTAINER_NAME,
@@ -133,7 +146,6 @@ class FargateService(Construct):
             "Service",
             cluster=self.cluster,
             task_definition=task,
-            desired_count=capacity.desired,
             min_healthy_percent=100,
             max_healthy_percent=200,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),

@@ -30,12 +30,22 @@ class Handoff(Construct):
         )
 
     def publish_redis(
-        self, *, host: str, port: int, tls: bool, secret: secretsmanager.ISecret
+        self,
+        *,
+        host: str,
+        port: int,
+        tls: bool,
+        secret: secretsmanager.ISecret,
+        security_group: ec2.ISecurityGroup,
     ) -> None:
+        self._put("RedisSgParam", parameters.OLD_REDIS_SG, security_group.security_group_id)
         self._put("RedisHostParam", parameters.OLD_REDIS_HOST, host)
         self._put("RedisPortParam", parameters.OLD_REDIS_PORT, str(port))
         self._put("RedisTlsParam", parameters.OLD_REDIS_TLS, "true" if tls else "false")
         self._put("RedisSecretParam", parameters.OLD_REDIS_SECRET_ARN, secret.secret_arn)
+
+    def publish_box_security_group(self, security_group: ec2.ISecurityGroup) -> None:
+        self._put("BoxSgParam", parameters.BOX_SG, security_group.security_group_id)
 
     def publish_entry_ip(self, ip: str) -> None:
         self._put("EntryIpParam", parameters.OLD_ENTRY_IP, ip)

@@ -65,9 +65,15 @@ def add_polled_provider(
     total_timeout: Duration,
     environment: Mapping[str, str] | None = None,
     in_vpc: InVpc | None = None,
+    slice_time: Duration | None = None,
 ) -> PolledProvider:
     """Add the two handlers (sharing `role`), their log groups and the Provider to `scope`,
-    and acknowledge the cdk-nag findings the framework itself causes."""
+    and acknowledge the cdk-nag findings the framework itself causes.
+
+    The waiter makes total_timeout / query_interval attempts, each a wait plus one
+    is_complete call of up to `slice_time`; the attempts are cut so that the whole,
+    attempts x (interval + slice), stays within `total_timeout`."""
+    attempts = waiter_attempts(total_timeout, query_interval, slice_time or Duration.seconds(0))
 
     def function(id_: str, handler: Handler) -> lambda_.Function:
         logs_of_function = log_group(scope, f"{id_}Logs")
@@ -117,7 +123,7 @@ def add_polled_provider(
         on_event_handler=on_event_function,
         is_complete_handler=is_complete_function,
         query_interval=query_interval,
-        total_timeout=total_timeout,
+        total_timeout=Duration.seconds(attempts * query_interval.to_seconds()),
         log_group=provider_logs,
         framework_on_event_role=framework_roles[0],
         framework_complete_and_timeout_role=framework_roles[1],
@@ -136,6 +142,16 @@ def add_polled_provider(
     )
     _acknowledge_framework(polled)
     return polled
+
+
+def waiter_attempts(total_timeout: Duration, query_interval: Duration, slice_time: Duration) -> int:
+    """How many polls fit in `total_timeout` when each waits and then works `slice_time`."""
+    attempts = int(
+        total_timeout.to_seconds() // (query_interval.to_seconds() + slice_time.to_seconds())
+    )
+    if attempts < 1:
+        raise ValueError(f"total_timeout {total_timeout} leaves no room for a single poll")
+    return attempts
 
 
 def _framework_role(scope: Construct, id_: str, description: str) -> iam.Role:

@@ -1,8 +1,9 @@
-"""An ElastiCache Redis replication group with TLS, AUTH and encryption at rest."""
+"""An ElastiCache (Valkey or Redis OSS) replication group with TLS, AUTH and encryption at rest."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
@@ -11,9 +12,26 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-# Port and engine version are create-only: changing either replaces the group and its data.
+# The port is create-only: changing it replaces the group and its data.
 REDIS_PORT = 6380
-ENGINE_VERSION = "7.1"
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    version: str
+    parameter_family: str
+
+
+# Redis OSS on ElastiCache ends at 7.1. Valkey 8 restores DUMP payloads of Redis OSS up to 7.2,
+# so either cache is a valid copy target from the box's Redis 6.2.
+ENGINES = {
+    "redis": Engine(name="redis", version="7.1", parameter_family="redis7"),
+    "valkey": Engine(name="valkey", version="8.2", parameter_family="valkey8"),
+}
+# Keyspace and keyevent notifications for every event class (A = g$lshzxet): the change feed
+# a live copy follows. ElastiCache takes it only from a parameter group, never CONFIG SET.
+KEYSPACE_EVENTS = "AKE"
 
 
 class RedisCluster(Construct):
@@ -34,9 +52,11 @@ class RedisCluster(Construct):
         node_count: int,
         description: str,
         snapshot_retention_days: int,
+        engine: str,
         encryption_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, id_)
+        self.engine = ENGINES[engine]
         self.port = REDIS_PORT
         self.auth_token = secretsmanager.Secret(
             self,
@@ -62,13 +82,22 @@ class RedisCluster(Construct):
                 subnet_group_name=subnets.subnet_group_name, subnets=subnets.subnets
             ).subnet_ids,
         )
+        # Named by engine: a family is create-only, so a switch gets a new group of its own.
+        self.parameter_group = elasticache.CfnParameterGroup(
+            self,
+            f"{self.engine.name.title()}Parameters",
+            cache_parameter_group_family=self.engine.parameter_family,
+            description=f"{description}: keyspace notifications for a live copy",
+            properties={"notify-keyspace-events": KEYSPACE_EVENTS},
+        )
         multi_node = node_count > 1
         self.group = elasticache.CfnReplicationGroup(
             self,
             "ReplicationGroup",
             replication_group_description=description,
-            engine="redis",
-            engine_version=ENGINE_VERSION,
+            engine=self.engine.name,
+            engine_version=self.engine.version,
+            cache_parameter_group_name=self.parameter_group.ref,
             cache_node_type=node_type,
             num_cache_clusters=node_count,
             automatic_failover_enabled=multi_node,

@@ -168,6 +168,7 @@ class RedisCopy(Construct):
             handler_timeout=HANDLER_TIMEOUT,
             query_interval=Duration.seconds(POLL_SECONDS),
             total_timeout=Duration.seconds(TOTAL_TIMEOUT_SECONDS),
+            slice_time=Duration.seconds(SLICE_SECONDS),
             environment={
                 "CHECKPOINT_TABLE": self.table.table_name,
                 "SLICE_SECONDS": str(SLICE_SECONDS),

@@ -38,12 +38,37 @@ class SharedNetwork(Construct):
             "App", parameters.APP_SUBNET_IDS, zones, parameters.APP_ROUTE_TABLE_IDS
         )
         self.data_subnets = self._subnets("Data", parameters.DATA_SUBNET_IDS, zones)
-        self.migration_clients = ec2.SecurityGroup.from_security_group_id(
+        self.migration_clients = self._imported_group(
+            "MigrationClients", parameters.REDIS_MIGRATION_CLIENT_SG
+        )
+        self.boxes = self._imported_group("Boxes", parameters.BOX_SG)
+        # Worn by production's in-VPC Lambdas. ProdStack owns it, so the network interfaces
+        # Lambda releases 20-40 minutes after a function is deleted hold up only this stack's
+        # teardown, never ZeroCostStack's migration group.
+        self.migration_functions = ec2.SecurityGroup(
             self,
-            "MigrationClients",
-            self._read(parameters.REDIS_MIGRATION_CLIENT_SG),
+            "MigrationFunctions",
+            vpc=self.vpc,
+            description="ProStudio production in-VPC migration Lambdas",
             allow_all_outbound=True,
-            mutable=False,
+        )
+
+    def admit_to_old_redis(self, clients: ec2.ISecurityGroup, *, port: int) -> None:
+        """An ingress rule, owned by this stack, on the old Redis's security group."""
+        ec2.CfnSecurityGroupIngress(
+            self,
+            "OldRedisIngress",
+            group_id=self._read(parameters.OLD_REDIS_SG),
+            source_security_group_id=clients.security_group_id,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            description="Production's migration Lambdas to the old Redis",
+        )
+
+    def _imported_group(self, id_: str, parameter_name: str) -> ec2.ISecurityGroup:
+        return ec2.SecurityGroup.from_security_group_id(
+            self, id_, self._read(parameter_name), allow_all_outbound=True, mutable=False
         )
 
     def old_redis(self, *, tls: bool) -> RedisEndpoint:

@@ -1,4 +1,4 @@
-"""The zero-cost boxes: t2.micro instances running nginx, gunicorn and (optionally) Redis."""
+"""The zero-cost boxes: burstable instances running nginx, gunicorn and (optionally) Redis."""
 
 from __future__ import annotations
 
@@ -16,8 +16,15 @@ APP_DIR = "/opt/prostudio/app"
 PROVISION_SCRIPT = f"{APP_DIR}/deploy/provision.sh"
 LOCAL_REDIS_PORT = 6379
 # resolve:ssm is read by EC2 at launch, so a newer AMI never changes the template and
-# never replaces a running box.
-AL2023_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+# never replaces a running box. The parameter must match the instance type's architecture.
+AL2023_AMI_PARAMETERS = {
+    ec2.InstanceArchitecture.X86_64: (
+        "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+    ),
+    ec2.InstanceArchitecture.ARM_64: (
+        "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+    ),
+}
 HEALTH_WAIT = (
     "for attempt in $(seq 90); do "
     "curl -fsS -o /dev/null http://127.0.0.1/health && exit 0; sleep 2; "
@@ -87,8 +94,17 @@ class WebHosts(Construct):
             "MAX_MEMORY_MB": str(max_memory_mb),
             "PROSTUDIO_REDIS_SECRET_ARN": redis_secret.secret_arn,
         }
+        # Box N goes to the Nth public subnet, so two boxes never share an AZ.
+        public = vpc.select_subnets(
+            subnet_group_name=subnets.subnet_group_name, subnets=subnets.subnets
+        ).subnets
         self.instances = [
-            self._box("Box" if index == 0 else f"Box{index + 1}", vpc, subnets, instance_type)
+            self._box(
+                "Box" if index == 0 else f"Box{index + 1}",
+                vpc,
+                ec2.SubnetSelection(subnets=[public[index % len(public)]]),
+                instance_type,
+            )
             for index in range(count)
         ]
         self.elastic_ip = ec2.CfnEIP(self, "ElasticIp", domain="vpc")
@@ -107,15 +123,18 @@ class WebHosts(Construct):
     def _box(
         self, id_: str, vpc: ec2.IVpc, subnets: ec2.SubnetSelection, instance_type: str
     ) -> ec2.Instance:
+        box_type = ec2.InstanceType(instance_type)
         instance = ec2.Instance(
             self,
             id_,
             vpc=vpc,
             vpc_subnets=subnets,
-            instance_type=ec2.InstanceType(instance_type),
+            instance_type=box_type,
             machine_image=ec2.MachineImage.resolve_ssm_parameter_at_launch(
-                AL2023_AMI_PARAMETER, os=ec2.OperatingSystemType.LINUX
+                AL2023_AMI_PARAMETERS[box_type.architecture], os=ec2.OperatingSystemType.LINUX
             ),
+            # T3/T4g default to unlimited, which bills surplus credits: never on the free box.
+            credit_specification=ec2.CpuCredits.STANDARD,
             security_group=self.security_group,
             role=self.role,
             require_imdsv2=True,

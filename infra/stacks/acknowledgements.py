@@ -43,7 +43,7 @@ ZERO_COST: tuple[Accepted, ...] = (
     Accepted(
         "Web/Role",
         "AwsSolutions-IAM5[Resource::arn:aws:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-"
-        "us-east-1/*]",
+        "{region}/*]",
         _ASSET_READ,
     ),
     Accepted(
@@ -97,7 +97,8 @@ def acknowledge(stack: Stack, accepted: tuple[Accepted, ...]) -> list[Accepted]:
             target = target.node.try_find_child(part) if target else None
         if target is None:
             continue
-        Validations.of(target).acknowledge(Acknowledgment(id=entry.rule, reason=entry.reason))
+        rule = entry.rule.replace("{region}", stack.region)
+        Validations.of(target).acknowledge(Acknowledgment(id=rule, reason=entry.reason))
         applied.append(entry)
     return applied
 

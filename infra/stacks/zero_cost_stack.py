@@ -11,10 +11,12 @@ from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
 from infra.config import Settings
+from infra.constructs.box_alarms import BoxAlarms
 from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.handoff import Handoff
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.network import Network
+from infra.constructs.patching import Patching
 from infra.constructs.redis_cluster import RedisCluster
 from infra.constructs.web_hosts import ExternalRedis, WebHosts
 from infra.stacks.acknowledgements import ZERO_COST, acknowledge
@@ -38,6 +40,7 @@ class ZeroCostStack(Stack):
                 node_count=1,
                 description="ProStudio zero-cost cache",
                 snapshot_retention_days=1,
+                engine=settings.cache_engine,
             )
         hosts = WebHosts(
             self,
@@ -59,7 +62,11 @@ class ZeroCostStack(Stack):
                 [hosts.security_group, handoff.migration_clients], "ProStudio boxes and migration"
             )
             handoff.publish_redis(
-                host=cache.host, port=cache.port, tls=True, secret=cache.auth_token
+                host=cache.host,
+                port=cache.port,
+                tls=True,
+                secret=cache.auth_token,
+                security_group=cache.security_group,
             )
         else:
             hosts.allow_redis_from(handoff.migration_clients, "Redis migration Lambdas")
@@ -68,7 +75,18 @@ class ZeroCostStack(Stack):
                 port=hosts.local_redis_port,
                 tls=False,
                 secret=hosts.redis_password,
+                security_group=hosts.security_group,
             )
+        handoff.publish_box_security_group(hosts.security_group)
+        BoxAlarms(
+            self,
+            "BoxAlarms",
+            boxes=hosts.instances,
+            role=hosts.role,
+            instance_type=flags.instance_type,
+            alarm_email=settings.prod.alarm_email,
+        )
+        Patching(self, "Patching", boxes=hosts.instances)
 
         if flags.alb:
             zone = (
@@ -107,7 +125,8 @@ class ZeroCostStack(Stack):
             )
             CfnOutput(self, "LoadBalancerDns", value=balancer.alb.load_balancer_dns_name)
         else:
-            hosts.allow_web_from(ec2.Peer.any_ipv4(), (80, 443), "Public web traffic to the box")
+            # nginx on the box serves HTTP only; HTTPS needs the ALB's certificate.
+            hosts.allow_web_from(ec2.Peer.any_ipv4(), (80,), "Public web traffic to the box")
             handoff.publish_entry_ip(hosts.elastic_ip.ref)
         if flags.alb and settings.dns.example_values:
             ExampleValuesGuard(self, "ExampleValuesGuard", values=settings.dns.example_values)

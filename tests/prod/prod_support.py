@@ -7,11 +7,12 @@ from typing import Any
 from synth_support import resources_of_type, synthesize
 
 PHASE3 = {"phase": "3"}
-# Every production flag away from its default, and the zero-cost entry as the box's IP.
+# Every production flag away from its default, one box behind the zero-cost ALB, and the
+# other cache engine.
 PHASE3_VARIANT = {
     "phase": "3",
-    "alb": "false",
     "instances": "1",
+    "cache_engine": "redis",
     "ecs_task_count": "5",
     "ecs_min_tasks": "3",
     "ecs_max_tasks": "12",

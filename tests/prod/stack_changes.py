@@ -35,6 +35,12 @@ KEEPING_POLICIES = {"Retain", "RetainExceptOnCreate", "Snapshot"}
 # Removed from the template, these are orphaned rather than deleted: the data stays.
 ORPHANING_POLICIES = {"Retain", "RetainExceptOnCreate"}
 _MISSING = object()
+# Changes the schemas call updatable that must still be planned as a replacement: ElastiCache
+# switches a group's engine in place only from Redis OSS to Valkey (never back), with a new
+# parameter-group family and version, so a switch is reviewed as if the group were rebuilt.
+REPLACING_PROPERTIES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "AWS::ElastiCache::ReplicationGroup": (("Engine",),),
+}
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,11 @@ def _replacement_reason(
 ) -> str:
     if old["Type"] != new["Type"]:
         return f"type {old['Type']} -> {new['Type']}"
+    for path in REPLACING_PROPERTIES.get(old["Type"], ()):
+        before = _value_at(old.get("Properties", {}), path)
+        after = _value_at(new.get("Properties", {}), path)
+        if before != after:
+            return f"engine switch {'/'.join(path)}: {_show(before)} -> {_show(after)}"
     for path in create_only_paths(old["Type"]):
         before = _value_at(old.get("Properties", {}), path)
         after = _value_at(new.get("Properties", {}), path)

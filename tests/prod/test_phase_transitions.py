@@ -165,3 +165,20 @@ def test_rolling_production_back_must_keep_the_old_record() -> None:
     findings = stateful_changes("ProdStack", before, after, ("ProdStack/",), PROTECTED)
 
     assert [(f.logical_id, f.kind) for f in findings] == [(old_record, "DELETION")]
+
+
+@pytest.mark.parametrize(
+    ("phase", "stack"), [("2", "ZeroCostStack"), ("3", "ProdStack")], ids=["phase2", "prod"]
+)
+def test_switching_the_cache_engine_is_announced_as_a_replacement(phase: str, stack: str) -> None:
+    def cache(engine: str) -> dict[str, Any]:
+        synthesis = synthesize(phase=phase, cache_engine=engine)
+        assert synthesis.error is None, synthesis.error
+        return synthesis.template(stack)
+
+    findings = stateful_changes(stack, cache("redis"), cache("valkey"))
+
+    assert [(f.resource_type, f.kind) for f in findings] == [
+        ("AWS::ElastiCache::ReplicationGroup", "REPLACEMENT")
+    ]
+    assert '"redis" -> "valkey"' in findings[0].detail

@@ -52,7 +52,9 @@ def test_copy_reads_the_old_redis_from_ssm_and_writes_production(migration: Temp
     assert copy["Generation"] == "1"
 
 
-def test_copy_handlers_run_in_the_app_subnets_as_migration_clients(migration: Template) -> None:
+def test_copy_handlers_run_in_the_app_subnets_in_productions_own_group(
+    migration: Template,
+) -> None:
     handlers = {
         logical_id: resource["Properties"]
         for logical_id, resource in resources_of_type(migration, "AWS::Lambda::Function").items()
@@ -61,7 +63,12 @@ def test_copy_handlers_run_in_the_app_subnets_as_migration_clients(migration: Te
     assert {logical_id[: len("RedisCopy")] for logical_id in handlers} == {"RedisCopy"}
     for properties in handlers.values():
         assert properties["VpcConfig"]["SecurityGroupIds"] == [
-            _parameter(migration, parameters.REDIS_MIGRATION_CLIENT_SG)
+            {
+                "Fn::GetAtt": [
+                    _logical_id(migration, "AWS::EC2::SecurityGroup", "NetworkMigrationFunctions"),
+                    "GroupId",
+                ]
+            }
         ]
         assert json.dumps(_parameter(migration, parameters.APP_SUBNET_IDS)) in json.dumps(
             properties["VpcConfig"]["SubnetIds"]

@@ -7,10 +7,13 @@ import re
 from typing import Any
 
 import pytest
-from prod_support import PHASE3, only
-from synth_support import ROOT, resources_of_type, synthesize
+from aws_cdk import Duration
+from prod_support import PHASE3, PHASE3_MIGRATION, only
+from synth_support import ROOT, context_for, resources_of_type, synthesize
 
 from infra import parameters
+from infra.config import CUSTOM_RESOURCE_LIMIT_SECONDS, ConfigError, load_settings
+from infra.constructs import polled_provider, redis_copy
 
 Template = dict[str, Any]
 
@@ -135,16 +138,154 @@ def test_private_subnets_reach_aws_apis_through_vpc_endpoints(prod: Template) ->
         assert gateway["RouteTableIds"] == split_list(prod, parameters.APP_ROUTE_TABLE_IDS)
 
 
-def test_endpoints_admit_https_from_the_service_and_the_migration_lambdas_only(
-    prod: Template,
-) -> None:
+def _sources(rules: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.dumps(rule["SourceSecurityGroupId"], sort_keys=True) for rule in rules)
+
+
+def _refs(*refs: dict[str, Any]) -> list[str]:
+    return sorted(json.dumps(ref, sort_keys=True) for ref in refs)
+
+
+def _migration_functions(template: Template) -> dict[str, list[str]]:
+    return group_id(ref_of(template, "AWS::EC2::SecurityGroup", "NetworkMigrationFunctions"))
+
+
+def test_endpoints_admit_https_from_every_client_of_aws_apis_in_the_vpc(prod: Template) -> None:
+    """Private DNS sends the whole VPC's calls to the endpoints: the boxes included."""
     endpoints_group = ref_of(prod, "AWS::EC2::SecurityGroup", "Egress")
     rules = ingress_rules(prod, endpoints_group)
     assert {(rule["FromPort"], rule["ToPort"]) for rule in rules} == {(443, 443)}
-    assert {json.dumps(rule["SourceSecurityGroupId"], sort_keys=True) for rule in rules} == {
-        json.dumps(group_id(ref_of(prod, "AWS::EC2::SecurityGroup", "Service")), sort_keys=True),
-        json.dumps(ssm_ref(prod, parameters.REDIS_MIGRATION_CLIENT_SG), sort_keys=True),
-    }
+    assert _sources(rules) == _refs(
+        group_id(ref_of(prod, "AWS::EC2::SecurityGroup", "Service")),
+        ssm_ref(prod, parameters.REDIS_MIGRATION_CLIENT_SG),
+        _migration_functions(prod),
+        ssm_ref(prod, parameters.BOX_SG),
+    )
+
+
+# What the boxes call: provisioning (Secrets Manager, S3 for the asset, CloudFormation for
+# cfn-init/cfn-signal/cfn-hup), the SSM agent (ssm, ssmmessages, ec2messages) and the
+# /health probe (CloudWatch).
+BOX_SERVICES = (
+    "secretsmanager",
+    "ssm",
+    "ssmmessages",
+    "ec2messages",
+    "s3",
+    "cloudformation",
+    "monitoring",
+)
+
+
+@pytest.mark.parametrize("flags", [PHASE3, PHASE3_MIGRATION], ids=["phase3", "migration"])
+@pytest.mark.parametrize("service", BOX_SERVICES)
+def test_the_boxes_reach_every_aws_api_they_call(service: str, flags: dict[str, str]) -> None:
+    """Either production has no private-DNS interface endpoint for the service (the boxes'
+    public subnets then reach its public address), or the endpoint admits the boxes."""
+    prod = synthesize(**flags).template("ProdStack")
+    zero_cost = synthesize(**flags).template("ZeroCostStack")
+    endpoints = [
+        r["Properties"]
+        for r in resources_of_type(prod, "AWS::EC2::VPCEndpoint").values()
+        if r["Properties"].get("VpcEndpointType") == "Interface"
+        and r["Properties"]["ServiceName"].endswith(f".{service}")
+    ]
+    if not endpoints:
+        public_route = [
+            route["Properties"]
+            for logical_id, route in resources_of_type(zero_cost, "AWS::EC2::Route").items()
+            if logical_id.startswith("NetworkVpcpublicSubnet")
+        ]
+        assert all(route["DestinationCidrBlock"] == "0.0.0.0/0" for route in public_route)
+        assert len(public_route) == 2
+        (box_group,) = [
+            group["Properties"]
+            for logical_id, group in resources_of_type(zero_cost, "AWS::EC2::SecurityGroup").items()
+            if logical_id.startswith("WebSecurityGroup")
+        ]
+        assert {
+            "CidrIp": "0.0.0.0/0",
+            "Description": "Allow all outbound traffic by default",
+            "IpProtocol": "-1",
+        } in box_group["SecurityGroupEgress"]
+        return
+    (endpoint,) = endpoints
+    assert endpoint["PrivateDnsEnabled"] is True
+    admitted = [
+        json.dumps(rule["SourceSecurityGroupId"], sort_keys=True)
+        for group in endpoint["SecurityGroupIds"]
+        for rule in ingress_rules(prod, group["Fn::GetAtt"][0])
+        if rule["FromPort"] <= 443 <= rule["ToPort"]
+    ]
+    assert json.dumps(ssm_ref(prod, parameters.BOX_SG), sort_keys=True) in admitted
+
+
+def test_the_box_security_group_is_published_for_production() -> None:
+    zero_cost = synthesize(**PHASE3).template("ZeroCostStack")
+    (parameter,) = [
+        r["Properties"]
+        for r in resources_of_type(zero_cost, "AWS::SSM::Parameter").values()
+        if r["Properties"]["Name"] == parameters.BOX_SG
+    ]
+    assert parameter["Value"]["Fn::GetAtt"][0].startswith("WebSecurityGroup")
+
+
+# --- migration Lambdas' own security group -----------------------------------------------
+
+
+def test_copy_lambdas_wear_a_security_group_production_owns(migration: Template) -> None:
+    functions = _migration_functions(migration)
+    in_vpc = [
+        r["Properties"]
+        for r in resources_of_type(migration, "AWS::Lambda::Function").values()
+        if "VpcConfig" in r["Properties"]
+    ]
+    assert in_vpc
+    for function in in_vpc:
+        assert function["VpcConfig"]["SecurityGroupIds"] == [functions]
+    group = migration["Resources"][functions["Fn::GetAtt"][0]]
+    assert group["Properties"]["VpcId"] == ssm_ref(migration, parameters.VPC_ID)
+
+
+@pytest.mark.parametrize(
+    ("flags", "port"),
+    [
+        (PHASE3_MIGRATION, 6380),
+        ({**PHASE3_MIGRATION, "separate_redis": "false", "instances": "1"}, 6379),
+    ],
+    ids=["elasticache", "box-redis"],
+)
+def test_the_old_redis_admits_the_copy_lambdas_by_a_rule_production_owns(
+    flags: dict[str, str], port: int
+) -> None:
+    template = synthesize(**flags).template("ProdStack")
+    rules = [
+        r["Properties"]
+        for r in resources_of_type(template, "AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"] == ssm_ref(template, parameters.OLD_REDIS_SG)
+    ]
+    assert rules == [
+        {
+            "GroupId": ssm_ref(template, parameters.OLD_REDIS_SG),
+            "SourceSecurityGroupId": _migration_functions(template),
+            "IpProtocol": "tcp",
+            "FromPort": port,
+            "ToPort": port,
+            "Description": "Production's migration Lambdas to the old Redis",
+        }
+    ]
+
+
+@pytest.mark.parametrize("separate_redis", ["true", "false"])
+def test_zero_cost_publishes_the_old_redis_security_group(separate_redis: str) -> None:
+    zero_cost = synthesize(phase="1", separate_redis=separate_redis).template("ZeroCostStack")
+    (parameter,) = [
+        r["Properties"]
+        for r in resources_of_type(zero_cost, "AWS::SSM::Parameter").values()
+        if r["Properties"]["Name"] == parameters.OLD_REDIS_SG
+    ]
+    owner = "CacheSecurityGroup" if separate_redis == "true" else "WebSecurityGroup"
+    assert parameter["Value"]["Fn::GetAtt"][0].startswith(owner)
 
 
 # --- load balancer -----------------------------------------------------------------------
@@ -256,7 +397,8 @@ def test_image_is_an_asset_of_the_service_dockerfile() -> None:
 def test_service_deploys_safely_in_private_subnets(prod: Template) -> None:
     _, service = only(prod, "AWS::ECS::Service")
     assert service["LaunchType"] == "FARGATE"
-    assert service["DesiredCount"] == 3
+    # A desired count in the template would reset a scaled-out service on every deploy.
+    assert "DesiredCount" not in service
     assert service["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {
         "Enable": True,
         "Rollback": True,
@@ -277,15 +419,13 @@ def test_targets_are_health_checked_on_health(prod: Template) -> None:
     assert target_group["TargetType"] == "ip"
 
 
-@pytest.mark.parametrize(
-    ("fixture", "desired", "low", "high"), [("prod", 3, 2, 20), ("variant", 5, 3, 12)]
-)
+@pytest.mark.parametrize(("fixture", "low", "high"), [("prod", 2, 20), ("variant", 3, 12)])
 def test_autoscaling_on_cpu_and_requests_per_target(
-    fixture: str, desired: int, low: int, high: int, request: pytest.FixtureRequest
+    fixture: str, low: int, high: int, request: pytest.FixtureRequest
 ) -> None:
     template: Template = request.getfixturevalue(fixture)
     _, service = only(template, "AWS::ECS::Service")
-    assert service["DesiredCount"] == desired
+    assert "DesiredCount" not in service
     _, target = only(template, "AWS::ApplicationAutoScaling::ScalableTarget")
     assert (target["MinCapacity"], target["MaxCapacity"]) == (low, high)
     metrics = {
@@ -297,6 +437,18 @@ def test_autoscaling_on_cpu_and_requests_per_target(
         ).values()
     }
     assert metrics == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
+
+
+def test_image_and_tasks_pin_one_cpu_architecture(prod: Template) -> None:
+    _, task = only(prod, "AWS::ECS::TaskDefinition")
+    assert task["RuntimePlatform"] == {
+        "CpuArchitecture": "ARM64",
+        "OperatingSystemFamily": "LINUX",
+    }
+    synthesis = synthesize(**PHASE3)
+    manifest = json.loads((synthesis.outdir / "ProdStack.assets.json").read_text())
+    (image,) = manifest["dockerImages"].values()
+    assert image["source"]["platform"] == "linux/arm64"
 
 
 def test_task_role_has_no_aws_permissions(prod: Template) -> None:
@@ -362,20 +514,46 @@ def test_engine_is_at_least_every_source_redis(prod: Template) -> None:
     assert production >= (int(box_major), 2)
 
 
-def test_cache_admits_the_service_and_the_migration_lambdas_only(prod: Template) -> None:
+def test_cache_admits_the_service_and_the_migration_clients_only(prod: Template) -> None:
     cache_group = ref_of(prod, "AWS::EC2::SecurityGroup", "Cache")
     rules = ingress_rules(prod, cache_group)
     assert {(rule["FromPort"], rule["ToPort"]) for rule in rules} == {(6380, 6380)}
-    assert sorted(
-        json.dumps(rule["SourceSecurityGroupId"], sort_keys=True) for rule in rules
-    ) == sorted(
-        [
-            json.dumps(
-                group_id(ref_of(prod, "AWS::EC2::SecurityGroup", "Service")), sort_keys=True
-            ),
-            json.dumps(ssm_ref(prod, parameters.REDIS_MIGRATION_CLIENT_SG), sort_keys=True),
-        ]
+    assert _sources(rules) == _refs(
+        group_id(ref_of(prod, "AWS::EC2::SecurityGroup", "Service")),
+        ssm_ref(prod, parameters.REDIS_MIGRATION_CLIENT_SG),
+        _migration_functions(prod),
     )
+
+
+@pytest.mark.parametrize(
+    ("fixture", "engine", "version", "family"),
+    [("prod", "valkey", "8.2", "valkey8"), ("variant", "redis", "7.1", "redis7")],
+)
+def test_cache_engine_follows_its_flag_with_keyspace_notifications(
+    fixture: str, engine: str, version: str, family: str, request: pytest.FixtureRequest
+) -> None:
+    template: Template = request.getfixturevalue(fixture)
+    _, group = only(template, "AWS::ElastiCache::ReplicationGroup")
+    assert (group["Engine"], group["EngineVersion"]) == (engine, version)
+    parameters_id, parameter_group = only(template, "AWS::ElastiCache::ParameterGroup")
+    assert group["CacheParameterGroupName"] == {"Ref": parameters_id}
+    assert parameter_group["CacheParameterGroupFamily"] == family
+    events = parameter_group["Properties"]["notify-keyspace-events"]
+    # K or E selects a channel, A every event class: what a live copy follows.
+    assert ("K" in events or "E" in events) and "A" in events
+
+
+def test_both_caches_run_one_engine_so_the_copy_restores_either_way() -> None:
+    for flags in (PHASE3, {**PHASE3, "cache_engine": "redis"}):
+        synthesis = synthesize(**flags)
+        engines = {
+            (group["Properties"]["Engine"], group["Properties"]["EngineVersion"])
+            for stack in ("ZeroCostStack", "ProdStack")
+            for group in resources_of_type(
+                synthesis.template(stack), "AWS::ElastiCache::ReplicationGroup"
+            ).values()
+        }
+        assert len(engines) == 1, engines
 
 
 # --- DNS ---------------------------------------------------------------------------------
@@ -415,13 +593,20 @@ def test_old_record_aliases_the_zero_cost_balancer_read_from_ssm(prod: Template)
     }
 
 
-def test_old_record_points_at_the_box_when_there_is_no_zero_cost_balancer(
-    variant: Template,
-) -> None:
-    old = _records(variant)["old"]
-    assert old["ResourceRecords"] == [ssm_ref(variant, parameters.OLD_ENTRY_IP)]
+def test_old_record_points_at_the_box_when_there_is_no_zero_cost_balancer() -> None:
+    """Only below phase 3: production needs the zero-cost ALB (see the refusal below)."""
+    template = synthesize(phase="2", alb="false", instances="1").template("ProdStack")
+    old = _records(template)["old"]
+    assert old["ResourceRecords"] == [ssm_ref(template, parameters.OLD_ENTRY_IP)]
     assert int(old["TTL"]) <= 60
     assert "AliasTarget" not in old
+
+
+def test_phase_3_without_the_zero_cost_alb_is_refused_in_one_line() -> None:
+    """ "old" must serve HTTPS like "new": the box's nginx serves HTTP only."""
+    with pytest.raises(ConfigError, match=r"^phase=3 needs alb=true: ") as refused:
+        load_settings(context_for({"phase": "3", "alb": "false", "instances": "1"}))
+    assert "\n" not in str(refused.value)
 
 
 # --- monitoring --------------------------------------------------------------------------
@@ -535,3 +720,37 @@ def test_health_gate_alarms_are_published(prod: Template) -> None:
         "ServerErrorRate",
         "UnhealthyTargets",
     ]
+
+
+# --- the copy's waiter -------------------------------------------------------------------
+
+
+def test_the_copy_waiter_gives_up_within_cloudformations_hour(migration: Template) -> None:
+    """Each of the waiter's attempts waits its interval, then runs one is_complete slice."""
+    (machine,) = [
+        r["Properties"]
+        for logical_id, r in resources_of_type(
+            migration, "AWS::StepFunctions::StateMachine"
+        ).items()
+        if logical_id.startswith("RedisCopy")
+    ]
+    # The ARNs (Fn::GetAtt) drop out of the join, leaving empty "Resource" strings.
+    definition = json.loads(
+        "".join(
+            part for part in machine["DefinitionString"]["Fn::Join"][1] if isinstance(part, str)
+        )
+    )
+    (retry,) = definition["States"]["framework-isComplete-task"]["Retry"]
+    worst = retry["MaxAttempts"] * (retry["IntervalSeconds"] + redis_copy.SLICE_SECONDS)
+    assert worst <= CUSTOM_RESOURCE_LIMIT_SECONDS
+    # ...while still leaving the copy most of the hour.
+    assert worst >= CUSTOM_RESOURCE_LIMIT_SECONDS * 0.8
+    _, resource = only(migration, "Custom::RedisCopy")
+    assert resource["ServiceTimeout"] == str(CUSTOM_RESOURCE_LIMIT_SECONDS)
+
+
+def test_a_waiter_without_room_for_one_poll_is_refused() -> None:
+    with pytest.raises(ValueError, match="no room for a single poll"):
+        polled_provider.waiter_attempts(
+            Duration.seconds(60), Duration.seconds(15), Duration.seconds(90)
+        )

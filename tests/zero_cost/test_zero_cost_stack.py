@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from synth_support import resources_of_type, synthesize
+from cfnlint.api import ManualArgs, lint
+from synth_support import context_for, resources_of_type, synthesize
 
 from infra import parameters
+from infra.config import ConfigError, load_settings
 
 PHASE_1 = synthesize(phase=1)
 PHASE_2 = synthesize(phase=2)
@@ -72,13 +74,14 @@ class TestNetwork:
 
 
 class TestBox:
-    def test_one_t2_micro_with_imdsv2_encrypted_root_and_no_key_pair(self) -> None:
+    def test_one_t3_micro_with_imdsv2_encrypted_root_and_no_key_pair(self) -> None:
         template = zero_cost(phase=1)
         template.resource_count_is("AWS::EC2::Instance", 1)
         template.has_resource_properties(
             "AWS::EC2::Instance",
             {
-                "InstanceType": "t2.micro",
+                # Free on the legacy tier (where t2 is absent) and on the 2025 Free Plan.
+                "InstanceType": "t3.micro",
                 "ImageId": "resolve:ssm:/aws/service/ami-amazon-linux-latest/"
                 "al2023-ami-kernel-default-x86_64",
                 "BlockDeviceMappings": [
@@ -117,10 +120,11 @@ class TestBox:
         ports = {rule.get("FromPort") for rule in ingress_rules(PHASE_1.template("ZeroCostStack"))}
         assert 22 not in ports
 
-    def test_box_is_open_only_on_80_and_443_plus_redis_for_migration(self) -> None:
+    def test_box_is_open_only_on_80_plus_redis_for_migration(self) -> None:
+        """nginx on the box listens on 80 only: 443 stays closed."""
         rules = ingress_rules(PHASE_1.template("ZeroCostStack"))
         public = [rule for rule in rules if rule.get("CidrIp") == "0.0.0.0/0"]
-        assert sorted(rule["FromPort"] for rule in public) == [80, 443]
+        assert [(rule["FromPort"], rule["ToPort"]) for rule in public] == [(80, 80)]
         redis = [rule for rule in rules if rule.get("FromPort") == 6379]
         assert len(redis) == 1
         assert "CidrIp" not in redis[0]
@@ -177,6 +181,185 @@ class TestBox:
         assert "PASSWORD" not in user_data.upper()
 
 
+class TestBoxType:
+    @pytest.mark.parametrize(
+        ("instance_type", "architecture"),
+        [
+            ("t3.micro", "x86_64"),
+            ("t3.small", "x86_64"),
+            ("t2.micro", "x86_64"),
+            ("t4g.micro", "arm64"),
+            ("t4g.small", "arm64"),
+        ],
+    )
+    def test_type_flag_picks_the_ami_of_its_architecture_with_standard_credits(
+        self, instance_type: str, architecture: str
+    ) -> None:
+        template = synthesize(phase=2, instance_type=instance_type).template("ZeroCostStack")
+        boxes = resources_of_type(template, "AWS::EC2::Instance").values()
+        assert len(boxes) == 2
+        for box in boxes:
+            properties = box["Properties"]
+            assert properties["InstanceType"] == instance_type
+            assert properties["ImageId"] == (
+                "resolve:ssm:/aws/service/ami-amazon-linux-latest/"
+                f"al2023-ami-kernel-default-{architecture}"
+            )
+            # Unlimited (the T3/T4g default) bills surplus credits.
+            assert properties["CreditSpecification"] == {"CPUCredits": "standard"}
+
+    def test_a_type_the_box_cannot_run_is_refused_in_one_line(self) -> None:
+        with pytest.raises(ConfigError, match=r"^instance_type='m5.large' is not allowed; use"):
+            load_settings(context_for({"instance_type": "m5.large"}))
+
+    def test_the_second_box_is_in_the_second_az(self) -> None:
+        boxes = resources_of_type(PHASE_2.template("ZeroCostStack"), "AWS::EC2::Instance")
+        placement = {
+            logical_id: (
+                box["Properties"]["AvailabilityZone"]["Fn::Select"][0],
+                box["Properties"]["NetworkInterfaces"][0]["SubnetId"]["Ref"],
+            )
+            for logical_id, box in boxes.items()
+        }
+        assert placement == {
+            "WebBoxB619B63F": (0, "NetworkVpcpublicSubnet1Subnet00617657"),
+            "WebBox293410087": (1, "NetworkVpcpublicSubnet2SubnetDCAA7C9A"),
+        }
+
+
+def _alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id.removeprefix("BoxAlarms")[:-8]: alarm["Properties"]
+        for logical_id, alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").items()
+        if logical_id.startswith("BoxAlarms")
+    }
+
+
+class TestBoxAlarms:
+    @pytest.mark.parametrize(
+        ("phase", "boxes"), [(1, ["Box"]), (2, ["Box", "Box2"]), (3, ["Box", "Box2"])]
+    )
+    def test_every_box_has_credit_status_and_health_alarms(
+        self, phase: int, boxes: list[str]
+    ) -> None:
+        alarms = _alarms(synthesize(phase=phase).template("ZeroCostStack"))
+        expected = {
+            f"{box}{kind}"
+            for box in boxes
+            for kind in ("CpuCredits", "SystemStatus", "InstanceStatus", "Health")
+        }
+        assert set(alarms) == expected
+
+    def test_alarms_watch_their_own_box(self) -> None:
+        for name, alarm in _alarms(PHASE_2.template("ZeroCostStack")).items():
+            box = "WebBox293410087" if name.startswith("Box2") else "WebBoxB619B63F"
+            assert alarm["Dimensions"] == [{"Name": "InstanceId", "Value": {"Ref": box}}], name
+
+    def test_status_checks_recover_and_reboot_the_box(self) -> None:
+        alarms = _alarms(PHASE_1.template("ZeroCostStack"))
+        system, instance = alarms["BoxSystemStatus"], alarms["BoxInstanceStatus"]
+        assert system["MetricName"] == "StatusCheckFailed_System"
+        assert instance["MetricName"] == "StatusCheckFailed_Instance"
+        for alarm, action in ((system, ":ec2:recover"), (instance, ":ec2:reboot")):
+            assert alarm["Namespace"] == "AWS/EC2"
+            assert (alarm["ComparisonOperator"], alarm["Threshold"]) == (
+                "GreaterThanOrEqualToThreshold",
+                1,
+            )
+            automate = [json.dumps(a) for a in alarm["AlarmActions"] if "Ref" not in a]
+            assert len(automate) == 1 and action in automate[0], alarm["AlarmActions"]
+
+    @pytest.mark.parametrize(
+        ("instance_type", "threshold"),
+        [("t3.micro", 57.6), ("t4g.small", 115.2), ("t2.micro", 28.8)],
+    )
+    def test_credit_balance_alarm_fires_with_a_fifth_of_a_full_balance_left(
+        self, instance_type: str, threshold: float
+    ) -> None:
+        alarm = _alarms(synthesize(phase=1, instance_type=instance_type).template("ZeroCostStack"))[
+            "BoxCpuCredits"
+        ]
+        assert (alarm["MetricName"], alarm["Statistic"]) == ("CPUCreditBalance", "Minimum")
+        assert alarm["ComparisonOperator"] == "LessThanThreshold"
+        assert alarm["Threshold"] == pytest.approx(threshold)
+
+    def test_health_alarm_treats_a_silent_box_as_unhealthy(self) -> None:
+        alarm = _alarms(PHASE_1.template("ZeroCostStack"))["BoxHealth"]
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("ProStudio", "BoxHealthy")
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("LessThanThreshold", 1)
+        assert alarm["TreatMissingData"] == "breaching"
+
+    def test_the_health_probe_is_installed_on_every_box_and_may_publish_its_metric(self) -> None:
+        template = PHASE_2.template("ZeroCostStack")
+        (probe,) = [
+            a["Properties"]
+            for a in resources_of_type(template, "AWS::SSM::Association").values()
+            if a["Properties"]["AssociationName"].endswith("health-probe")
+        ]
+        assert probe["Targets"] == [
+            {
+                "Key": "InstanceIds",
+                "Values": [{"Ref": "WebBoxB619B63F"}, {"Ref": "WebBox293410087"}],
+            }
+        ]
+        script = "\n".join(probe["Parameters"]["commands"])
+        assert "http://127.0.0.1/health" in script
+        assert "put-metric-data" in script and "--metric-name BoxHealthy" in script
+        assert "systemctl enable --now prostudio-health-metric.timer" in script
+        (policy,) = [
+            p["Properties"]
+            for logical_id, p in resources_of_type(template, "AWS::IAM::Policy").items()
+            if logical_id.startswith("BoxAlarmsProbePolicy")
+        ]
+        (statement,) = policy["PolicyDocument"]["Statement"]
+        assert statement["Action"] == "cloudwatch:PutMetricData"
+        assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "ProStudio"}}
+        ((role,),) = [[r["Ref"] for r in policy["Roles"]]]
+        assert role.startswith("WebRole")
+
+    def test_every_alarm_notifies_alarm_and_ok_to_the_box_topic(self) -> None:
+        template = PHASE_2.template("ZeroCostStack")
+        (topic,) = [
+            logical_id
+            for logical_id in resources_of_type(template, "AWS::SNS::Topic")
+            if logical_id.startswith("BoxAlarms")
+        ]
+        for name, alarm in _alarms(template).items():
+            assert {"Ref": topic} in alarm["AlarmActions"], name
+            assert alarm["OKActions"] == [{"Ref": topic}], name
+
+    def test_alarm_email_is_subscribed_to_the_box_topic(self) -> None:
+        template = synthesize(phase=1, alarm_email="ops@example.com").template("ZeroCostStack")
+        (subscription,) = resources_of_type(template, "AWS::SNS::Subscription").values()
+        assert subscription["Properties"]["Endpoint"] == "ops@example.com"
+
+
+class TestPatching:
+    def _associations(self, template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {
+            a["Properties"]["Name"]: a["Properties"]
+            for logical_id, a in resources_of_type(template, "AWS::SSM::Association").items()
+            if logical_id.startswith("Patching")
+        }
+
+    @pytest.mark.parametrize("phase", [1, 2, 3])
+    def test_weekly_patch_run_one_box_at_a_time_rebooting_only_if_needed(self, phase: int) -> None:
+        template = synthesize(phase=phase).template("ZeroCostStack")
+        patch = self._associations(template)["AWS-RunPatchBaseline"]
+        assert patch["Parameters"] == {"Operation": ["Install"], "RebootOption": ["RebootIfNeeded"]}
+        assert patch["ScheduleExpression"] == "cron(0 4 ? * SUN *)"
+        assert patch["ApplyOnlyAtCronInterval"] is True
+        assert (patch["MaxConcurrency"], patch["MaxErrors"]) == ("1", "0")
+        boxes = sorted(resources_of_type(template, "AWS::EC2::Instance"))
+        (target,) = patch["Targets"]
+        assert sorted(value["Ref"] for value in target["Values"]) == boxes
+
+    def test_dnf_is_pointed_at_the_newest_release_so_patching_finds_updates(self) -> None:
+        override = self._associations(PHASE_1.template("ZeroCostStack"))["AWS-RunShellScript"]
+        assert override["Parameters"]["commands"] == ["echo latest > /etc/dnf/vars/releasever"]
+        assert "ApplyOnlyAtCronInterval" not in override
+
+
 class TestSeparateRedis:
     def test_single_node_replication_group_with_tls_and_auth(self) -> None:
         template = zero_cost(phase=1, separate_redis="true")
@@ -197,6 +380,27 @@ class TestSeparateRedis:
                 },
             },
         )
+
+    @pytest.mark.parametrize(
+        ("engine", "version", "family"), [("valkey", "8.2", "valkey8"), ("redis", "7.1", "redis7")]
+    )
+    def test_engine_flag_with_keyspace_notifications_for_a_live_copy(
+        self, engine: str, version: str, family: str
+    ) -> None:
+        template = synthesize(phase=1, separate_redis="true", cache_engine=engine).template(
+            "ZeroCostStack"
+        )
+        (group,) = resources_of_type(template, "AWS::ElastiCache::ReplicationGroup").values()
+        ((parameters_id, parameter_group),) = resources_of_type(
+            template, "AWS::ElastiCache::ParameterGroup"
+        ).items()
+        assert (group["Properties"]["Engine"], group["Properties"]["EngineVersion"]) == (
+            engine,
+            version,
+        )
+        assert group["Properties"]["CacheParameterGroupName"] == {"Ref": parameters_id}
+        assert parameter_group["Properties"]["CacheParameterGroupFamily"] == family
+        assert parameter_group["Properties"]["Properties"] == {"notify-keyspace-events": "AKE"}
 
     def test_the_box_uses_the_cache(self) -> None:
         template = synthesize(phase=1, separate_redis="true").template("ZeroCostStack")
@@ -343,3 +547,40 @@ class TestHandoff:
         zero_cost(phase=2).has_resource_properties(
             "AWS::SSM::Parameter", {"Name": parameters.OLD_ENTRY_DNS_NAME}
         )
+
+
+REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+
+
+@pytest.mark.parametrize("region", REGIONS[1:])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        {"phase": "1"},
+        {"phase": "2"},
+        {"phase": "3", "migrate_data": "true", "shift_traffic": "true"},
+    ],
+    ids=["phase1", "phase2", "phase3-migration"],
+)
+def test_every_region_synthesizes_clean(region: str, flags: dict[str, str]) -> None:
+    synthesis = synthesize(**flags, region=region)
+    assert synthesis.error is None, synthesis.error
+    assert synthesis.violations() == []
+    for template in synthesis.templates.values():
+        text = json.dumps(template)
+        assert "us-east-1" not in text
+        matches = lint(text, config=ManualArgs(regions=[region]))
+        assert [str(m) for m in matches if m.rule.id.startswith("E")] == []
+
+
+@pytest.mark.parametrize("region", ["cn-north-1", "us-gov-west-1", "eu-west"])
+def test_regions_outside_the_commercial_partition_are_refused(region: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^region='{region}' is not a commercial AWS region"):
+        load_settings(context_for({"region": region}))
+
+
+def test_an_unknown_cache_engine_is_refused_in_one_line() -> None:
+    with pytest.raises(
+        ConfigError, match=r"^cache_engine='memcached' is not allowed; use one of valkey, redis$"
+    ):
+        load_settings(context_for({"cache_engine": "memcached"}))
