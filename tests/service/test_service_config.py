@@ -44,7 +44,7 @@ def clean_environment(**values: str) -> dict[str, str]:
 def test_defaults_are_the_zero_cost_box() -> None:
     settings = load_settings({})
 
-    assert settings.api_workers == 2
+    assert settings.api_workers == 1
     assert settings.max_memory_mb == 1024
     assert (settings.redis.host, settings.redis.port, settings.redis.tls) == (
         "127.0.0.1",

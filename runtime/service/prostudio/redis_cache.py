@@ -1,20 +1,22 @@
 """Redis clients for the three deployment shapes, and a cache-aside layer that survives outages.
 
 Standalone (the box's own Redis with a password), TLS + auth token (ElastiCache) and Sentinel
-(self-managed HA) all yield a plain ``redis.Redis``; everything above this module only sees that.
+(self-managed HA) all yield a plain ``redis.asyncio.Redis``; everything above this module only
+sees that. Each client owns one connection pool, sized for every request the worker can have in
+flight (see ``REDIS_MAX_CONNECTIONS``): an exhausted pool fails the command instead of queueing.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import redis
+import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ReadOnlyError, RedisError
-from redis.retry import Retry
-from redis.sentinel import Sentinel
 
 from prostudio.settings import RedisSettings
 
@@ -24,13 +26,15 @@ BYPASS = "bypass"
 
 
 class CacheClient(Protocol):
-    """The part of ``redis.Redis`` the cache uses; tests may pass any server's client."""
+    """The part of ``redis.asyncio.Redis`` the cache uses; tests may pass any server's client."""
 
-    def get(self, name: str) -> Any: ...
+    def get(self, name: str) -> Awaitable[Any]: ...
 
-    def set(self, name: str, value: bytes, ex: int | None = None) -> Any: ...
+    def set(self, name: str, value: bytes, ex: int | None = None) -> Awaitable[Any]: ...
 
-    def ping(self) -> Any: ...
+    def ping(self) -> Awaitable[Any]: ...
+
+    def aclose(self) -> Awaitable[None]: ...
 
 
 def connection_options(settings: RedisSettings, *, retries: int) -> dict[str, Any]:
@@ -47,6 +51,7 @@ def connection_options(settings: RedisSettings, *, retries: int) -> dict[str, An
         # re-resolves the endpoint (ElastiCache) or asks Sentinel for the new master.
         "retry_on_error": [ReadOnlyError],
         "client_name": "prostudio",
+        "max_connections": settings.max_connections,
     }
     if settings.tls:
         options["ssl"] = True
@@ -108,12 +113,12 @@ class RedisCache:
         if self._on_error is not None:
             self._on_error(operation, error)
 
-    def get_or_compute(self, key: str, compute: Callable[[], bytes]) -> tuple[bytes, str]:
+    async def get_or_compute(self, key: str, compute: Callable[[], bytes]) -> tuple[bytes, str]:
         """Return (value, outcome) where outcome is ``hit``, ``miss`` or ``bypass``."""
         if self._skip_until and self._clock() < self._skip_until:
             return compute(), BYPASS
         try:
-            cached = self.client.get(key)
+            cached = await self.client.get(key)
         except RedisError as error:
             self._failed("get", error)
             return compute(), BYPASS
@@ -121,16 +126,22 @@ class RedisCache:
             return bytes(cached), HIT
         value = compute()
         try:
-            self.client.set(key, value, ex=self.ttl_seconds)
+            await self.client.set(key, value, ex=self.ttl_seconds)
         except RedisError as error:
             self._failed("set", error)
         return value, MISS
 
-    def check(self) -> str | None:
+    async def check(self) -> str | None:
         """Ping Redis once; return None when reachable, else the reason it is not."""
         try:
-            self.probe_client.ping()
+            await self.probe_client.ping()
         except RedisError as error:
             return f"{type(error).__name__}: {error}"
         self._skip_until = 0.0
         return None
+
+    async def close(self) -> None:
+        """Close both clients' connections (the worker is shutting down)."""
+        await self.client.aclose()
+        if self.probe_client is not self.client:
+            await self.probe_client.aclose()

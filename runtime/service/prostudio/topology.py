@@ -61,13 +61,17 @@ def find_binary(name: str) -> str:
     return found
 
 
-def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
-    """GET http://127.0.0.1:port/path; return status, headers and body."""
+def http_get(
+    port: int, path: str, timeout: float = 5.0
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """GET http://127.0.0.1:port/path; return status, headers (names case-insensitive, as in
+    HTTP) and body.
+    """
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         connection.request("GET", path)
         response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
+        return response.status, response.msg, response.read()
     finally:
         connection.close()
 
@@ -117,7 +121,7 @@ class LocalTopology:
         *,
         nginx_port: int | None = None,
         redis_port: int | None = None,
-        api_workers: int = 2,
+        api_workers: int = 1,
         max_memory_mb: int = 1024,
         nginx_workers: str = "auto",
         cpu: str | None = None,
@@ -341,6 +345,6 @@ class LocalTopology:
         """The address of a path through nginx."""
         return f"http://127.0.0.1:{self.nginx_port}{path}"
 
-    def get(self, path: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, http.client.HTTPMessage, bytes]:
         """GET a path through nginx."""
         return http_get(self.nginx_port, path, timeout)
