@@ -127,6 +127,7 @@ class LocalTopology:
         cpu: str | None = None,
         extra_env: Mapping[str, str] | None = None,
         python: str = sys.executable,
+        service_root: Path = SERVICE_ROOT,
     ) -> None:
         self.workdir = workdir.resolve()
         self.nginx_port = nginx_port or free_port()
@@ -138,6 +139,9 @@ class LocalTopology:
         self.cpu = cpu
         self.extra_env = dict(extra_env or {})
         self.python = python
+        # gunicorn's package and gunicorn.conf.py come from here (the benchmark points it at
+        # an earlier version of the service); nginx and Redis always use this tree's files.
+        self.service_root = service_root
         self.socket_path = self.workdir / "gunicorn.sock"
         self.redis_socket = self.workdir / "redis" / "redis.sock"
         self.processes: dict[str, ManagedProcess] = {}
@@ -256,7 +260,7 @@ class LocalTopology:
 
     def gunicorn_command(self) -> list[str]:
         """gunicorn with the shipped configuration file."""
-        config = DEPLOY_DIR / "gunicorn.conf.py"
+        config = self.service_root / "deploy" / "gunicorn.conf.py"
         return [self.python, "-m", "gunicorn", "--config", str(config)]
 
     def start_gunicorn(self) -> None:
@@ -265,7 +269,7 @@ class LocalTopology:
             "gunicorn",
             self._pinned(self.gunicorn_command()),
             log=self.log_path("gunicorn"),
-            cwd=str(SERVICE_ROOT),
+            cwd=str(self.service_root),
             env=self.service_environment(),
         )
         self._wait(self.socket_path.exists, "gunicorn")
