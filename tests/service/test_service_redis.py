@@ -257,3 +257,23 @@ def test_sentinel_client_follows_the_master_after_it_fails(tmp_path: Path) -> No
         sentinel.stop()
         replica.stop()
         master.stop()
+
+
+def test_the_pool_serves_more_concurrent_requests_than_redis_py_defaults_to(
+    redis_server: RedisServer,
+) -> None:
+    # redis-py's asyncio pool defaults to 100 connections and fails the 101st command at once.
+    settings = load_settings({"REDIS_PORT": str(redis_server.port)})
+    cache = RedisCache(build_redis_client(settings.redis), ttl_seconds=60)
+    key = f"busy-{uuid.uuid4().hex}"
+    run(cache.get_or_compute(key, lambda: b"v"))
+
+    async def in_flight(count: int) -> list[tuple[bytes, str]]:
+        return await asyncio.gather(
+            *(cache.get_or_compute(key, lambda: b"origin") for _ in range(count))
+        )
+
+    outcomes = run(in_flight(200))
+    run(cache.close())
+
+    assert outcomes == [(b"v", HIT)] * 200

@@ -33,7 +33,7 @@ class RedisSettings:
     sentinel_password: str | None = None
     timeout_seconds: float = 0.25
     retries: int = 2
-    max_connections: int = 512
+    max_connections: int = 256
 
     @property
     def uses_sentinel(self) -> bool:
@@ -157,7 +157,7 @@ def load_redis_settings(env: Mapping[str, str]) -> RedisSettings:
         sentinel_password=_secret(env, "REDIS_SENTINEL_PASSWORD"),
         timeout_seconds=timeout_ms / 1000,
         retries=_integer(env, "REDIS_RETRIES", 2, 0, 10),
-        max_connections=_integer(env, "REDIS_MAX_CONNECTIONS", 512, 8, 10_000),
+        max_connections=_integer(env, "REDIS_MAX_CONNECTIONS", 256, 8, 10_000),
     )
 
 
