@@ -263,17 +263,17 @@ def test_the_pool_serves_more_concurrent_requests_than_redis_py_defaults_to(
     redis_server: RedisServer,
 ) -> None:
     # redis-py's asyncio pool defaults to 100 connections and fails the 101st command at once.
+    # 200 concurrent misses read in one batch, then write 200 keys at the same time.
     settings = load_settings({"REDIS_PORT": str(redis_server.port)})
     cache = RedisCache(build_redis_client(settings.redis), ttl_seconds=60)
-    key = f"busy-{uuid.uuid4().hex}"
-    run(cache.get_or_compute(key, lambda: b"v"))
+    keys = [f"busy-{uuid.uuid4().hex}" for _ in range(200)]
 
-    async def in_flight(count: int) -> list[tuple[bytes, str]]:
-        return await asyncio.gather(
-            *(cache.get_or_compute(key, lambda: b"origin") for _ in range(count))
-        )
+    async def in_flight() -> list[tuple[bytes, str]]:
+        return await asyncio.gather(*(cache.get_or_compute(key, key.encode) for key in keys))
 
-    outcomes = run(in_flight(200))
+    misses = run(in_flight())
+    hits = run(in_flight())
     run(cache.close())
 
-    assert outcomes == [(b"v", HIT)] * 200
+    assert misses == [(key.encode(), MISS) for key in keys]
+    assert hits == [(key.encode(), HIT) for key in keys]

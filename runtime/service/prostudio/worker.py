@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from types import FrameType
@@ -43,10 +44,15 @@ class ServiceWorker(UvicornWorker):
         signal.signal(signal.SIGABRT, self.handle_abort)
 
     def handle_abort(self, sig: int, frame: FrameType | None) -> None:
-        """Write the application's buffered log lines, then exit (gunicorn's behaviour)."""
-        log_buffer = getattr(self.wsgi, "log_buffer", None)
+        """Write the application's buffered log lines, then exit at once. A clean exit would
+        cancel the requests in flight and answer each with a 500; exiting resets their
+        connections instead, and nginx resends those GETs to the next worker.
+        """
+        # A worker still booting has no application (and no buffered line) yet.
+        log_buffer = getattr(getattr(self, "wsgi", None), "log_buffer", None)
         if log_buffer is not None:
             log_buffer.flush()
         self.alive = False
         self.cfg.worker_abort(self)
-        sys.exit(1)
+        sys.stderr.flush()
+        os._exit(1)
