@@ -277,3 +277,36 @@ def test_the_pool_serves_more_concurrent_requests_than_redis_py_defaults_to(
 
     assert misses == [(key.encode(), MISS) for key in keys]
     assert hits == [(key.encode(), HIT) for key in keys]
+
+
+def test_reads_and_readiness_checks_of_one_loop_turn_share_one_command(
+    redis_server: RedisServer,
+) -> None:
+    settings = load_settings({"REDIS_PORT": str(redis_server.port)})
+    cache = RedisCache(build_redis_client(settings.redis), ttl_seconds=60)
+    keys = [f"turn-{uuid.uuid4().hex}" for _ in range(50)]
+    for key in keys:
+        run(cache.get_or_compute(key, key.encode))
+    stats = redis.Redis(port=redis_server.port)
+
+    def calls(command: str) -> int:
+        return int(stats.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0))
+
+    async def one_turn() -> tuple[list[tuple[bytes, str]], list[str | None]]:
+        reads = asyncio.gather(*(cache.get_or_compute(key, lambda: b"origin") for key in keys))
+        checks = asyncio.gather(*(cache.check() for _ in range(30)))
+        return await reads, await checks
+
+    # The first turn opens a second connection, whose first command brings redis-py's own
+    # health-check PING; count the second.
+    run(one_turn())
+    before = {command: calls(command) for command in ("mget", "get", "ping")}
+    reads, checks = run(one_turn())
+    run(cache.close())
+
+    assert reads == [(key.encode(), HIT) for key in keys]
+    assert checks == [None] * 30
+    assert calls("mget") - before["mget"] == 1
+    assert calls("get") == before["get"]
+    assert calls("ping") - before["ping"] == 1
+    stats.close()
