@@ -128,7 +128,7 @@ class ZeroCostSettings:
     instances: int
     redis_node_type: str = "cache.t3.micro"
     instance_type: str = "t3.micro"
-    api_workers: int = 2
+    api_workers: int = 1  # one asyncio worker per vCPU (docs/service.md)
     max_memory_mb: int = 1024
 
 
@@ -166,7 +166,7 @@ class ProdSettings:
     copy_generation: int
     copy_policy: str
     shift: ShiftSettings
-    api_workers: int = 4
+    api_workers: int = 2  # one asyncio worker per vCPU of the 2-vCPU task
     max_memory_mb: int = 3072
 
 

@@ -21,11 +21,14 @@ sys.path.insert(0, str(SERVICE_ROOT))
 
 from prostudio.topology import LocalTopology, TopologyError, port_in_use  # noqa: E402
 
+MAX_PORT = 65535
+MAX_WORKERS = 64  # API_WORKERS' own limit
+
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8080, help="nginx port on 127.0.0.1")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (API_WORKERS)")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers (API_WORKERS)")
     parser.add_argument("--workdir", type=Path, help="logs and rendered configs (default: tmp)")
     return parser.parse_args(argv)
 
@@ -33,6 +36,17 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Start the topology, wait for a signal, stop it."""
     arguments = parse_arguments(argv)
+    if not 1 <= arguments.port <= MAX_PORT:
+        print(
+            f"error: --port {arguments.port} is not a TCP port; use 1-{MAX_PORT}", file=sys.stderr
+        )
+        return 2
+    if not 1 <= arguments.workers <= MAX_WORKERS:
+        print(
+            f"error: --workers {arguments.workers} is out of range; use 1-{MAX_WORKERS}",
+            file=sys.stderr,
+        )
+        return 2
     if port_in_use(arguments.port):
         print(f"error: 127.0.0.1:{arguments.port} is in use; pass --port", file=sys.stderr)
         return 1

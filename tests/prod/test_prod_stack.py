@@ -350,7 +350,7 @@ def _container(template: Template) -> dict[str, Any]:
 def test_container_settings_are_plain_and_redis_credentials_are_secrets(prod: Template) -> None:
     container = _container(prod)
     assert {item["Name"]: item["Value"] for item in container["Environment"]} == {
-        "API_WORKERS": "4",
+        "API_WORKERS": "2",
         "MAX_MEMORY_MB": "3072",
         "REDIS_PORT": "6380",
         "REDIS_TLS": "true",

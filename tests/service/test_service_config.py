@@ -18,6 +18,7 @@ BAD_VALUES = [
     ({"MAX_MEMORY_MB": "-5"}, "MAX_MEMORY_MB"),
     ({"MAX_MEMORY_MB": "1gb"}, "MAX_MEMORY_MB"),
     ({"REDIS_PORT": "70000"}, "REDIS_PORT"),
+    ({"REDIS_MAX_CONNECTIONS": "4"}, "REDIS_MAX_CONNECTIONS"),
     ({"REDIS_HOST": "bad host!"}, "REDIS_HOST"),
     ({"REDIS_TLS": "maybe"}, "REDIS_TLS"),
     ({"REDIS_AUTH_TOKEN": "token-without-tls-1234"}, "REDIS_TLS"),
@@ -44,7 +45,7 @@ def clean_environment(**values: str) -> dict[str, str]:
 def test_defaults_are_the_zero_cost_box() -> None:
     settings = load_settings({})
 
-    assert settings.api_workers == 2
+    assert settings.api_workers == 1
     assert settings.max_memory_mb == 1024
     assert (settings.redis.host, settings.redis.port, settings.redis.tls) == (
         "127.0.0.1",

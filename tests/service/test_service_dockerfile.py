@@ -120,4 +120,4 @@ def test_image_command_serves_with_production_settings(
     assert exit_code == 0
     records = [json.loads(line) for line in (tmp_path / "container.log").read_text().splitlines()]
     boots = [r for r in records if str(r.get("event", "")).startswith("Booting worker")]
-    assert len(boots) == 4
+    assert len(boots) == int(image_environment()["API_WORKERS"])

@@ -4,14 +4,18 @@ with a failover, outages that degrade to the origin, and error logging with stac
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import io
 import json
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis
+import redis.asyncio
 from prostudio.app import Application, build_application
 from prostudio.redis_cache import BYPASS, HIT, MISS, RedisCache, build_redis_client
 from prostudio.settings import RedisSettings, load_settings
@@ -19,18 +23,41 @@ from prostudio.topology import ManagedProcess, find_binary, free_port
 from redis_servers import RedisServer, start_redis
 from service_helpers import TLS_REDIS_TOKEN, wait_until
 
+# One event loop for the module: an asyncio Redis pool belongs to the loop it connected on.
+LOOP = asyncio.new_event_loop()
+T = TypeVar("T")
 
-def call(app: Application, path: str, query: str = "") -> tuple[int, dict[str, str], bytes]:
-    """Call the WSGI application in-process."""
-    captured: dict[str, Any] = {}
 
-    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
-        captured["status"] = int(status.split(maxsplit=1)[0])
-        captured["headers"] = dict(headers)
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on the module's event loop."""
+    return LOOP.run_until_complete(coroutine)
 
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query}
-    body = b"".join(app(environ, start_response))
-    return captured["status"], captured["headers"], body
+
+def call(
+    app: Application, path: str, query: str = ""
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """Call the ASGI application in-process."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": query.encode(),
+        "headers": [],
+    }
+    run(app(scope, receive, send))
+    app.log_buffer.flush()
+    headers = http.client.HTTPMessage()
+    for name, value in sent[0]["headers"]:
+        headers[name.decode()] = value.decode()
+    return sent[0]["status"], headers, sent[1]["body"]
 
 
 def tls_environment(server: RedisServer, **overrides: str) -> dict[str, str]:
@@ -112,7 +139,7 @@ class StepClock:
 def test_outage_cooldown_skips_redis_then_tries_again(redis_server: RedisServer) -> None:
     errors: list[str] = []
     clock = StepClock()
-    dead = redis.Redis(port=free_port(), socket_connect_timeout=0.2)
+    dead = redis.asyncio.Redis(port=free_port(), socket_connect_timeout=0.2)
     cache = RedisCache(
         dead,
         ttl_seconds=60,
@@ -121,18 +148,18 @@ def test_outage_cooldown_skips_redis_then_tries_again(redis_server: RedisServer)
         clock=clock,
     )
 
-    first = cache.get_or_compute("k", lambda: b"origin")
+    first = run(cache.get_or_compute("k", lambda: b"origin"))
     clock.now += 1
-    second = cache.get_or_compute("k", lambda: b"origin")
+    second = run(cache.get_or_compute("k", lambda: b"origin"))
     clock.now += 5
-    third = cache.get_or_compute("k", lambda: b"origin")
+    third = run(cache.get_or_compute("k", lambda: b"origin"))
 
     assert [first, second, third] == [(b"origin", BYPASS)] * 3
     assert errors == ["get", "get"]
-    live = RedisCache(redis.Redis(port=redis_server.port), ttl_seconds=60)
+    live = RedisCache(redis.asyncio.Redis(port=redis_server.port), ttl_seconds=60)
     key = f"live-{uuid.uuid4().hex}"
-    assert live.get_or_compute(key, lambda: b"v")[1] == MISS
-    assert live.get_or_compute(key, lambda: b"other") == (b"v", HIT)
+    assert run(live.get_or_compute(key, lambda: b"v"))[1] == MISS
+    assert run(live.get_or_compute(key, lambda: b"other")) == (b"v", HIT)
 
 
 def test_unhandled_error_is_a_json_500_with_the_stack_trace_in_the_log(
@@ -206,7 +233,7 @@ def test_sentinel_client_follows_the_master_after_it_fails(tmp_path: Path) -> No
             return any(r["master-link-status"] == "ok" for r in replicas)
 
         wait_until(replica_known, what="sentinel to see the synced replica")
-        assert cache.get_or_compute("before", lambda: b"1") == (b"1", MISS)
+        assert run(cache.get_or_compute("before", lambda: b"1")) == (b"1", MISS)
 
         master.stop()
 
@@ -218,15 +245,68 @@ def test_sentinel_client_follows_the_master_after_it_fails(tmp_path: Path) -> No
 
         wait_until(replica_promoted, what="sentinel to promote the replica")
         wait_until(
-            lambda: cache.get_or_compute("after", lambda: b"2")[1] != BYPASS,
+            lambda: run(cache.get_or_compute("after", lambda: b"2"))[1] != BYPASS,
             what="writes to reach the new master",
         )
 
         new_master = redis.Redis(port=replica.port, password=password)
         assert new_master.get("after") == b"2"
         assert new_master.get("before") == b"1"
-        assert cache.get_or_compute("after", lambda: b"x") == (b"2", HIT)
+        assert run(cache.get_or_compute("after", lambda: b"x")) == (b"2", HIT)
     finally:
         sentinel.stop()
         replica.stop()
         master.stop()
+
+
+def test_the_pool_serves_more_concurrent_requests_than_redis_py_defaults_to(
+    redis_server: RedisServer,
+) -> None:
+    # redis-py's asyncio pool defaults to 100 connections and fails the 101st command at once.
+    # 200 concurrent misses read in one batch, then write 200 keys at the same time.
+    settings = load_settings({"REDIS_PORT": str(redis_server.port)})
+    cache = RedisCache(build_redis_client(settings.redis), ttl_seconds=60)
+    keys = [f"busy-{uuid.uuid4().hex}" for _ in range(200)]
+
+    async def in_flight() -> list[tuple[bytes, str]]:
+        return await asyncio.gather(*(cache.get_or_compute(key, key.encode) for key in keys))
+
+    misses = run(in_flight())
+    hits = run(in_flight())
+    run(cache.close())
+
+    assert misses == [(key.encode(), MISS) for key in keys]
+    assert hits == [(key.encode(), HIT) for key in keys]
+
+
+def test_reads_and_readiness_checks_of_one_loop_turn_share_one_command(
+    redis_server: RedisServer,
+) -> None:
+    settings = load_settings({"REDIS_PORT": str(redis_server.port)})
+    cache = RedisCache(build_redis_client(settings.redis), ttl_seconds=60)
+    keys = [f"turn-{uuid.uuid4().hex}" for _ in range(50)]
+    for key in keys:
+        run(cache.get_or_compute(key, key.encode))
+    stats = redis.Redis(port=redis_server.port)
+
+    def calls(command: str) -> int:
+        return int(stats.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0))
+
+    async def one_turn() -> tuple[list[tuple[bytes, str]], list[str | None]]:
+        reads = asyncio.gather(*(cache.get_or_compute(key, lambda: b"origin") for key in keys))
+        checks = asyncio.gather(*(cache.check() for _ in range(30)))
+        return await reads, await checks
+
+    # The first turn opens a second connection, whose first command brings redis-py's own
+    # health-check PING; count the second.
+    run(one_turn())
+    before = {command: calls(command) for command in ("mget", "get", "ping")}
+    reads, checks = run(one_turn())
+    run(cache.close())
+
+    assert reads == [(key.encode(), HIT) for key in keys]
+    assert checks == [None] * 30
+    assert calls("mget") - before["mget"] == 1
+    assert calls("get") == before["get"]
+    assert calls("ping") - before["ping"] == 1
+    stats.close()

@@ -11,6 +11,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
+import pytest
 from prostudio.topology import free_port, http_get
 from service_helpers import REPO_ROOT, port_is_closed, wait_until
 
@@ -80,3 +81,29 @@ def test_run_local_refuses_a_port_in_use(tmp_path: Path) -> None:
 
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: 127.0.0.1:{port} is in use; pass --port"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--port", "99999", "error: --port 99999 is not a TCP port; use 1-65535"),
+        ("--port", "0", "error: --port 0 is not a TCP port; use 1-65535"),
+        ("--workers", "0", "error: --workers 0 is out of range; use 1-64"),
+    ],
+)
+def test_run_local_refuses_a_bad_value_in_one_line(
+    tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "scripts/run_local.py", option, value, "--workdir", str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == message
+    assert result.stdout == ""
+    assert not (tmp_path / "logs").exists()

@@ -131,7 +131,9 @@ def test_request_id_from_the_caller_is_kept_and_logged(stack: LocalTopology) -> 
 
 def test_every_log_line_is_json_and_requests_carry_their_fields(stack: LocalTopology) -> None:
     stack.get(f"/api/v1/tracks/{unique_track()}/waveform")
-    stack.get("/no/such/route")
+    missing = stack.get("/no/such/route")[1]["X-Request-ID"]
+    # The worker writes its buffered lines at the end of the event-loop turn.
+    wait_until(lambda: missing in stack.log_path("gunicorn").read_text(), what="the request's log")
 
     records = parse_json_lines(stack.log_path("gunicorn"))
 

@@ -160,7 +160,7 @@ class TestBox:
         command = init["app"]["commands"]["10-provision"]
         assert command["command"] == "bash /opt/prostudio/app/deploy/provision.sh"
         assert command["env"]["PROSTUDIO_REDIS_MODE"] == "local"
-        assert command["env"]["API_WORKERS"] == "2"
+        assert command["env"]["API_WORKERS"] == "1"
 
     def test_user_data_has_no_fingerprint_so_updates_never_restart_the_box(self) -> None:
         before = PHASE_1.template("ZeroCostStack")["Resources"]["WebBoxB619B63F"]

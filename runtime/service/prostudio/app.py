@@ -1,34 +1,29 @@
-"""The WSGI application: health, readiness, metrics and the cached waveform API."""
+"""The ASGI application: health, readiness, metrics and the cached waveform API."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TextIO
 from urllib.parse import parse_qs
 
 from prostudio import origin
-from prostudio.logs import build_logger
+from prostudio.logs import LineBuffer, build_logger
 from prostudio.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from prostudio.metrics import Metrics
 from prostudio.redis_cache import CacheClient, RedisCache, build_redis_client
 from prostudio.settings import Settings
 
-StartResponse = Callable[..., Any]
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Headers = list[tuple[str, str]]
 
 JSON = "application/json"
-STATUS_LINES = {
-    200: "200 OK",
-    400: "400 Bad Request",
-    404: "404 Not Found",
-    405: "405 Method Not Allowed",
-    500: "500 Internal Server Error",
-    503: "503 Service Unavailable",
-}
 READ_METHODS = frozenset({"GET", "HEAD"})
 WAVEFORM_PATH = re.compile(r"^/api/v1/tracks/([A-Za-z0-9_-]{1,64})/waveform$")
 WAVEFORM_ROUTE = "/api/v1/tracks/{track_id}/waveform"
@@ -69,7 +64,9 @@ def _not_allowed(method: str, path: str) -> Response:
 
 
 class Application:
-    """A plain WSGI callable. Its collaborators are injected so tests can swap any of them."""
+    """A plain ASGI callable (HTTP and lifespan). Its collaborators are injected so tests can
+    swap any of them.
+    """
 
     def __init__(
         self,
@@ -77,43 +74,68 @@ class Application:
         cache: RedisCache,
         metrics: Metrics,
         logger: Any,
+        log_buffer: LineBuffer,
         render: Callable[[str, int], bytes] = origin.render_waveform_json,
     ) -> None:
         self.cache = cache
         self.metrics = metrics
         self.logger = logger
+        self.log_buffer = log_buffer
         self.render = render
-        self.exact_routes: dict[str, Callable[[dict[str, Any]], Response]] = {
+        self.exact_routes: dict[str, Callable[[Scope], Awaitable[Response]]] = {
             "/health": self.health,
             "/health/ready": self.ready,
             "/metrics": self.prometheus,
         }
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.http(scope, send)
+        elif scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        """Start-up needs nothing (pools connect lazily); shutdown closes them, flushes logs."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.cache.close()
+                self.log_buffer.flush()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def http(self, scope: Scope, send: Send) -> None:
+        """Answer one request: route it, add the common headers, log and count it."""
         started = time.perf_counter()
-        request_id = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")
+                break
         if not REQUEST_ID.match(request_id):
             request_id = os.urandom(16).hex()
-        method = environ["REQUEST_METHOD"]
-        path = environ.get("PATH_INFO") or "/"
+        method = scope["method"]
+        path = scope["path"] or "/"
         route = path
         try:
-            route, response = self.dispatch(method, path, environ)
+            route, response = await self.dispatch(method, path, scope)
         except Exception:
             self.logger.exception(
                 "unhandled_error", request_id=request_id, method=method, path=path
             )
             response = _json(500, {"error": "internal error", "request_id": request_id})
         status = response.status
-        headers: Headers = [
-            ("Content-Type", response.content_type),
-            ("Content-Length", str(len(response.body))),
-            ("X-Request-ID", request_id),
+        headers = [
+            (b"content-type", response.content_type.encode()),
+            (b"content-length", str(len(response.body)).encode()),
+            (b"x-request-id", request_id.encode()),
         ]
         if response.cache is not None:
-            headers.append(("X-Cache", response.cache.upper()))
+            headers.append((b"x-cache", response.cache.upper().encode()))
         if response.extra_headers:
-            headers.extend(response.extra_headers)
+            headers.extend((k.encode(), v.encode()) for k, v in response.extra_headers)
         elapsed = time.perf_counter() - started
         self.metrics.requests.labels(method, route, str(status)).inc()
         self.metrics.latency.labels(route).observe(elapsed)
@@ -126,44 +148,46 @@ class Application:
             latency_ms=round(elapsed * 1000, 3),
             cache=response.cache,
         )
-        start_response(STATUS_LINES[status], headers)
-        return [b"" if method == "HEAD" else response.body]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": b"" if method == "HEAD" else response.body}
+        )
 
-    def dispatch(self, method: str, path: str, environ: dict[str, Any]) -> tuple[str, Response]:
+    async def dispatch(self, method: str, path: str, scope: Scope) -> tuple[str, Response]:
         """Find the route for a path; return its label (bounded cardinality) and response."""
         handler = self.exact_routes.get(path)
         if handler is not None:
             if method not in READ_METHODS:
                 return path, _not_allowed(method, path)
-            return path, handler(environ)
+            return path, await handler(scope)
         match = WAVEFORM_PATH.match(path)
         if match is None:
             return "unmatched", _json(404, {"error": f"no route for {path}"})
         if method not in READ_METHODS:
             return WAVEFORM_ROUTE, _not_allowed(method, path)
-        return WAVEFORM_ROUTE, self.waveform(match.group(1), environ)
+        return WAVEFORM_ROUTE, await self.waveform(match.group(1), scope)
 
-    def health(self, environ: dict[str, Any]) -> Response:
+    async def health(self, scope: Scope) -> Response:
         """Liveness: the process answers; no dependency is consulted."""
         return Response(200, HEALTH_BODY)
 
-    def ready(self, environ: dict[str, Any]) -> Response:
+    async def ready(self, scope: Scope) -> Response:
         """Readiness: Redis answers a PING within the configured timeout."""
-        reason = self.cache.check()
+        reason = await self.cache.check()
         if reason is None:
             return Response(200, READY_BODY)
         return _json(503, {"status": "unavailable", "redis": "down", "reason": reason})
 
-    def prometheus(self, environ: dict[str, Any]) -> Response:
+    async def prometheus(self, scope: Scope) -> Response:
         """Every worker's metrics in the Prometheus text format."""
         return Response(200, self.metrics.render(), content_type=METRICS_CONTENT_TYPE)
 
-    def waveform(self, track_id: str, environ: dict[str, Any]) -> Response:
+    async def waveform(self, track_id: str, scope: Scope) -> Response:
         """A track's waveform overview, from Redis when cached, else rendered and cached."""
         points = origin.DEFAULT_POINTS
-        query = environ.get("QUERY_STRING")
+        query = scope["query_string"]
         if query:
-            values = parse_qs(query).get("points")
+            values = parse_qs(query.decode("latin-1")).get("points")
             if values:
                 raw = values[-1]
                 if not raw.isdigit() or not (origin.MIN_POINTS <= int(raw) <= origin.MAX_POINTS):
@@ -175,7 +199,7 @@ class Application:
                         },
                     )
                 points = int(raw)
-        body, outcome = self.cache.get_or_compute(
+        body, outcome = await self.cache.get_or_compute(
             f"waveform:v1:{track_id}:{points}", lambda: self.render(track_id, points)
         )
         if outcome == "hit":
@@ -193,7 +217,8 @@ def build_application(
     log_stream: TextIO | None = None,
 ) -> Application:
     """Wire the application from settings; pass clients to use other Redis servers."""
-    logger = build_logger(settings.log_level, log_stream)
+    log_buffer = LineBuffer(log_stream if log_stream is not None else sys.stdout)
+    logger = build_logger(settings.log_level, log_buffer)
     metrics = Metrics()
 
     def record_redis_error(operation: str, error: Exception) -> None:
@@ -211,4 +236,4 @@ def build_application(
         outage_cooldown_seconds=settings.outage_cooldown_seconds,
         on_error=record_redis_error,
     )
-    return Application(cache=cache, metrics=metrics, logger=logger)
+    return Application(cache=cache, metrics=metrics, logger=logger, log_buffer=log_buffer)

@@ -33,6 +33,7 @@ class RedisSettings:
     sentinel_password: str | None = None
     timeout_seconds: float = 0.25
     retries: int = 2
+    max_connections: int = 256
 
     @property
     def uses_sentinel(self) -> bool:
@@ -45,7 +46,7 @@ class Settings:
     """Everything the service reads from its environment."""
 
     redis: RedisSettings
-    api_workers: int = 2
+    api_workers: int = 1
     max_memory_mb: int = 1024
     cache_ttl_seconds: int = 300
     outage_cooldown_seconds: float = 1.0
@@ -156,6 +157,7 @@ def load_redis_settings(env: Mapping[str, str]) -> RedisSettings:
         sentinel_password=_secret(env, "REDIS_SENTINEL_PASSWORD"),
         timeout_seconds=timeout_ms / 1000,
         retries=_integer(env, "REDIS_RETRIES", 2, 0, 10),
+        max_connections=_integer(env, "REDIS_MAX_CONNECTIONS", 256, 8, 10_000),
     )
 
 
@@ -167,7 +169,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     cooldown_ms = _integer(env, "REDIS_OUTAGE_COOLDOWN_MS", 1000, 0, 60_000)
     return Settings(
         redis=load_redis_settings(env),
-        api_workers=_integer(env, "API_WORKERS", 2, 1, 64),
+        api_workers=_integer(env, "API_WORKERS", 1, 1, 64),
         max_memory_mb=_integer(env, "MAX_MEMORY_MB", 1024, 256, 1_048_576),
         cache_ttl_seconds=_integer(env, "CACHE_TTL_SECONDS", 300, 1, 604_800),
         outage_cooldown_seconds=cooldown_ms / 1000,

@@ -61,13 +61,17 @@ def find_binary(name: str) -> str:
     return found
 
 
-def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
-    """GET http://127.0.0.1:port/path; return status, headers and body."""
+def http_get(
+    port: int, path: str, timeout: float = 5.0
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """GET http://127.0.0.1:port/path; return status, headers (names case-insensitive, as in
+    HTTP) and body.
+    """
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         connection.request("GET", path)
         response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
+        return response.status, response.msg, response.read()
     finally:
         connection.close()
 
@@ -117,12 +121,13 @@ class LocalTopology:
         *,
         nginx_port: int | None = None,
         redis_port: int | None = None,
-        api_workers: int = 2,
+        api_workers: int = 1,
         max_memory_mb: int = 1024,
         nginx_workers: str = "auto",
         cpu: str | None = None,
         extra_env: Mapping[str, str] | None = None,
         python: str = sys.executable,
+        service_root: Path = SERVICE_ROOT,
     ) -> None:
         self.workdir = workdir.resolve()
         self.nginx_port = nginx_port or free_port()
@@ -134,6 +139,9 @@ class LocalTopology:
         self.cpu = cpu
         self.extra_env = dict(extra_env or {})
         self.python = python
+        # gunicorn's package and gunicorn.conf.py come from here (the benchmark points it at
+        # an earlier version of the service); nginx and Redis always use this tree's files.
+        self.service_root = service_root
         self.socket_path = self.workdir / "gunicorn.sock"
         self.redis_socket = self.workdir / "redis" / "redis.sock"
         self.processes: dict[str, ManagedProcess] = {}
@@ -252,7 +260,7 @@ class LocalTopology:
 
     def gunicorn_command(self) -> list[str]:
         """gunicorn with the shipped configuration file."""
-        config = DEPLOY_DIR / "gunicorn.conf.py"
+        config = self.service_root / "deploy" / "gunicorn.conf.py"
         return [self.python, "-m", "gunicorn", "--config", str(config)]
 
     def start_gunicorn(self) -> None:
@@ -261,7 +269,7 @@ class LocalTopology:
             "gunicorn",
             self._pinned(self.gunicorn_command()),
             log=self.log_path("gunicorn"),
-            cwd=str(SERVICE_ROOT),
+            cwd=str(self.service_root),
             env=self.service_environment(),
         )
         self._wait(self.socket_path.exists, "gunicorn")
@@ -341,6 +349,6 @@ class LocalTopology:
         """The address of a path through nginx."""
         return f"http://127.0.0.1:{self.nginx_port}{path}"
 
-    def get(self, path: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, http.client.HTTPMessage, bytes]:
         """GET a path through nginx."""
         return http_get(self.nginx_port, path, timeout)

@@ -1,0 +1,58 @@
+"""The gunicorn worker class: uvicorn's, tuned for a service behind nginx or the ALB."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from types import FrameType
+from typing import Any, ClassVar
+
+from uvicorn_worker import UvicornWorker
+
+# Seconds a worker's shutdown keeps for the lifespan shutdown (pools closed, logs flushed)
+# inside gunicorn's graceful_timeout, after which the arbiter kills it.
+SHUTDOWN_MARGIN_SECONDS = 2
+
+
+class ServiceWorker(UvicornWorker):
+    """uvloop and httptools; no access log (the application writes one JSON line per
+    request), no proxy-header rewriting (nothing reads the client address), no Server or
+    Date header (nginx and the ALB set their own). A worker gunicorn aborts for a missed
+    heartbeat writes its buffered log lines before it dies.
+    """
+
+    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": False,
+        "proxy_headers": False,
+        "server_header": False,
+        "date_header": False,
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.config.timeout_graceful_shutdown = max(
+            1, self.cfg.graceful_timeout - SHUTDOWN_MARGIN_SECONDS
+        )
+
+    def init_signals(self) -> None:
+        """uvicorn's signals, plus SIGABRT: flush the logs, then exit like gunicorn's."""
+        super().init_signals()
+        signal.signal(signal.SIGABRT, self.handle_abort)
+
+    def handle_abort(self, sig: int, frame: FrameType | None) -> None:
+        """Write the application's buffered log lines, then exit at once. A clean exit would
+        cancel the requests in flight and answer each with a 500; exiting resets their
+        connections instead, and nginx resends those GETs to the next worker.
+        """
+        # A worker still booting has no application (and no buffered line) yet.
+        log_buffer = getattr(getattr(self, "wsgi", None), "log_buffer", None)
+        if log_buffer is not None:
+            log_buffer.flush()
+        self.alive = False
+        self.cfg.worker_abort(self)
+        sys.stderr.flush()
+        os._exit(1)

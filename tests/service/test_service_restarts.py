@@ -1,0 +1,107 @@
+"""Restarts under load: gunicorn reloads (SIGHUP), max_requests recycling and a worker aborted
+for a missed heartbeat (SIGABRT) lose no request and no log line, through the real nginx.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prostudio.topology import LocalTopology
+from service_helpers import parse_json_lines, wait_until
+
+CLIENTS = 12
+LOAD_SECONDS = 8.0
+PATHS = ("/health/ready", "/api/v1/tracks/restart-load/waveform?points=16", "/health")
+
+
+@pytest.fixture
+def recycling_stack(tmp_path: Path) -> Iterator[LocalTopology]:
+    """The box's topology with a worker recycled every few hundred requests."""
+    topology = LocalTopology(
+        tmp_path,
+        api_workers=1,
+        extra_env={"GUNICORN_CMD_ARGS": "--max-requests 300 --max-requests-jitter 50"},
+    )
+    topology.start()
+    yield topology
+    topology.stop()
+
+
+def keep_requesting(port: int, stop: threading.Event, answers: list[tuple[str, int]]) -> None:
+    """GET the paths in turn on one keep-alive connection until told to stop; record each
+    request id with its status (0 when the request failed outright).
+    """
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    count = 0
+    while not stop.is_set():
+        request_id = f"load-{uuid.uuid4().hex}"
+        try:
+            connection.request(
+                "GET", PATHS[count % len(PATHS)], headers={"X-Request-ID": request_id}
+            )
+            response = connection.getresponse()
+            response.read()
+            answers.append((request_id, response.status))
+        except (OSError, http.client.HTTPException):
+            answers.append((request_id, 0))
+            connection.close()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        count += 1
+    connection.close()
+
+
+def worker_pids(stack: LocalTopology) -> set[int]:
+    """The gunicorn arbiter's children."""
+    arbiter = stack.processes["gunicorn"].pid
+    children = Path(f"/proc/{arbiter}/task/{arbiter}/children").read_text().split()
+    return {int(pid) for pid in children}
+
+
+def test_reloads_recycling_and_an_aborted_worker_drop_no_request(
+    recycling_stack: LocalTopology,
+) -> None:
+    stack = recycling_stack
+    arbiter = stack.processes["gunicorn"].pid
+    first_workers = worker_pids(stack)
+    stop = threading.Event()
+    answers: list[tuple[str, int]] = []
+    clients = [
+        threading.Thread(target=keep_requesting, args=(stack.nginx_port, stop, answers))
+        for _ in range(CLIENTS)
+    ]
+    for client in clients:
+        client.start()
+    try:
+        time.sleep(LOAD_SECONDS / 4)
+        os.kill(arbiter, signal.SIGHUP)
+        time.sleep(LOAD_SECONDS / 4)
+        # What gunicorn does to a worker that missed its heartbeat.
+        os.kill(next(iter(worker_pids(stack))), signal.SIGABRT)
+        time.sleep(LOAD_SECONDS / 4)
+        os.kill(arbiter, signal.SIGHUP)
+        time.sleep(LOAD_SECONDS / 4)
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(timeout=30)
+
+    failed = [(request_id, status) for request_id, status in answers if status != 200]
+    assert len(answers) > 1000, "too little load to cross the restarts"
+    assert failed == [], f"{len(failed)} of {len(answers)} requests failed: {failed[:5]}"
+    log = stack.log_path("gunicorn")
+    boots = [r for r in parse_json_lines(log) if str(r.get("event", "")).startswith("Booting")]
+    # Two reloads, one abort and several recycled workers each booted a new worker.
+    assert len(boots) >= 1 + 2 + 1 + 2
+    assert not worker_pids(stack) & first_workers
+    wait_until(lambda: answers[-1][0] in log.read_text(), what="the last request's log line")
+    logged = {r.get("request_id") for r in parse_json_lines(log) if r.get("event") == "request"}
+    missing = [request_id for request_id, _ in answers if request_id not in logged]
+    assert missing == [], f"{len(missing)} answered requests have no log line"
