@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
+from infra.stacks.acknowledgements import LOAD_BALANCER, acknowledge
 
 HEALTH_PATH = "/health"
 
@@ -60,13 +62,6 @@ class LoadBalancer(Construct):
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
             removal_policy=RemovalPolicy.RETAIN,
         )
-        Validations.of(self.access_logs).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-S1",
-                reason="This bucket is the ALB access-log sink; logging its own access would "
-                "need a further bucket for no added audit value.",
-            )
-        )
         self.alb = elbv2.ApplicationLoadBalancer(
             self,
             "Alb",
@@ -92,6 +87,7 @@ class LoadBalancer(Construct):
             target_port=443,
         )
         self.connections = self.alb.connections
+        acknowledge(self, LOAD_BALANCER)
 
     def forward_to(
         self,

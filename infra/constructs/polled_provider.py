@@ -10,14 +10,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
-from constructs import Construct, IConstruct
+from constructs import Construct
+
+from infra.stacks.acknowledgements import POLLED_PROVIDER, acknowledge
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -134,7 +136,7 @@ def add_polled_provider(
         provider=provider,
         framework_roles=framework_roles,
     )
-    _acknowledge_framework(polled)
+    acknowledge(scope, POLLED_PROVIDER)
     return polled
 
 
@@ -145,53 +147,3 @@ def _framework_role(scope: Construct, id_: str, description: str) -> iam.Role:
         assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
         description=description,
     )
-
-
-def _logical_id(construct: IConstruct) -> str:
-    return Stack.of(construct).get_logical_id(construct.node.default_child)  # type: ignore[arg-type]
-
-
-def _acknowledge_framework(polled: PolledProvider) -> None:
-    """The findings every Provider of this shape causes, each with its reason."""
-    invoke = (
-        "The Provider framework invokes this resource's own two handler functions; CDK's "
-        "grant adds each ARN with :* for its versions and aliases, and no other function."
-    )
-    runtime = (
-        f"The handlers are pinned to {RUNTIME.name} on purpose, so a runtime change is a "
-        "reviewed edit tested with the handlers, not a side effect of a CDK upgrade."
-    )
-    provider = polled.provider
-    accepted: list[tuple[Construct, str, str]] = [
-        *[
-            (role, f"AwsSolutions-IAM5[Resource::<{_logical_id(function)}.Arn>:*]", invoke)
-            for role in polled.framework_roles
-            for function in (polled.on_event, polled.is_complete)
-        ],
-        (
-            provider,
-            "AwsSolutions-IAM5[Resource::*]",
-            "The waiter state machine's log delivery actions (logs:CreateLogDelivery and "
-            "friends) have no resource-level permissions; CDK adds them for its logging.",
-        ),
-        *[
-            (
-                provider,
-                "AwsSolutions-IAM5[Resource::<"
-                f"{_logical_id(provider.node.find_child(framework_function))}.Arn>:*]",
-                f"The waiter state machine invokes the framework's {framework_function} "
-                "function; CDK's grant adds :* for its versions and aliases.",
-            )
-            for framework_function in ("framework-isComplete", "framework-onTimeout")
-        ],
-        (
-            provider,
-            "AwsSolutions-SF2",
-            "The waiter is CDK's fixed Wait/Invoke loop and logs every event at level ALL to "
-            "its own log group; X-Ray traces of it would only repeat those logs.",
-        ),
-        (polled.on_event, "AwsSolutions-L1", runtime),
-        (polled.is_complete, "AwsSolutions-L1", runtime),
-    ]
-    for target, rule, reason in accepted:
-        Validations.of(target).acknowledge(Acknowledgment(id=rule, reason=reason))

@@ -17,14 +17,12 @@ from typing import Any
 
 import jsii
 from aws_cdk import (
-    Acknowledgment,
     BundlingOptions,
     CustomResource,
     DockerImage,
     Duration,
     ILocalBundling,
     RemovalPolicy,
-    Validations,
 )
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
@@ -36,6 +34,7 @@ from constructs import Construct
 
 from infra.config import CUSTOM_RESOURCE_LIMIT_SECONDS
 from infra.constructs.polled_provider import Handler, InVpc, add_polled_provider
+from infra.stacks.acknowledgements import REDIS_COPY, acknowledge
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "redis_copy"
 POLICIES = ("fail", "skip", "replace")
@@ -199,20 +198,9 @@ class RedisCopy(Construct):
                 "Generation": str(generation),
             },
         )
-        self._acknowledge()
+        acknowledge(self, REDIS_COPY)
 
     @property
     def copied_keys(self) -> str:
         """The number of keys the last run copied (a token for outputs)."""
         return self.resource.get_att_string("Copied")
-
-    def _acknowledge(self) -> None:
-        """The finding this construct accepts beyond the Provider framework's own."""
-        Validations.of(self.role).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                "AWSLambdaVPCAccessExecutionRole]",
-                reason="CDK attaches this AWS-maintained policy to every VPC function: the "
-                "Lambda service needs its ENI actions, which have no resource-level scope.",
-            )
-        )

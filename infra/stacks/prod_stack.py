@@ -39,6 +39,7 @@ IMAGE_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".pytest_cache", "*.rdb"]
 class ProdStack(Stack):
     def __init__(self, scope: Construct, id_: str, *, settings: Settings, **kwargs: Any) -> None:
         super().__init__(scope, id_, **kwargs)
+        self.settings = settings
         ssm.StringParameter(
             self,
             "Phase",
@@ -62,7 +63,7 @@ class ProdStack(Stack):
             )
         if settings.prod_enabled and self.dns:
             self._production(settings, self.dns)
-        self.acknowledged = acknowledge(self, PROD)
+        acknowledge(self, PROD)
 
     def _production(self, settings: Settings, dns: WeightedDns) -> None:
         prod = settings.prod

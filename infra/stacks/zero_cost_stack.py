@@ -22,6 +22,7 @@ from infra.stacks.acknowledgements import ZERO_COST, acknowledge
 class ZeroCostStack(Stack):
     def __init__(self, scope: Construct, id_: str, *, settings: Settings, **kwargs: Any) -> None:
         super().__init__(scope, id_, **kwargs)
+        self.settings = settings
         flags = settings.zero_cost
         network = Network(self, "Network")
         handoff = Handoff(self, "Handoff", vpc=network.vpc)
@@ -110,4 +111,4 @@ class ZeroCostStack(Stack):
             handoff.publish_entry_ip(hosts.elastic_ip.ref)
         CfnOutput(self, "BoxPublicIp", value=hosts.elastic_ip.ref)
         CfnOutput(self, "BoxInstanceId", value=hosts.instances[0].instance_id)
-        self.acknowledged = acknowledge(self, ZERO_COST)
+        acknowledge(self, ZERO_COST)
