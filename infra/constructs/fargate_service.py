@@ -15,6 +15,7 @@ from constructs import Construct
 
 from infra import parameters
 from infra.constructs.load_balancer import LoadBalancer
+from infra.constructs.log_encryption import stack_log_key
 
 CONTAINER_NAME = "service"
 # runtime/service/Dockerfile runs gunicorn bound to 0.0.0.0:8000.
@@ -73,7 +74,11 @@ class FargateService(Construct):
             self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENHANCED
         )
         self.log_group = logs.LogGroup(
-            self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN
+            self,
+            "Logs",
+            retention=LOG_RETENTION,
+            removal_policy=RemovalPolicy.RETAIN,
+            encryption_key=stack_log_key(self),
         )
         self.redis_host_parameter = ssm.StringParameter(
             self,

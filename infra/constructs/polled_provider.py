@@ -15,14 +15,18 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from infra.constructs.log_encryption import stack_log_key
 from infra.stacks.acknowledgements import POLLED_PROVIDER, acknowledge
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 RUNTIME = lambda_.Runtime.PYTHON_3_12
+HANDLER_CONCURRENCY = 1
+FAILED_EVENT_RETENTION = Duration.days(14)
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,13 @@ class PolledProvider:
 
 
 def log_group(scope: Construct, id_: str) -> logs.LogGroup:
-    return logs.LogGroup(scope, id_, retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+    return logs.LogGroup(
+        scope,
+        id_,
+        retention=LOG_RETENTION,
+        removal_policy=RemovalPolicy.DESTROY,
+        encryption_key=stack_log_key(scope),
+    )
 
 
 def add_polled_provider(
@@ -94,6 +104,9 @@ def add_polled_provider(
             memory_size=handler.memory_mb,
             environment=dict(environment or {}),
             log_group=logs_of_function,
+            # The Provider calls each handler once at a time for its one resource; the limit
+            # also keeps a retry storm from taking the account's whole concurrency.
+            reserved_concurrent_executions=HANDLER_CONCURRENCY,
             description=f"{title} ({handler.entry_point.rsplit('.', maxsplit=1)[-1]})",
             **network,
         )
@@ -130,6 +143,7 @@ def add_polled_provider(
             level=sfn.LogLevel.ALL,
         ),
     )
+    _dead_letter_queue(scope, provider, framework_roles[0])
     polled = PolledProvider(
         on_event=on_event_function,
         is_complete=is_complete_function,
@@ -147,3 +161,23 @@ def _framework_role(scope: Construct, id_: str, description: str) -> iam.Role:
         assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
         description=description,
     )
+
+
+def _dead_letter_queue(scope: Construct, provider: cr.Provider, role: iam.IRole) -> sqs.Queue:
+    """CloudFormation invokes the framework's onEvent function asynchronously: an event that
+    fails every retry would leave the stack waiting out the custom resource's hour with no
+    trace. The queue keeps each such event (its ResponseURL included) for the operator."""
+    queue = sqs.Queue(
+        scope,
+        "FailedEvents",
+        encryption=sqs.QueueEncryption.KMS_MANAGED,
+        enforce_ssl=True,
+        retention_period=FAILED_EVENT_RETENTION,
+    )
+    queue.grant_send_messages(role)
+    framework_on_event = provider.node.find_child("framework-onEvent").node.default_child
+    assert isinstance(framework_on_event, lambda_.CfnFunction)
+    framework_on_event.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(
+        target_arn=queue.queue_arn
+    )
+    return queue

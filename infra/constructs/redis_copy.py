@@ -27,6 +27,7 @@ from aws_cdk import (
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -119,6 +120,7 @@ class RedisCopy(Construct):
         source: RedisEndpoint,
         target: RedisEndpoint,
         generation: int,
+        encryption_key: kms.IKey | None = None,
         policy: str = "fail",
         verify: str = "full",
     ) -> None:
@@ -131,12 +133,21 @@ class RedisCopy(Construct):
             raise ValueError(f"generation={generation!r} must be a whole number >= 0")
 
         # Progress only: losing it means at worst re-running a copy, so it goes with the stack.
+        # It holds key names of the cache's data: on the cache's key when one is given.
+        encryption_key = encryption_key or kms.Key(
+            self,
+            "CheckpointKey",
+            description="Encrypts the Redis copy's checkpoints",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
         self.table = dynamodb.Table(
             self,
             "Checkpoints",
             partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=encryption_key,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
@@ -154,6 +165,10 @@ class RedisCopy(Construct):
             )
         )
         self.table.grant(self.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+        # What DynamoDB asks of a caller of a table on a customer key; no wildcard actions.
+        encryption_key.grant(
+            self.role, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"
+        )
         source.secret.grant_read(self.role)
         target.secret.grant_read(self.role)
 

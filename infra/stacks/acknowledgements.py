@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from aws_cdk import Acknowledgment, Stack, Token, Validations
+from aws_cdk import Acknowledgment, CfnElement, CfnResource, Stack, Token, Validations
 from constructs import IConstruct
 
 
@@ -36,8 +36,16 @@ class Acknowledged(NamedTuple):
     entry: Accepted
     rule: str
     path: str
+    logical_id: str
+
+    @property
+    def scanner(self) -> str:
+        """Who reports the finding: cdk-nag or CloudFormation validation ("validation"), or
+        an independent template scanner that reads the resource's Metadata ("checkov")."""
+        return CHECKOV if self.rule.startswith(f"{CHECKOV}::") else "validation"
 
 
+CHECKOV = "checkov"
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 _ASSET_READ = (
@@ -103,6 +111,50 @@ ZERO_COST: tuple[Accepted, ...] = (
         "LoadBalancer/Alb/SecurityGroup/Resource",
         "AwsSolutions-EC23",
         "The internet-facing ALB must accept 443 (and 80, redirected to 443) from anyone.",
+    ),
+    *(
+        Accepted(
+            f"Web/{box}/Resource",
+            "checkov::CKV_AWS_88",
+            "With no NAT gateway (free tier) the box reaches AWS APIs and package mirrors "
+            "through its public address; behind the ALB its security group admits the ALB only.",
+        )
+        for box in ("Box", "Box2")
+    ),
+    Accepted(
+        "Web/SecurityGroup/Resource",
+        "checkov::CKV_AWS_260",
+        "Without the ALB increment the box itself serves the site: port 80 must stay open to "
+        "redirect plain HTTP visitors to 443.",
+        when=lambda stack: not stack.settings.zero_cost.alb,
+    ),
+    *(
+        Accepted(
+            path,
+            "checkov::CKV_AWS_149",
+            "A customer-managed KMS key costs a monthly fee the zero-cost stack does not "
+            "spend; this secret stays on the AWS managed Secrets Manager key.",
+        )
+        for path in ("Web/RedisPassword/Resource", "Cache/AuthToken/Resource")
+    ),
+    Accepted(
+        "Network/FlowLogs/Resource",
+        "checkov::CKV_AWS_158",
+        "A customer-managed KMS key costs a monthly fee the zero-cost stack does not spend; "
+        "rejected-traffic flow logs hold no customer data.",
+    ),
+    *(
+        Accepted(
+            "Custom::VpcRestrictDefaultSGCustomResourceProvider/Handler",
+            f"checkov::{check}",
+            f"CDK's own handler that strips the default security group's rules once per "
+            f"deploy; it touches no data ({what}).",
+        )
+        for check, what in (
+            ("CKV_AWS_115", "no concurrency reservation needed for one call per deploy"),
+            ("CKV_AWS_116", "CloudFormation reports its failure, so no event is lost"),
+            ("CKV_AWS_117", "it calls only the EC2 API, which needs no VPC"),
+        )
     ),
 )
 
@@ -184,6 +236,56 @@ POLLED_PROVIDER: tuple[Accepted, ...] = (
     ),
     Accepted("OnEvent/Resource", "AwsSolutions-L1", _RUNTIME),
     Accepted("IsComplete/Resource", "AwsSolutions-L1", _RUNTIME),
+    *(
+        Accepted(
+            f"{handler}/Resource",
+            "checkov::CKV_AWS_116",
+            "The Provider framework invokes this handler synchronously and reports its failure "
+            "to CloudFormation: there is no asynchronous event to lose.",
+        )
+        for handler in ("OnEvent", "IsComplete")
+    ),
+    *(
+        Accepted(
+            f"Provider/{fn}/Resource",
+            "checkov::CKV_AWS_116",
+            "The waiter state machine invokes this framework function synchronously; its "
+            "execution history keeps every failed call.",
+        )
+        for fn in ("framework-isComplete", "framework-onTimeout")
+    ),
+    *(
+        Accepted(
+            f"Provider/{fn}/Resource",
+            f"checkov::{check}",
+            reason,
+        )
+        for fn in ("framework-onEvent", "framework-isComplete", "framework-onTimeout")
+        for check, reason in (
+            (
+                "CKV_AWS_115",
+                "A CDK framework function called once per poll of one resource; reserving "
+                "concurrency for all five functions of each Provider would take it from the "
+                "account for no protection.",
+            ),
+            (
+                "CKV_AWS_117",
+                "A CDK framework function that only invokes the handlers and the waiter; "
+                "outside the VPC it needs no NAT gateway or Lambda endpoint.",
+            ),
+            (
+                "CKV_AWS_173",
+                "A CDK framework function whose variables are function and state machine "
+                "ARNs, none of them secret.",
+            ),
+        )
+    ),
+    Accepted(
+        _WAITER_POLICY,
+        "checkov::CKV_AWS_111",
+        "The log-delivery actions CDK grants the waiter for its logging (logs:CreateLogDelivery "
+        "and friends) have no resource-level scope.",
+    ),
 )
 
 REDIS_COPY: tuple[Accepted, ...] = (
@@ -193,6 +295,15 @@ REDIS_COPY: tuple[Accepted, ...] = (
         "AWSLambdaVPCAccessExecutionRole]",
         "CDK attaches this AWS-maintained policy to every VPC function: the Lambda service "
         "needs its ENI actions, which have no resource-level scope.",
+    ),
+    *(
+        Accepted(
+            f"{handler}/Resource",
+            "checkov::CKV_AWS_173",
+            "The copy handlers' variables are the checkpoint table's name and tuning numbers; "
+            "both Redis credentials are read from Secrets Manager at run time.",
+        )
+        for handler in ("OnEvent", "IsComplete")
     ),
 )
 
@@ -218,6 +329,15 @@ TRAFFIC_SHIFT: tuple[Accepted, ...] = (
         "scoped to *; the statement grants that one read-only action.",
         when=lambda shift: shift.reads_composite_alarms,
     ),
+    *(
+        Accepted(
+            f"{handler}/Resource",
+            "checkov::CKV_AWS_117",
+            "The shift handlers call only the Route53 and CloudWatch APIs; outside the VPC they "
+            "need no NAT gateway or interface endpoints.",
+        )
+        for handler in ("OnEvent", "IsComplete")
+    ),
 )
 
 LOAD_BALANCER: tuple[Accepted, ...] = (
@@ -226,6 +346,17 @@ LOAD_BALANCER: tuple[Accepted, ...] = (
         "AwsSolutions-S1",
         "This bucket is the ALB access-log sink; logging its own access would need a further "
         "bucket for no added audit value.",
+    ),
+    Accepted(
+        "AccessLogs/Resource",
+        "checkov::CKV_AWS_18",
+        "The ALB's access-log sink: its own server access logs would go to yet another bucket "
+        "and add no audit value; it blocks public access and enforces TLS.",
+    ),
+    Accepted(
+        "Alb/SecurityGroup/Resource",
+        "checkov::CKV_AWS_260",
+        "Port 80 stays open to the internet only to answer with a redirect to HTTPS on 443.",
     ),
 )
 
@@ -250,11 +381,26 @@ def acknowledge(scope: IConstruct, table: tuple[Accepted, ...]) -> None:
         if entry.when is not None and not entry.when(scope):
             continue
         target = _find(scope, entry.path)
-        if target is not None:
-            _apply(target, Acknowledged(entry, _resolve(scope, entry.rule), target.node.path))
+        if target is None:
+            continue
+        resource = target if isinstance(target, CfnElement) else target.node.default_child
+        logical_id = (
+            Stack.of(target).get_logical_id(resource) if isinstance(resource, CfnElement) else ""
+        )
+        rule = _resolve(scope, entry.rule)
+        _apply(target, Acknowledged(entry, rule, target.node.path, logical_id))
 
 
 def _apply(target: IConstruct, acknowledged: Acknowledged) -> None:
+    if acknowledged.scanner == CHECKOV:
+        # checkov reads skips from the resource's Metadata, each with its comment.
+        assert isinstance(target, CfnResource), acknowledged
+        metadata = target.get_metadata(CHECKOV) or {"skip": []}
+        metadata["skip"].append(
+            {"id": acknowledged.rule.split("::")[1], "comment": acknowledged.entry.reason}
+        )
+        target.add_metadata(CHECKOV, metadata)
+        return
     Validations.of(target).acknowledge(
         Acknowledgment(id=acknowledged.rule, reason=acknowledged.entry.reason)
     )

@@ -73,7 +73,8 @@ class ProdStack(Stack):
         cache_key = kms.Key(
             self,
             "CacheKey",
-            description="Encrypts the production Redis, its snapshots and its AUTH token",
+            description="Encrypts the production Redis, its snapshots, its AUTH token and the "
+            "copy's checkpoints",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
             pending_window=Duration.days(30),
@@ -154,6 +155,7 @@ class ProdStack(Stack):
                     secret=self.cache.auth_token,
                 ),
                 generation=prod.copy_generation,
+                encryption_key=cache_key,
                 policy=prod.copy_policy,
             )
             # The copy runs once the endpoints and the cache's ingress rules exist.
