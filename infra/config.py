@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from runtime.common.copy_rules import COPY_POLICIES
+
 T = TypeVar("T")
 
 
@@ -278,9 +280,6 @@ def _shift(context: Mapping[str, Any]) -> ShiftSettings:
             "or walk in stages with an intermediate traffic_weight"
         )
     return shift
-
-
-COPY_POLICIES = ("fail", "skip", "replace")
 
 
 def _copy_policy(raw: Any) -> str:

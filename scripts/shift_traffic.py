@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runtime" / "traffic_shift"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runtime.common
 
 from botocore.exceptions import BotoCoreError, ClientError
 from shift_engine import (

@@ -6,11 +6,22 @@ Lambda invocation sleeps or runs long, and the whole stays inside CloudFormation
 
 from __future__ import annotations
 
+import importlib
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+import jsii
+from aws_cdk import (
+    AssetHashType,
+    BundlingOptions,
+    DockerImage,
+    Duration,
+    ILocalBundling,
+    RemovalPolicy,
+)
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -23,10 +34,46 @@ from constructs import Construct
 from infra.constructs.log_encryption import stack_log_key
 from infra.stacks.acknowledgements import POLLED_PROVIDER, acknowledge
 
+RUNTIME_DIR = Path(__file__).resolve().parents[2] / "runtime"
+COMMON_DIR = RUNTIME_DIR / "common"
+_NOT_BUNDLED = shutil.ignore_patterns("__pycache__", "*.pyc")
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 HANDLER_CONCURRENCY = 1
 FAILED_EVENT_RETENTION = Duration.days(14)
+
+
+@jsii.implements(ILocalBundling)
+class _LocalBundle:
+    """A handler folder's modules, runtime/common (as `runtime.common`) and the synthesizing
+    venv's copy of each pure-Python package named, bundled without Docker."""
+
+    def __init__(self, source: Path, packages: Sequence[str]) -> None:
+        self.source, self.packages = source, tuple(packages)
+
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: Any) -> bool:
+        output = Path(output_dir)
+        for module in self.source.iterdir():
+            if module.suffix == ".py" or module.name == "requirements.txt":
+                shutil.copy2(module, output / module.name)
+        shutil.copytree(COMMON_DIR, output / "runtime" / "common", ignore=_NOT_BUNDLED)
+        for package in self.packages:
+            location = Path(importlib.import_module(package).__path__[0])
+            shutil.copytree(location, output / package, ignore=_NOT_BUNDLED, dirs_exist_ok=True)
+        return True
+
+
+def handler_code(source: Path, packages: Sequence[str] = ()) -> lambda_.Code:
+    """A handler asset bundled locally; hashed by its output, so a change in runtime/common or
+    in a bundled package's version deploys a new asset."""
+    return lambda_.Code.from_asset(
+        str(source),
+        exclude=["__pycache__", "*.pyc"],
+        asset_hash_type=AssetHashType.OUTPUT,
+        bundling=BundlingOptions(
+            image=DockerImage.from_registry("unused"), local=_LocalBundle(source, packages)
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,6 @@ from aws_cdk import (
 )
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import (
@@ -29,13 +27,11 @@ from infra.config import (
     SHIFT_POLL_SECONDS,
     ShiftSettings,
 )
-from infra.constructs.polled_provider import Handler, add_polled_provider
+from infra.constructs.polled_provider import Handler, add_polled_provider, handler_code
 from infra.stacks.acknowledgements import TRAFFIC_SHIFT, acknowledge
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "traffic_shift"
-ASSET_EXCLUDES = ["__pycache__", "*.pyc"]
 LOCK_PREFIX = "_shift."
-LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 HANDLER_TIMEOUT = Duration.minutes(2)
 ROLLBACK_CHOICES = ("healthy", "old")
 
@@ -178,7 +174,7 @@ class TrafficShift(Construct):
         polled = add_polled_provider(
             self,
             title="Route53 weighted traffic shift",
-            code=lambda_.Code.from_asset(str(ASSET_DIR), exclude=ASSET_EXCLUDES),
+            code=handler_code(ASSET_DIR, packages=("structlog",)),
             role=self.role,
             on_event=Handler("shift_handler.on_event"),
             is_complete=Handler("shift_handler.is_complete"),
