@@ -40,9 +40,11 @@ from shift_engine import (
     stop,
 )
 
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
+from runtime.common.errors import ExitCode
+
+EXIT_FAILED = ExitCode.FAILED
+EXIT_BAD_INPUT = ExitCode.USAGE
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 class _Parser(argparse.ArgumentParser):

@@ -9,13 +9,13 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra import parameters
 from infra.constructs.load_balancer import LoadBalancer
 from infra.constructs.log_encryption import stack_log_key
+from infra.constructs.redis_endpoint import RedisEndpoint
 
 CONTAINER_NAME = "service"
 # runtime/service/Dockerfile runs gunicorn bound to 0.0.0.0:8000.
@@ -28,15 +28,6 @@ CPU_TARGET_PERCENT = 60
 # four workers serve, so scale-out starts before latency does.
 REQUESTS_PER_TASK_PER_MINUTE = 3000
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
-
-
-@dataclass(frozen=True)
-class RedisEndpoint:
-    """Where the tasks find Redis: host and port, and the AUTH token's secret."""
-
-    host: str
-    port: int
-    auth_token: secretsmanager.ISecret
 
 
 @dataclass(frozen=True)

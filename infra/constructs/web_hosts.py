@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import Duration, Stack
@@ -10,6 +9,8 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
+
+from infra.constructs.redis_endpoint import RedisEndpoint
 
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "runtime" / "service"
 APP_DIR = "/opt/prostudio/app"
@@ -23,15 +24,6 @@ HEALTH_WAIT = (
     "curl -fsS -o /dev/null http://127.0.0.1/health && exit 0; sleep 2; "
     "done; echo 'prostudio /health never answered 200' >&2; exit 1"
 )
-
-
-@dataclass(frozen=True)
-class ExternalRedis:
-    """Where the boxes find Redis when it is not on the box itself."""
-
-    host: str
-    port: int
-    auth_token: secretsmanager.ISecret
 
 
 class WebHosts(Construct):
@@ -53,7 +45,7 @@ class WebHosts(Construct):
         instance_type: str,
         api_workers: int,
         max_memory_mb: int,
-        external_redis: ExternalRedis | None,
+        external_redis: RedisEndpoint | None,
     ) -> None:
         super().__init__(scope, id_)
         self.security_group = ec2.SecurityGroup(

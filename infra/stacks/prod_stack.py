@@ -20,12 +20,13 @@ from constructs import Construct
 
 from infra.config import Settings
 from infra.constructs.egress import Egress
-from infra.constructs.fargate_service import Capacity, FargateService, RedisEndpoint
+from infra.constructs.fargate_service import Capacity, FargateService
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.monitoring import Monitoring, RedisNodes
 from infra.constructs.redis_cluster import RedisCluster
 from infra.constructs.redis_copy import RedisCopy
 from infra.constructs.redis_copy import RedisEndpoint as CopyEndpoint
+from infra.constructs.redis_endpoint import RedisEndpoint
 from infra.constructs.shared_network import SharedNetwork
 from infra.constructs.traffic_shift import TrafficShift
 from infra.constructs.web_hosts import SERVICE_DIR

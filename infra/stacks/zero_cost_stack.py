@@ -15,7 +15,8 @@ from infra.constructs.handoff import Handoff
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.network import Network
 from infra.constructs.redis_cluster import RedisCluster
-from infra.constructs.web_hosts import ExternalRedis, WebHosts
+from infra.constructs.redis_endpoint import RedisEndpoint
+from infra.constructs.web_hosts import WebHosts
 from infra.stacks.acknowledgements import ZERO_COST, acknowledge
 
 
@@ -49,7 +50,7 @@ class ZeroCostStack(Stack):
             api_workers=flags.api_workers,
             max_memory_mb=flags.max_memory_mb,
             external_redis=(
-                ExternalRedis(host=cache.host, port=cache.port, auth_token=cache.auth_token)
+                RedisEndpoint(host=cache.host, port=cache.port, auth_token=cache.auth_token)
                 if cache
                 else None
             ),
