@@ -24,41 +24,23 @@ from aws_cdk import App, Environment, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 
 import app as entry
-from infra.config import load_settings
+from infra.config import DEFAULTS, load_settings
 from infra.stacks import acknowledgements
 from infra.stacks.acknowledgements import Acknowledged
 
 ROOT = Path(__file__).resolve().parents[1]
 CDK_JSON_CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
 FEATURE_FLAGS = {key: value for key, value in CDK_JSON_CONTEXT.items() if key.startswith("@")}
-# The app's settings as the tests know them: the documented example zone, every flag at its
-# default. Tests override single flags with `-c`-style strings on top of these.
-TEST_CONTEXT: dict[str, Any] = {
-    **FEATURE_FLAGS,
-    "phase": 1,
-    "region": "us-east-1",
-    "separate_redis": "auto",
-    "alb": "auto",
-    "instances": "auto",
+# The app's settings as the tests know them: every flag at its default and the documented
+# example zone, whatever cdk.json or an environment's config file holds. Tests override single
+# flags with `-c`-style strings on top of these.
+EXAMPLE_ZONE = {
     "domain_name": "api.prostudio.example.com",
     "zone_name": "prostudio.example.com",
     "hosted_zone_id": "Z0000000000EXAMPLE",
     "certificate_arn": "",
-    "ecs_task_count": 3,
-    "ecs_min_tasks": 2,
-    "ecs_max_tasks": 20,
-    "redis_node_type": "cache.r7g.large",
-    "redis_node_count": 3,
-    "alb_deletion_protection": False,
-    "alarm_email": "",
-    "migrate_data": False,
-    "copy_generation": 1,
-    "copy_policy": "fail",
-    "shift_traffic": False,
-    "traffic_weight": 100,
-    "shift_step": 10,
-    "shift_interval": 240,
 }
+TEST_CONTEXT: dict[str, Any] = {**FEATURE_FLAGS, **DEFAULTS, **EXAMPLE_ZONE}
 NAG_PLUGIN = "AwsSolutions"
 _ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 # Every cloud assembly of this process lives below one folder, removed when the process ends.
