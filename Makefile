@@ -32,6 +32,13 @@ $(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt runtime/serv
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
+# checkov pins its own dependencies (boto3 among them): it gets a venv of its own.
+SCAN_VENV := .venv-scan
+$(SCAN_VENV)/.installed: requirements-scan.txt
+	@test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	@touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -52,7 +59,7 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(VENV)/bin/mypy infra runtime scripts tests app.py
 
-pytest: $(VENV)/.dev-installed
+pytest: $(VENV)/.dev-installed $(SCAN_VENV)/.installed
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
 
 diff: $(VENV)/.app-installed node_modules/.installed  ## Offline diff of two flag sets: make diff FROM="-c phase=1" TO="-c phase=2" [STACK=ZeroCostStack]

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from runtime.common.copy_rules import COPY_POLICIES
+
 T = TypeVar("T")
 
 
@@ -380,9 +382,6 @@ def _shift(context: Mapping[str, Any]) -> ShiftSettings:
             interval_seconds=shift.interval_seconds,
         )
     return shift
-
-
-COPY_POLICIES = ("fail", "skip", "replace")
 
 
 def _copy_policy(raw: Any) -> str:

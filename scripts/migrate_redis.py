@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from urllib.parse import unquote, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runtime" / "redis_copy"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runtime.common
 
 import redis
 from copy_checkpoint import FileCheckpointStore
@@ -37,10 +38,12 @@ from copy_engine import (
 from redis.exceptions import RedisError
 from tqdm import tqdm
 
+from runtime.common.errors import ExitCode
+
 DEFAULT_CHECKPOINT = "redis-copy.checkpoint.json"
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_FAILED = ExitCode.FAILED
+EXIT_USAGE = ExitCode.USAGE
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 class UsageError(Exception):

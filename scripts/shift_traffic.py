@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runtime" / "traffic_shift"))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runtime.common
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -53,12 +53,13 @@ from shift_engine import (
 
 from infra.config import DEFAULTS
 from infra.parameters import NEW_SET_ID, OLD_SET_ID
+from runtime.common.errors import ExitCode
 
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_NO_CREDENTIALS = 3
-EXIT_AWS_ERROR = 4
-EXIT_INTERRUPTED = 130
+EXIT_FAILED = ExitCode.FAILED
+EXIT_BAD_INPUT = ExitCode.USAGE
+EXIT_NO_CREDENTIALS = ExitCode.NO_CREDENTIALS
+EXIT_AWS_ERROR = ExitCode.AWS_ERROR
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 # Error codes AWS answers when the credentials themselves are the problem.
 CREDENTIAL_ERROR_CODES = frozenset(
     {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"}

@@ -1,15 +1,20 @@
-"""Shared test setup: the repo root importable, quiet jsii, and offline AWS defaults."""
+"""Shared test setup: node on PATH and offline AWS defaults (imports: pyproject's pythonpath)."""
 
 from __future__ import annotations
 
+import atexit
 import os
-import sys
+import shutil
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 node_bin = ROOT / "node_modules" / ".bin"
 if node_bin.is_dir():
     os.environ["PATH"] = f"{node_bin}{os.pathsep}{os.environ['PATH']}"
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+# Apps built without an outdir (construct tests) synthesize here, removed when the run ends.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="cdk-test-"))
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
+os.environ.setdefault("CDK_OUTDIR", str(_SCRATCH))

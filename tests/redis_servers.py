@@ -8,21 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from prostudio.topology import ManagedProcess, find_binary, free_port
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-
-SERVICE_ROOT = Path(__file__).resolve().parents[1] / "runtime" / "service"
-if str(SERVICE_ROOT) not in sys.path:
-    sys.path.insert(0, str(SERVICE_ROOT))
-
-from prostudio.topology import ManagedProcess, find_binary, free_port  # noqa: E402
 
 __all__ = [
     "PortTaken",

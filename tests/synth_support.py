@@ -1,11 +1,18 @@
-"""Synthesize the real app in-process for tests, once per flag combination and process."""
+"""Synthesize the real app in-process for tests, once per flag combination and process.
+
+Tests build on their own fixed context (TEST_CONTEXT), never on the settings in cdk.json:
+an operator's real zone or flags there must not change what the tests see. Only cdk.json's
+CDK feature flags are shared, since they decide what the app synthesizes in production too.
+"""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import json
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -17,13 +24,38 @@ from aws_cdk import App, Environment, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 
 import app as entry
-from infra.config import load_settings
-from infra.constructs import polled_provider
+from infra.config import DEFAULTS, load_settings
+from infra.stacks import acknowledgements
+from infra.stacks.acknowledgements import Acknowledged
 
 ROOT = Path(__file__).resolve().parents[1]
 CDK_JSON_CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+FEATURE_FLAGS = {key: value for key, value in CDK_JSON_CONTEXT.items() if key.startswith("@")}
+# The app's settings as the tests know them: every flag at its default and the documented
+# example zone, whatever cdk.json or an environment's config file holds. Tests override single
+# flags with `-c`-style strings on top of these.
+EXAMPLE_ZONE = {
+    "domain_name": "api.prostudio.example.com",
+    "zone_name": "prostudio.example.com",
+    "hosted_zone_id": "Z0000000000EXAMPLE",
+    "certificate_arn": "",
+}
+TEST_CONTEXT: dict[str, Any] = {**FEATURE_FLAGS, **DEFAULTS, **EXAMPLE_ZONE}
 NAG_PLUGIN = "AwsSolutions"
 _ASSET_HASH = re.compile(r"[0-9a-f]{64}")
+# Every cloud assembly of this process lives below one folder, removed when the process ends.
+_OUTDIRS = Path(tempfile.mkdtemp(prefix="cdk-test-"))
+atexit.register(shutil.rmtree, _OUTDIRS, ignore_errors=True)
+
+
+def _outdir() -> Path:
+    return Path(tempfile.mkdtemp(dir=_OUTDIRS))
+
+
+def finding_id(plugin: str, rule: str) -> str:
+    """A reported rule as an acknowledgement names it: cdk-nag's ids as they are, other
+    plugins' behind their namespace (e.g. CloudFormation-Validate::E3023)."""
+    return rule if plugin == NAG_PLUGIN else f"{plugin.replace(' ', '-')}::{rule}"
 
 
 @dataclass(frozen=True)
@@ -32,7 +64,8 @@ class Synthesis:
     templates: dict[str, dict[str, Any]]
     report: dict[str, Any]
     error: str | None
-    acknowledged: frozenset[Any]
+    # The registry entries the build applied (or, built bare, would have applied).
+    acknowledged: frozenset[Acknowledged]
 
     def template(self, stack: str) -> dict[str, Any]:
         return self.templates[stack]
@@ -45,46 +78,97 @@ class Synthesis:
             for violation in report["violations"]
         ]
 
+    def findings(self) -> set[tuple[str, str]]:
+        """(finding id, construct path) of every violation left unacknowledged."""
+        return {
+            (finding_id(report["pluginName"], violation["ruleName"]), resource["constructPath"])
+            for report in self.report.get("pluginReports", [])
+            for violation in report["violations"]
+            for resource in violation["violatingConstructs"]
+        }
+
+    def suppressed(self) -> set[tuple[str, str, str]]:
+        """(finding id, construct path, where it was acknowledged) of each silenced finding."""
+        return {
+            (
+                finding_id(report["pluginName"], violation["ruleName"]),
+                resource["constructPath"],
+                violation["acknowledgedAt"],
+            )
+            for report in self.report.get("pluginReports", [])
+            for violation in report.get("suppressedViolations") or []
+            for resource in violation["violatingConstructs"]
+        }
+
+    def expected_findings(self) -> set[tuple[str, str]]:
+        """What the registry says is reported for this build: its entries that applied."""
+        return {
+            (applied.rule, applied.path)
+            for applied in self.acknowledged
+            if applied.scanner != acknowledgements.CHECKOV
+        }
+
 
 def context_for(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """cdk.json's context with `-c`-style string overrides, as the CLI would pass them."""
-    return {**CDK_JSON_CONTEXT, **{key: str(value) for key, value in overrides.items()}}
-
-
-def synthesize_with(
-    overrides: Mapping[str, Any], mutate: Callable[[Stack, Stack], None] | None = None
-) -> Synthesis:
-    outdir = Path(tempfile.mkdtemp(prefix="cdk-test-"))
-    app = App(outdir=str(outdir), context=context_for(overrides))
-    zero_cost, prod = entry.build(app, load_settings(app.node.get_all_context()))
-    if mutate:
-        mutate(zero_cost, prod)
-    acknowledged = frozenset(
-        [*getattr(zero_cost, "acknowledged", ()), *getattr(prod, "acknowledged", ())]
-    )
-    return _synth(app, outdir, acknowledged)
-
-
-def synthesize_stack(build: Callable[[Stack], object], *, name: str, env: Environment) -> Synthesis:
-    """A one-stack app checked by cdk-nag, for testing a construct on its own."""
-    outdir = Path(tempfile.mkdtemp(prefix="cdk-test-"))
-    app = App(outdir=str(outdir))
-    build(Stack(app, name, env=env))
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return _synth(app, outdir, frozenset())
+    """The tests' context with `-c`-style string overrides, as the CLI would pass them."""
+    return {**TEST_CONTEXT, **{key: str(value) for key, value in overrides.items()}}
 
 
 @contextlib.contextmanager
-def without_acknowledgements(construct_class: type) -> Iterator[None]:
-    """Build a polled-provider construct with none of its cdk-nag acknowledgements, to prove
-    each one silences a finding that really occurs."""
+def _recording(recorded: list[Acknowledged], *, apply: bool) -> Iterator[None]:
+    """Record each registry entry a build applies; with `apply` off, acknowledge nothing."""
+    real_apply = acknowledgements._apply
+
+    def record(target: Any, applied: Acknowledged) -> None:
+        recorded.append(applied)
+        if apply:
+            real_apply(target, applied)
+
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(construct_class, "_acknowledge", lambda self: None)
-        patch.setattr(polled_provider, "_acknowledge_framework", lambda polled: None)
+        patch.setattr(acknowledgements, "_apply", record)
         yield
 
 
-def _synth(app: App, outdir: Path, acknowledged: frozenset[Any]) -> Synthesis:
+def synthesize_with(
+    overrides: Mapping[str, Any],
+    mutate: Callable[[Stack, Stack], None] | None = None,
+    *,
+    acknowledge: bool = True,
+) -> Synthesis:
+    outdir = _outdir()
+    recorded: list[Acknowledged] = []
+    with _recording(recorded, apply=acknowledge):
+        app = App(outdir=str(outdir), context=context_for(overrides))
+        zero_cost, prod = entry.build(app, load_settings(app.node.get_all_context()))
+        if mutate:
+            mutate(zero_cost, prod)
+    return _synth(app, outdir, frozenset(recorded))
+
+
+def synthesize_stack(
+    build: Callable[[Stack], object], *, name: str, env: Environment, acknowledge: bool = True
+) -> Synthesis:
+    """A one-stack app checked by cdk-nag, for testing a construct on its own."""
+    outdir = _outdir()
+    recorded: list[Acknowledged] = []
+    with _recording(recorded, apply=acknowledge):
+        app = App(outdir=str(outdir))
+        build(Stack(app, name, env=env))
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return _synth(app, outdir, frozenset(recorded))
+
+
+@contextlib.contextmanager
+def without_acknowledgements(construct_class: type | None = None) -> Iterator[None]:
+    """Build with none of the registry's acknowledgements applied, to prove each one
+    silences a finding that really occurs. (`construct_class` is accepted for callers that
+    name the construct under test; every acknowledgement goes through the registry.)"""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(acknowledgements, "_apply", lambda target, applied: None)
+        yield
+
+
+def _synth(app: App, outdir: Path, acknowledged: frozenset[Acknowledged]) -> Synthesis:
     """Synthesize; keep the templates and the validation report even when validation fails."""
     error = None
     try:
@@ -103,13 +187,22 @@ def _synth(app: App, outdir: Path, acknowledged: frozenset[Any]) -> Synthesis:
 
 
 @functools.cache
-def _cached(overrides: tuple[tuple[str, str], ...]) -> Synthesis:
-    return synthesize_with(dict(overrides))
+def _cached(overrides: tuple[tuple[str, str], ...], acknowledge: bool) -> Synthesis:
+    return synthesize_with(dict(overrides), acknowledge=acknowledge)
+
+
+def _key(overrides: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((key, str(value)) for key, value in overrides.items()))
 
 
 def synthesize(**overrides: Any) -> Synthesis:
     """The app with these flags, synthesized once per process and shared by every test."""
-    return _cached(tuple(sorted((key, str(value)) for key, value in overrides.items())))
+    return _cached(_key(overrides), True)
+
+
+def synthesize_bare(**overrides: Any) -> Synthesis:
+    """The app with these flags and no acknowledgements: every finding is reported."""
+    return _cached(_key(overrides), False)
 
 
 def normalise_assets(template: dict[str, Any]) -> dict[str, Any]:
@@ -141,3 +234,34 @@ FLAG_COMBINATIONS: dict[str, dict[str, str]] = {
     "phase3": {"phase": "3"},
     "phase3-migration": {"phase": "3", "migrate_data": "true", "shift_traffic": "true"},
 }
+
+SECOND_REGION = "eu-west-1"
+
+
+def assert_findings_are_the_registry_entries(flags: Mapping[str, str]) -> None:
+    """Built with no acknowledgements, the app reports exactly the registry's entries for
+    these flags: nothing more (unacknowledged), nothing less (stale), and nag really ran."""
+    bare = synthesize_bare(**flags)
+    reported, expected = bare.findings(), bare.expected_findings()
+    nag_findings = sorted(rule for rule, _ in reported if rule.startswith(f"{NAG_PLUGIN}-"))
+    assert nag_findings, (
+        f"cdk-nag reported nothing without acknowledgements: not evaluated ({bare.error})"
+    )
+    assert bare.error is not None and bare.error.startswith("ValidationFailed"), bare.error
+    unacknowledged, stale = sorted(reported - expected), sorted(expected - reported)
+    assert unacknowledged == [], f"findings the registry does not acknowledge: {unacknowledged}"
+    assert stale == [], f"registry entries that silence no finding: {stale}"
+
+
+def assert_each_acknowledgement_silences_its_finding(flags: Mapping[str, str]) -> None:
+    """As shipped, the app synthesizes clean. cdk-nag drops the findings it was told to
+    accept (the bare build shows they exist); the other plugins' are reported as suppressed,
+    each at its own construct by the entry naming it."""
+    shipped = synthesize(**flags)
+    assert shipped.error is None, shipped.error
+    assert shipped.findings() == set()
+    assert shipped.suppressed() == {
+        (rule, path, path)
+        for rule, path in shipped.expected_findings()
+        if not rule.startswith(f"{NAG_PLUGIN}-")
+    }

@@ -9,12 +9,13 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra import parameters
 from infra.constructs.load_balancer import LoadBalancer
+from infra.constructs.log_encryption import stack_log_key
+from infra.constructs.redis_endpoint import RedisEndpoint
 
 CONTAINER_NAME = "service"
 # runtime/service/Dockerfile runs gunicorn bound to 0.0.0.0:8000.
@@ -29,15 +30,6 @@ REQUESTS_PER_TASK_PER_MINUTE = 3000
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 # One architecture for the image and the tasks (the stack builds the image for LINUX_ARM64).
 CPU_ARCHITECTURE = ecs.CpuArchitecture.ARM64
-
-
-@dataclass(frozen=True)
-class RedisEndpoint:
-    """Where the tasks find Redis: host and port, and the AUTH token's secret."""
-
-    host: str
-    port: int
-    auth_token: secretsmanager.ISecret
 
 
 @dataclass(frozen=True)
@@ -78,7 +70,11 @@ class FargateService(Construct):
             self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENHANCED
         )
         self.log_group = logs.LogGroup(
-            self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN
+            self,
+            "Logs",
+            retention=LOG_RETENTION,
+            removal_policy=RemovalPolicy.RETAIN,
+            encryption_key=stack_log_key(self),
         )
         self.redis_host_parameter = ssm.StringParameter(
             self,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
+from infra.stacks.acknowledgements import LOAD_BALANCER, acknowledge
 
 HEALTH_PATH = "/health"
 METRICS_PATH = "/metrics"
@@ -59,15 +61,14 @@ class LoadBalancer(Construct):
             encryption=s3.BucketEncryption.S3_MANAGED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=Duration.days(90),
+                    noncurrent_version_expiration=Duration.days(30),
+                )
+            ],
             removal_policy=RemovalPolicy.RETAIN,
-        )
-        Validations.of(self.access_logs).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-S1",
-                reason="This bucket is the ALB access-log sink; logging its own access would "
-                "need a further bucket for no added audit value.",
-            )
         )
         self.alb = elbv2.ApplicationLoadBalancer(
             self,
@@ -103,6 +104,7 @@ class LoadBalancer(Construct):
             target_port=443,
         )
         self.connections = self.alb.connections
+        acknowledge(self, LOAD_BALANCER)
 
     def forward_to(
         self,

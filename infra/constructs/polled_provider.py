@@ -6,21 +6,74 @@ Lambda invocation sleeps or runs long, and the whole stays inside CloudFormation
 
 from __future__ import annotations
 
+import importlib
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+import jsii
+from aws_cdk import (
+    AssetHashType,
+    BundlingOptions,
+    DockerImage,
+    Duration,
+    ILocalBundling,
+    RemovalPolicy,
+)
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
-from constructs import Construct, IConstruct
+from constructs import Construct
 
+from infra.constructs.log_encryption import stack_log_key
+from infra.stacks.acknowledgements import POLLED_PROVIDER, acknowledge
+
+RUNTIME_DIR = Path(__file__).resolve().parents[2] / "runtime"
+COMMON_DIR = RUNTIME_DIR / "common"
+_NOT_BUNDLED = shutil.ignore_patterns("__pycache__", "*.pyc")
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 RUNTIME = lambda_.Runtime.PYTHON_3_12
+HANDLER_CONCURRENCY = 1
+FAILED_EVENT_RETENTION = Duration.days(14)
+
+
+@jsii.implements(ILocalBundling)
+class _LocalBundle:
+    """A handler folder's modules, runtime/common (as `runtime.common`) and the synthesizing
+    venv's copy of each pure-Python package named, bundled without Docker."""
+
+    def __init__(self, source: Path, packages: Sequence[str]) -> None:
+        self.source, self.packages = source, tuple(packages)
+
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: Any) -> bool:
+        output = Path(output_dir)
+        for module in self.source.iterdir():
+            if module.suffix == ".py" or module.name == "requirements.txt":
+                shutil.copy2(module, output / module.name)
+        shutil.copytree(COMMON_DIR, output / "runtime" / "common", ignore=_NOT_BUNDLED)
+        for package in self.packages:
+            location = Path(importlib.import_module(package).__path__[0])
+            shutil.copytree(location, output / package, ignore=_NOT_BUNDLED, dirs_exist_ok=True)
+        return True
+
+
+def handler_code(source: Path, packages: Sequence[str] = ()) -> lambda_.Code:
+    """A handler asset bundled locally; hashed by its output, so a change in runtime/common or
+    in a bundled package's version deploys a new asset."""
+    return lambda_.Code.from_asset(
+        str(source),
+        exclude=["__pycache__", "*.pyc"],
+        asset_hash_type=AssetHashType.OUTPUT,
+        bundling=BundlingOptions(
+            image=DockerImage.from_registry("unused"), local=_LocalBundle(source, packages)
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -49,7 +102,13 @@ class PolledProvider:
 
 
 def log_group(scope: Construct, id_: str) -> logs.LogGroup:
-    return logs.LogGroup(scope, id_, retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+    return logs.LogGroup(
+        scope,
+        id_,
+        retention=LOG_RETENTION,
+        removal_policy=RemovalPolicy.DESTROY,
+        encryption_key=stack_log_key(scope),
+    )
 
 
 def add_polled_provider(
@@ -98,6 +157,9 @@ def add_polled_provider(
             memory_size=handler.memory_mb,
             environment=dict(environment or {}),
             log_group=logs_of_function,
+            # The Provider calls each handler once at a time for its one resource; the limit
+            # also keeps a retry storm from taking the account's whole concurrency.
+            reserved_concurrent_executions=HANDLER_CONCURRENCY,
             description=f"{title} ({handler.entry_point.rsplit('.', maxsplit=1)[-1]})",
             **network,
         )
@@ -134,13 +196,14 @@ def add_polled_provider(
             level=sfn.LogLevel.ALL,
         ),
     )
+    _dead_letter_queue(scope, provider, framework_roles[0])
     polled = PolledProvider(
         on_event=on_event_function,
         is_complete=is_complete_function,
         provider=provider,
         framework_roles=framework_roles,
     )
-    _acknowledge_framework(polled)
+    acknowledge(scope, POLLED_PROVIDER)
     return polled
 
 
@@ -163,51 +226,21 @@ def _framework_role(scope: Construct, id_: str, description: str) -> iam.Role:
     )
 
 
-def _logical_id(construct: IConstruct) -> str:
-    return Stack.of(construct).get_logical_id(construct.node.default_child)  # type: ignore[arg-type]
-
-
-def _acknowledge_framework(polled: PolledProvider) -> None:
-    """The findings every Provider of this shape causes, each with its reason."""
-    invoke = (
-        "The Provider framework invokes this resource's own two handler functions; CDK's "
-        "grant adds each ARN with :* for its versions and aliases, and no other function."
+def _dead_letter_queue(scope: Construct, provider: cr.Provider, role: iam.IRole) -> sqs.Queue:
+    """CloudFormation invokes the framework's onEvent function asynchronously: an event that
+    fails every retry would leave the stack waiting out the custom resource's hour with no
+    trace. The queue keeps each such event (its ResponseURL included) for the operator."""
+    queue = sqs.Queue(
+        scope,
+        "FailedEvents",
+        encryption=sqs.QueueEncryption.KMS_MANAGED,
+        enforce_ssl=True,
+        retention_period=FAILED_EVENT_RETENTION,
     )
-    runtime = (
-        f"The handlers are pinned to {RUNTIME.name} on purpose, so a runtime change is a "
-        "reviewed edit tested with the handlers, not a side effect of a CDK upgrade."
+    queue.grant_send_messages(role)
+    framework_on_event = provider.node.find_child("framework-onEvent").node.default_child
+    assert isinstance(framework_on_event, lambda_.CfnFunction)
+    framework_on_event.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(
+        target_arn=queue.queue_arn
     )
-    provider = polled.provider
-    accepted: list[tuple[Construct, str, str]] = [
-        *[
-            (role, f"AwsSolutions-IAM5[Resource::<{_logical_id(function)}.Arn>:*]", invoke)
-            for role in polled.framework_roles
-            for function in (polled.on_event, polled.is_complete)
-        ],
-        (
-            provider,
-            "AwsSolutions-IAM5[Resource::*]",
-            "The waiter state machine's log delivery actions (logs:CreateLogDelivery and "
-            "friends) have no resource-level permissions; CDK adds them for its logging.",
-        ),
-        *[
-            (
-                provider,
-                "AwsSolutions-IAM5[Resource::<"
-                f"{_logical_id(provider.node.find_child(framework_function))}.Arn>:*]",
-                f"The waiter state machine invokes the framework's {framework_function} "
-                "function; CDK's grant adds :* for its versions and aliases.",
-            )
-            for framework_function in ("framework-isComplete", "framework-onTimeout")
-        ],
-        (
-            provider,
-            "AwsSolutions-SF2",
-            "The waiter is CDK's fixed Wait/Invoke loop and logs every event at level ALL to "
-            "its own log group; X-Ray traces of it would only repeat those logs.",
-        ),
-        (polled.on_event, "AwsSolutions-L1", runtime),
-        (polled.is_complete, "AwsSolutions-L1", runtime),
-    ]
-    for target, rule, reason in accepted:
-        Validations.of(target).acknowledge(Acknowledgment(id=rule, reason=reason))
+    return queue

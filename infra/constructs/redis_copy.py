@@ -9,38 +9,29 @@ The framework's own functions stay outside the VPC; they only invoke the handler
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import jsii
 from aws_cdk import (
-    Acknowledgment,
-    BundlingOptions,
     CustomResource,
-    DockerImage,
     Duration,
-    ILocalBundling,
     RemovalPolicy,
-    Validations,
 )
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.config import CUSTOM_RESOURCE_LIMIT_SECONDS
-from infra.constructs.polled_provider import Handler, InVpc, add_polled_provider
+from infra.constructs.polled_provider import Handler, InVpc, add_polled_provider, handler_code
+from infra.stacks.acknowledgements import REDIS_COPY, acknowledge
+from runtime.common.copy_rules import COPY_POLICIES, VERIFY_MODES
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "redis_copy"
-POLICIES = ("fail", "skip", "replace")
-VERIFY_MODES = ("full", "sample", "none")
-LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 POLL_SECONDS = 15
 # The Provider gives up 5 minutes before CloudFormation would.
 TOTAL_TIMEOUT_SECONDS = CUSTOM_RESOURCE_LIMIT_SECONDS - 300
@@ -64,38 +55,10 @@ class RedisEndpoint:
     secret: secretsmanager.ISecret
 
 
-@jsii.implements(ILocalBundling)
-class _RuntimeWithRedis:
-    """Bundles the handler modules and the synthesizing venv's pure-Python `redis` package.
-
-    No Docker: the package needs no compiled parts (hiredis is optional and left out).
-    """
-
-    def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: Any) -> bool:
-        import redis  # noqa: PLC0415 - only synthesis that bundles this asset needs it
-
-        output = Path(output_dir)
-        for source in ASSET_DIR.iterdir():
-            if source.suffix == ".py" or source.name == "requirements.txt":
-                shutil.copy2(source, output / source.name)
-        shutil.copytree(
-            Path(redis.__path__[0]),
-            output / "redis",
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-            dirs_exist_ok=True,
-        )
-        return True
-
-
 def runtime_code() -> lambda_.Code:
-    """The handler asset: runtime/redis_copy plus the `redis` package, bundled locally."""
-    return lambda_.Code.from_asset(
-        str(ASSET_DIR),
-        exclude=["__pycache__", "*.pyc"],
-        bundling=BundlingOptions(
-            image=DockerImage.from_registry("unused"), local=_RuntimeWithRedis()
-        ),
-    )
+    """The handler asset: runtime/redis_copy, runtime/common, `redis` and `structlog`
+    (pure Python: hiredis is optional and left out), bundled locally."""
+    return handler_code(ASSET_DIR, packages=("redis", "structlog"))
 
 
 def _flag(value: bool) -> str:
@@ -120,24 +83,34 @@ class RedisCopy(Construct):
         source: RedisEndpoint,
         target: RedisEndpoint,
         generation: int,
+        encryption_key: kms.IKey | None = None,
         policy: str = "fail",
         verify: str = "full",
     ) -> None:
         super().__init__(scope, id_)
-        if policy not in POLICIES:
-            raise ValueError(f"policy={policy!r} is not one of {', '.join(POLICIES)}")
+        if policy not in COPY_POLICIES:
+            raise ValueError(f"policy={policy!r} is not one of {', '.join(COPY_POLICIES)}")
         if verify not in VERIFY_MODES:
             raise ValueError(f"verify={verify!r} is not one of {', '.join(VERIFY_MODES)}")
         if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
             raise ValueError(f"generation={generation!r} must be a whole number >= 0")
 
         # Progress only: losing it means at worst re-running a copy, so it goes with the stack.
+        # It holds key names of the cache's data: on the cache's key when one is given.
+        encryption_key = encryption_key or kms.Key(
+            self,
+            "CheckpointKey",
+            description="Encrypts the Redis copy's checkpoints",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
         self.table = dynamodb.Table(
             self,
             "Checkpoints",
             partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=encryption_key,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
@@ -155,6 +128,10 @@ class RedisCopy(Construct):
             )
         )
         self.table.grant(self.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+        # What DynamoDB asks of a caller of a table on a customer key; no wildcard actions.
+        encryption_key.grant(
+            self.role, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"
+        )
         source.secret.grant_read(self.role)
         target.secret.grant_read(self.role)
 
@@ -200,20 +177,9 @@ class RedisCopy(Construct):
                 "Generation": str(generation),
             },
         )
-        self._acknowledge()
+        acknowledge(self, REDIS_COPY)
 
     @property
     def copied_keys(self) -> str:
         """The number of keys the last run copied (a token for outputs)."""
         return self.resource.get_att_string("Copied")
-
-    def _acknowledge(self) -> None:
-        """The finding this construct accepts beyond the Provider framework's own."""
-        Validations.of(self.role).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                "AWSLambdaVPCAccessExecutionRole]",
-                reason="CDK attaches this AWS-maintained policy to every VPC function: the "
-                "Lambda service needs its ENI actions, which have no resource-level scope.",
-            )
-        )

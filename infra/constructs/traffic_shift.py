@@ -12,17 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aws_cdk import (
-    Acknowledgment,
     CustomResource,
     Duration,
     Stack,
     Token,
-    Validations,
 )
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import (
@@ -31,12 +27,11 @@ from infra.config import (
     SHIFT_POLL_SECONDS,
     validate_schedule,
 )
-from infra.constructs.polled_provider import Handler, add_polled_provider
+from infra.constructs.polled_provider import Handler, add_polled_provider, handler_code
+from infra.stacks.acknowledgements import TRAFFIC_SHIFT, acknowledge
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "traffic_shift"
-ASSET_EXCLUDES = ["__pycache__", "*.pyc"]
 LOCK_PREFIX = "_shift."
-LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 HANDLER_TIMEOUT = Duration.minutes(2)
 ROLLBACK_CHOICES = ("healthy", "old")
 
@@ -87,6 +82,7 @@ class TrafficShift(Construct):
         )
         stack = Stack.of(self)
         name = _normalized(record_name)
+        self.uses_health_check = use_health_check
 
         self.role = iam.Role(
             self,
@@ -153,7 +149,7 @@ class TrafficShift(Construct):
         polled = add_polled_provider(
             self,
             title="Route53 weighted traffic shift",
-            code=lambda_.Code.from_asset(str(ASSET_DIR), exclude=ASSET_EXCLUDES),
+            code=handler_code(ASSET_DIR, packages=("structlog",)),
             role=self.role,
             on_event=Handler("shift_handler.on_event"),
             is_complete=Handler("shift_handler.is_complete"),
@@ -183,40 +179,4 @@ class TrafficShift(Construct):
                 "RollbackTo": rollback_to,
             },
         )
-        self._acknowledge()
-
-    def _acknowledge(self) -> None:
-        """The findings this construct accepts beyond the Provider framework's own."""
-        accepted = [
-            (
-                f"AwsSolutions-IAM5[Resource::{self._as_nag_names(self._change_arn)}]",
-                "route53:GetChange is called with the id Route53 returns for each batch; change "
-                "ids do not exist before the change is submitted.",
-            ),
-            (
-                f"AwsSolutions-IAM5[Resource::{self._as_nag_names(self._health_check_arn)}]",
-                "The health gate reads the HealthCheckId attached to the new record at run "
-                "time; GetHealthCheckStatus is read-only.",
-            ),
-        ]
-        if self.reads_composite_alarms:
-            accepted.append(
-                (
-                    "AwsSolutions-IAM5[Resource::*]",
-                    "cloudwatch:DescribeAlarms returns composite alarms only when the "
-                    "permission is scoped to *; the statement grants that one read-only action.",
-                )
-            )
-        for rule, reason in accepted:
-            Validations.of(self.role).acknowledge(Acknowledgment(id=rule, reason=reason))
-
-    def _as_nag_names(self, arn: str) -> str:
-        """The ARN as cdk-nag names it in a finding: literal, or with <AWS::Partition> when the
-        partition is a token (it is a literal under @aws-cdk/core:enablePartitionLiterals)."""
-        resolved = Stack.of(self).resolve(arn)
-        if isinstance(resolved, str):
-            return resolved
-        return "".join(
-            part if isinstance(part, str) else f"<{part['Ref']}>"
-            for part in resolved["Fn::Join"][1]
-        )
+        acknowledge(self, TRAFFIC_SHIFT)

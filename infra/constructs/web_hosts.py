@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import Duration, Stack
@@ -10,6 +9,8 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
+
+from infra.constructs.redis_endpoint import RedisEndpoint
 
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "runtime" / "service"
 APP_DIR = "/opt/prostudio/app"
@@ -32,15 +33,6 @@ HEALTH_WAIT = (
 )
 
 
-@dataclass(frozen=True)
-class ExternalRedis:
-    """Where the boxes find Redis when it is not on the box itself."""
-
-    host: str
-    port: int
-    auth_token: secretsmanager.ISecret
-
-
 class WebHosts(Construct):
     """One or two identical boxes provisioned by cfn-init from a versioned asset of
     runtime/service. Each box signals CloudFormation only after its /health answers 200.
@@ -60,7 +52,7 @@ class WebHosts(Construct):
         instance_type: str,
         api_workers: int,
         max_memory_mb: int,
-        external_redis: ExternalRedis | None,
+        external_redis: RedisEndpoint | None,
     ) -> None:
         super().__init__(scope, id_)
         self.security_group = ec2.SecurityGroup(

@@ -1,70 +1,102 @@
-"""Every cdk-nag acknowledgement of a stack, each with the reason it is acceptable.
+"""Every validation finding the app accepts, each with the reason it is acceptable.
 
-Kept in one place per stack so a reviewer sees every accepted finding at once. Each entry
-names the construct it applies to (a path below the stack), so an acknowledgement never
-hides the same finding elsewhere. Entries whose construct a flag leaves out are skipped;
-a test checks that every entry is used by some flag combination.
+The one registry of acknowledgements: the stacks' own entries and those of the constructs
+that repeat (the polled Provider, the Redis copy, the traffic shift, the load balancer).
+Each entry names the exact construct a finding is reported on (a path below the stack or
+construct that applies the table) and the exact finding id, as cdk-nag or CloudFormation
+validation reports it, so an acknowledgement never hides the same finding elsewhere.
+
+A finding id may hold placeholders, resolved against the scope that applies the table:
+`{region}` and `{partition}` (as the finding prints them), and `{Some/Path}`, the logical
+ID of the resource of the construct at that path. An entry whose construct is absent, or
+whose `when` says no, does not apply; the compliance tests prove that in every flag
+combination the entries that apply are exactly the findings reported.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, CfnElement, CfnResource, Stack, Token, Validations
+from constructs import IConstruct
 
 
 class Accepted(NamedTuple):
     path: str
     rule: str
     reason: str
+    when: Callable[[Any], bool] | None = None
 
+
+class Acknowledged(NamedTuple):
+    """One entry applied to one construct: the finding id and path as reports name them."""
+
+    entry: Accepted
+    rule: str
+    path: str
+    logical_id: str
+
+    @property
+    def scanner(self) -> str:
+        """Who reports the finding: cdk-nag or CloudFormation validation ("validation"), or
+        an independent template scanner that reads the resource's Metadata ("checkov")."""
+        return CHECKOV if self.rule.startswith(f"{CHECKOV}::") else "validation"
+
+
+CHECKOV = "checkov"
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 _ASSET_READ = (
     "cfn-init downloads the versioned runtime asset; CDK's asset grant emits this wildcard "
     "scoped to the bootstrap assets bucket of this account and region only."
 )
+_BOX_POLICY = "Web/Role/DefaultPolicy/Resource"
+_EC28 = "Detailed monitoring is billed; basic 5-minute metrics are enough for the free box."
+_EC29 = (
+    "Termination protection would block rolling an increment back with cdk deploy; the box "
+    "is rebuilt from its asset by cloud-init."
+)
+_E1152 = "EC2 resolves resolve:ssm image ids at launch; the schema's AMI pattern predates it."
 
 ZERO_COST: tuple[Accepted, ...] = (
     Accepted(
-        "Web/SecurityGroup",
+        "Web/SecurityGroup/Resource",
         "AwsSolutions-EC23",
         "Without the ALB increment the box is the public web server: 80 and 443 must be "
         "open to the internet. With the ALB on, the box admits the ALB only.",
+        when=lambda stack: not stack.settings.zero_cost.alb,
     ),
     Accepted(
-        "Web/Role",
+        "Web/Role/Resource",
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
         "AmazonSSMManagedInstanceCore]",
         "AWS-maintained minimum for Session Manager, which replaces SSH and key pairs.",
     ),
-    Accepted("Web/Role", "AwsSolutions-IAM5[Action::s3:GetBucket*]", _ASSET_READ),
-    Accepted("Web/Role", "AwsSolutions-IAM5[Action::s3:GetObject*]", _ASSET_READ),
-    Accepted("Web/Role", "AwsSolutions-IAM5[Action::s3:List*]", _ASSET_READ),
+    Accepted(_BOX_POLICY, "AwsSolutions-IAM5[Action::s3:GetBucket*]", _ASSET_READ),
+    Accepted(_BOX_POLICY, "AwsSolutions-IAM5[Action::s3:GetObject*]", _ASSET_READ),
+    Accepted(_BOX_POLICY, "AwsSolutions-IAM5[Action::s3:List*]", _ASSET_READ),
     Accepted(
-        "Web/Role",
+        _BOX_POLICY,
         "AwsSolutions-IAM5[Resource::arn:aws:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-"
         "{region}/*]",
         _ASSET_READ,
     ),
     Accepted(
-        "Web/RedisPassword",
+        "Web/RedisPassword/Resource",
         "AwsSolutions-SMG4",
         "The box's requirepass is written into redis.conf at boot; rotating it needs a "
         "coordinated Redis and service restart that the single box does not run.",
     ),
+    Accepted("Web/Box/Resource", "AwsSolutions-EC28", _EC28),
+    Accepted("Web/Box2/Resource", "AwsSolutions-EC28", _EC28),
+    Accepted("Web/Box/Resource", "AwsSolutions-EC29", _EC29),
+    Accepted("Web/Box2/Resource", "AwsSolutions-EC29", _EC29),
+    Accepted("Web/Box/Resource", "CloudFormation-Validate::E1152", _E1152),
+    Accepted("Web/Box2/Resource", "CloudFormation-Validate::E1152", _E1152),
     Accepted(
-        "Web",
-        "AwsSolutions-EC28",
-        "Detailed monitoring is billed; basic 5-minute metrics are enough for the free box.",
-    ),
-    Accepted(
-        "Web",
-        "AwsSolutions-EC29",
-        "Termination protection would block rolling an increment back with cdk deploy; the "
-        "box is rebuilt from its asset by cloud-init.",
-    ),
-    Accepted(
-        "Cache/AuthToken",
+        "Cache/AuthToken/Resource",
         "AwsSolutions-SMG4",
         "The AUTH token is also the boxes' Redis credential read at boot; ElastiCache token "
         "rotation (ROTATE then SET) is an operator runbook step, not automatic.",
@@ -76,32 +108,55 @@ ZERO_COST: tuple[Accepted, ...] = (
         "replicas, which production's three-node group has.",
     ),
     Accepted(
-        "LoadBalancer/Alb/SecurityGroup",
+        "LoadBalancer/Alb/SecurityGroup/Resource",
         "AwsSolutions-EC23",
         "The internet-facing ALB must accept 443 (and 80, redirected to 443) from anyone.",
     ),
+    *(
+        Accepted(
+            f"Web/{box}/Resource",
+            "checkov::CKV_AWS_88",
+            "With no NAT gateway (free tier) the box reaches AWS APIs and package mirrors "
+            "through its public address; behind the ALB its security group admits the ALB only.",
+        )
+        for box in ("Box", "Box2")
+    ),
     Accepted(
-        "Web",
-        "CloudFormation-Validate::E1152",
-        "EC2 resolves resolve:ssm image ids at launch; the schema's AMI pattern predates it.",
+        "Web/SecurityGroup/Resource",
+        "checkov::CKV_AWS_260",
+        "Without the ALB increment the box itself serves the site: port 80 must stay open to "
+        "redirect plain HTTP visitors to 443.",
+        when=lambda stack: not stack.settings.zero_cost.alb,
+    ),
+    *(
+        Accepted(
+            path,
+            "checkov::CKV_AWS_149",
+            "A customer-managed KMS key costs a monthly fee the zero-cost stack does not "
+            "spend; this secret stays on the AWS managed Secrets Manager key.",
+        )
+        for path in ("Web/RedisPassword/Resource", "Cache/AuthToken/Resource")
+    ),
+    Accepted(
+        "Network/FlowLogs/Resource",
+        "checkov::CKV_AWS_158",
+        "A customer-managed KMS key costs a monthly fee the zero-cost stack does not spend; "
+        "rejected-traffic flow logs hold no customer data.",
+    ),
+    *(
+        Accepted(
+            "Custom::VpcRestrictDefaultSGCustomResourceProvider/Handler",
+            f"checkov::{check}",
+            f"CDK's own handler that strips the default security group's rules once per "
+            f"deploy; it touches no data ({what}).",
+        )
+        for check, what in (
+            ("CKV_AWS_115", "no concurrency reservation needed for one call per deploy"),
+            ("CKV_AWS_116", "CloudFormation reports its failure, so no event is lost"),
+            ("CKV_AWS_117", "it calls only the EC2 API, which needs no VPC"),
+        )
     ),
 )
-
-
-def acknowledge(stack: Stack, accepted: tuple[Accepted, ...]) -> list[Accepted]:
-    """Attach each entry to its construct; return the entries that applied."""
-    applied = []
-    for entry in accepted:
-        target = stack.node.try_find_child(entry.path.split("/")[0])
-        for part in entry.path.split("/")[1:]:
-            target = target.node.try_find_child(part) if target else None
-        if target is None:
-            continue
-        rule = entry.rule.replace("{region}", stack.region)
-        Validations.of(target).acknowledge(Acknowledgment(id=rule, reason=entry.reason))
-        applied.append(entry)
-    return applied
-
 
 PROD: tuple[Accepted, ...] = (
     Accepted(
@@ -109,30 +164,266 @@ PROD: tuple[Accepted, ...] = (
         "CloudFormation-Validate::E3023",
         "The box's Elastic IP is an SSM parameter resolved at deploy time; the validator reads "
         "the parameter's default, which is its name, not the address it holds.",
+        when=lambda stack: not stack.settings.zero_cost.alb,
     ),
     Accepted(
-        "Cache/AuthToken",
+        "Cache/AuthToken/Resource",
         "AwsSolutions-SMG4",
         "An ElastiCache AUTH token changes through ModifyReplicationGroup (ROTATE, then SET "
         "once every client has the new token); a Secrets Manager rotation alone would lock the "
         "tasks out. The rotation is the runbook step in docs/production.md.",
     ),
     Accepted(
-        "LoadBalancer/Alb/SecurityGroup",
+        "LoadBalancer/Alb/SecurityGroup/Resource",
         "AwsSolutions-EC23",
         "The internet-facing production ALB must accept 443 (and 80, redirected to 443) from "
         "anyone; the tasks behind it admit the ALB only.",
     ),
     Accepted(
-        "Service/Task",
+        "Service/Task/Resource",
         "AwsSolutions-ECS2",
         "The plain variables are non-secret tuning (API_WORKERS, MAX_MEMORY_MB, REDIS_PORT, "
         "REDIS_TLS); REDIS_HOST and REDIS_AUTH_TOKEN are injected as ECS secrets.",
     ),
     Accepted(
-        "Service/Task/ExecutionRole",
+        "Service/Task/ExecutionRole/DefaultPolicy/Resource",
         "AwsSolutions-IAM5[Resource::*]",
         "ecr:GetAuthorizationToken has no resource-level permissions; every other statement of "
         "the execution role names the assets repository, the log group or the two secrets.",
     ),
 )
+
+# Applied by each construct that builds a polled Provider, to itself.
+_INVOKE = (
+    "The Provider framework invokes this resource's own two handler functions; CDK's grant "
+    "adds each ARN with :* for its versions and aliases, and no other function."
+)
+_RUNTIME = (
+    "The handlers' runtime is pinned (polled_provider.RUNTIME) on purpose, so a runtime "
+    "change is a reviewed edit tested with the handlers, not a side effect of a CDK upgrade."
+)
+_WAITER_POLICY = "Provider/waiter-state-machine/Role/DefaultPolicy/Resource"
+POLLED_PROVIDER: tuple[Accepted, ...] = (
+    *(
+        Accepted(
+            f"{role}/DefaultPolicy/Resource",
+            f"AwsSolutions-IAM5[Resource::<{{{fn}}}.Arn>:*]",
+            _INVOKE,
+        )
+        for role in ("FrameworkOnEventRole", "FrameworkWaiterRole")
+        for fn in ("OnEvent", "IsComplete")
+    ),
+    Accepted(
+        _WAITER_POLICY,
+        "AwsSolutions-IAM5[Resource::*]",
+        "The waiter state machine's log delivery actions (logs:CreateLogDelivery and "
+        "friends) have no resource-level permissions; CDK adds them for its logging.",
+    ),
+    *(
+        Accepted(
+            _WAITER_POLICY,
+            f"AwsSolutions-IAM5[Resource::<{{Provider/{fn}}}.Arn>:*]",
+            f"The waiter state machine invokes the framework's {fn} function; CDK's grant "
+            "adds :* for its versions and aliases.",
+        )
+        for fn in ("framework-isComplete", "framework-onTimeout")
+    ),
+    Accepted(
+        "Provider/waiter-state-machine/Resource",
+        "AwsSolutions-SF2",
+        "The waiter is CDK's fixed Wait/Invoke loop and logs every event at level ALL to its "
+        "own log group; X-Ray traces of it would only repeat those logs.",
+    ),
+    Accepted("OnEvent/Resource", "AwsSolutions-L1", _RUNTIME),
+    Accepted("IsComplete/Resource", "AwsSolutions-L1", _RUNTIME),
+    *(
+        Accepted(
+            f"{handler}/Resource",
+            "checkov::CKV_AWS_116",
+            "The Provider framework invokes this handler synchronously and reports its failure "
+            "to CloudFormation: there is no asynchronous event to lose.",
+        )
+        for handler in ("OnEvent", "IsComplete")
+    ),
+    *(
+        Accepted(
+            f"Provider/{fn}/Resource",
+            "checkov::CKV_AWS_116",
+            "The waiter state machine invokes this framework function synchronously; its "
+            "execution history keeps every failed call.",
+        )
+        for fn in ("framework-isComplete", "framework-onTimeout")
+    ),
+    *(
+        Accepted(
+            f"Provider/{fn}/Resource",
+            f"checkov::{check}",
+            reason,
+        )
+        for fn in ("framework-onEvent", "framework-isComplete", "framework-onTimeout")
+        for check, reason in (
+            (
+                "CKV_AWS_115",
+                "A CDK framework function called once per poll of one resource; reserving "
+                "concurrency for all five functions of each Provider would take it from the "
+                "account for no protection.",
+            ),
+            (
+                "CKV_AWS_117",
+                "A CDK framework function that only invokes the handlers and the waiter; "
+                "outside the VPC it needs no NAT gateway or Lambda endpoint.",
+            ),
+            (
+                "CKV_AWS_173",
+                "A CDK framework function whose variables are function and state machine "
+                "ARNs, none of them secret.",
+            ),
+        )
+    ),
+    Accepted(
+        _WAITER_POLICY,
+        "checkov::CKV_AWS_111",
+        "The log-delivery actions CDK grants the waiter for its logging (logs:CreateLogDelivery "
+        "and friends) have no resource-level scope.",
+    ),
+)
+
+REDIS_COPY: tuple[Accepted, ...] = (
+    Accepted(
+        "HandlerRole/Resource",
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AWSLambdaVPCAccessExecutionRole]",
+        "CDK attaches this AWS-maintained policy to every VPC function: the Lambda service "
+        "needs its ENI actions, which have no resource-level scope.",
+    ),
+    *(
+        Accepted(
+            f"{handler}/Resource",
+            "checkov::CKV_AWS_173",
+            "The copy handlers' variables are the checkpoint table's name and tuning numbers; "
+            "both Redis credentials are read from Secrets Manager at run time.",
+        )
+        for handler in ("OnEvent", "IsComplete")
+    ),
+)
+
+_SHIFT_POLICY = "HandlerRole/DefaultPolicy/Resource"
+TRAFFIC_SHIFT: tuple[Accepted, ...] = (
+    Accepted(
+        _SHIFT_POLICY,
+        "AwsSolutions-IAM5[Resource::arn:{partition}:route53:::change/*]",
+        "route53:GetChange is called with the id Route53 returns for each batch; change ids "
+        "do not exist before the change is submitted.",
+    ),
+    Accepted(
+        _SHIFT_POLICY,
+        "AwsSolutions-IAM5[Resource::arn:{partition}:route53:::healthcheck/*]",
+        "The health gate reads the HealthCheckId attached to the new record at run time; "
+        "GetHealthCheckStatus is read-only.",
+        when=lambda shift: shift.uses_health_check,
+    ),
+    Accepted(
+        _SHIFT_POLICY,
+        "AwsSolutions-IAM5[Resource::*]",
+        "cloudwatch:DescribeAlarms returns composite alarms only when the permission is "
+        "scoped to *; the statement grants that one read-only action.",
+        when=lambda shift: shift.reads_composite_alarms,
+    ),
+    *(
+        Accepted(
+            f"{handler}/Resource",
+            "checkov::CKV_AWS_117",
+            "The shift handlers call only the Route53 and CloudWatch APIs; outside the VPC they "
+            "need no NAT gateway or interface endpoints.",
+        )
+        for handler in ("OnEvent", "IsComplete")
+    ),
+)
+
+LOAD_BALANCER: tuple[Accepted, ...] = (
+    Accepted(
+        "AccessLogs/Resource",
+        "AwsSolutions-S1",
+        "This bucket is the ALB access-log sink; logging its own access would need a further "
+        "bucket for no added audit value.",
+    ),
+    Accepted(
+        "AccessLogs/Resource",
+        "checkov::CKV_AWS_18",
+        "The ALB's access-log sink: its own server access logs would go to yet another bucket "
+        "and add no audit value; it blocks public access and enforces TLS.",
+    ),
+    Accepted(
+        "Alb/SecurityGroup/Resource",
+        "checkov::CKV_AWS_260",
+        "Port 80 stays open to the internet only to answer with a redirect to HTTPS on 443.",
+    ),
+)
+
+REGISTRY: dict[str, tuple[Accepted, ...]] = {
+    "ZERO_COST": ZERO_COST,
+    "PROD": PROD,
+    "POLLED_PROVIDER": POLLED_PROVIDER,
+    "REDIS_COPY": REDIS_COPY,
+    "TRAFFIC_SHIFT": TRAFFIC_SHIFT,
+    "LOAD_BALANCER": LOAD_BALANCER,
+}
+
+
+def all_entries() -> Iterable[Accepted]:
+    for table in REGISTRY.values():
+        yield from table
+
+
+def acknowledge(scope: IConstruct, table: tuple[Accepted, ...]) -> None:
+    """Acknowledge each entry of `table` that applies, on its construct below `scope`."""
+    for entry in table:
+        if entry.when is not None and not entry.when(scope):
+            continue
+        target = _find(scope, entry.path)
+        if target is None:
+            continue
+        resource = target if isinstance(target, CfnElement) else target.node.default_child
+        logical_id = (
+            Stack.of(target).get_logical_id(resource) if isinstance(resource, CfnElement) else ""
+        )
+        rule = _resolve(scope, entry.rule)
+        _apply(target, Acknowledged(entry, rule, target.node.path, logical_id))
+
+
+def _apply(target: IConstruct, acknowledged: Acknowledged) -> None:
+    if acknowledged.scanner == CHECKOV:
+        # checkov reads skips from the resource's Metadata, each with its comment.
+        assert isinstance(target, CfnResource), acknowledged
+        metadata = target.get_metadata(CHECKOV) or {"skip": []}
+        metadata["skip"].append(
+            {"id": acknowledged.rule.split("::")[1], "comment": acknowledged.entry.reason}
+        )
+        target.add_metadata(CHECKOV, metadata)
+        return
+    Validations.of(target).acknowledge(
+        Acknowledgment(id=acknowledged.rule, reason=acknowledged.entry.reason)
+    )
+
+
+def _find(scope: IConstruct, path: str) -> IConstruct | None:
+    target: IConstruct | None = scope
+    for part in path.split("/"):
+        target = target.node.try_find_child(part) if target else None
+    return target
+
+
+def _resolve(scope: IConstruct, rule: str) -> str:
+    stack = Stack.of(scope)
+
+    def name(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key in ("region", "partition"):
+            value = getattr(stack, key)
+            return f"<AWS::{key.title()}>" if Token.is_unresolved(value) else str(value)
+        target = _find(scope, key)
+        if target is None or target.node.default_child is None:
+            raise ValueError(f"acknowledgement {rule!r}: no resource at {key!r}")
+        return stack.get_logical_id(target.node.default_child)  # type: ignore[arg-type]
+
+    return _PLACEHOLDER.sub(name, rule)

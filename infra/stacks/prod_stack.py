@@ -22,12 +22,13 @@ from constructs import Construct
 from infra.config import Settings
 from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.egress import Egress
-from infra.constructs.fargate_service import Capacity, FargateService, RedisEndpoint
+from infra.constructs.fargate_service import Capacity, FargateService
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.monitoring import Monitoring, RedisNodes
 from infra.constructs.redis_cluster import REDIS_PORT, RedisCluster
 from infra.constructs.redis_copy import RedisCopy
 from infra.constructs.redis_copy import RedisEndpoint as CopyEndpoint
+from infra.constructs.redis_endpoint import RedisEndpoint
 from infra.constructs.shared_network import SharedNetwork
 from infra.constructs.traffic_shift import TrafficShift
 from infra.constructs.web_hosts import LOCAL_REDIS_PORT, SERVICE_DIR
@@ -44,6 +45,7 @@ IMAGE_PLATFORM = ecr_assets.Platform.LINUX_ARM64
 class ProdStack(Stack):
     def __init__(self, scope: Construct, id_: str, *, settings: Settings, **kwargs: Any) -> None:
         super().__init__(scope, id_, **kwargs)
+        self.settings = settings
         ssm.StringParameter(
             self,
             "Phase",
@@ -72,7 +74,7 @@ class ProdStack(Stack):
         self.teardown_guard = TeardownGuard(
             self, "TeardownGuard", confirmed=id_ in settings.allow_teardown
         )
-        self.acknowledged = acknowledge(self, PROD)
+        acknowledge(self, PROD)
 
     def _production(self, settings: Settings, dns: WeightedDns) -> None:
         prod = settings.prod
@@ -82,7 +84,8 @@ class ProdStack(Stack):
         cache_key = kms.Key(
             self,
             "CacheKey",
-            description="Encrypts the production Redis, its snapshots and its AUTH token",
+            description="Encrypts the production Redis, its snapshots, its AUTH token and the "
+            "copy's checkpoints",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
             pending_window=Duration.days(30),
@@ -172,6 +175,7 @@ class ProdStack(Stack):
                     secret=self.cache.auth_token,
                 ),
                 generation=prod.copy_generation,
+                encryption_key=cache_key,
                 policy=prod.copy_policy,
             )
             # The copy runs once the endpoints and the caches' ingress rules exist.

@@ -18,13 +18,15 @@ from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.network import Network
 from infra.constructs.patching import Patching
 from infra.constructs.redis_cluster import RedisCluster
-from infra.constructs.web_hosts import ExternalRedis, WebHosts
+from infra.constructs.redis_endpoint import RedisEndpoint
+from infra.constructs.web_hosts import WebHosts
 from infra.stacks.acknowledgements import ZERO_COST, acknowledge
 
 
 class ZeroCostStack(Stack):
     def __init__(self, scope: Construct, id_: str, *, settings: Settings, **kwargs: Any) -> None:
         super().__init__(scope, id_, **kwargs)
+        self.settings = settings
         flags = settings.zero_cost
         network = Network(self, "Network")
         handoff = Handoff(self, "Handoff", vpc=network.vpc)
@@ -52,7 +54,7 @@ class ZeroCostStack(Stack):
             api_workers=flags.api_workers,
             max_memory_mb=flags.max_memory_mb,
             external_redis=(
-                ExternalRedis(host=cache.host, port=cache.port, auth_token=cache.auth_token)
+                RedisEndpoint(host=cache.host, port=cache.port, auth_token=cache.auth_token)
                 if cache
                 else None
             ),
@@ -135,4 +137,4 @@ class ZeroCostStack(Stack):
         )
         CfnOutput(self, "BoxPublicIp", value=hosts.elastic_ip.ref)
         CfnOutput(self, "BoxInstanceId", value=hosts.instances[0].instance_id)
-        self.acknowledged = acknowledge(self, ZERO_COST)
+        acknowledge(self, ZERO_COST)

@@ -30,8 +30,9 @@ from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
 )
 
-POLICIES = ("fail", "skip", "replace")
-VERIFY_MODES = ("full", "sample", "none")
+from runtime.common.copy_rules import COPY_POLICIES as POLICIES
+from runtime.common.copy_rules import VERIFY_MODES
+
 STATE_FORMAT = 1
 MAX_EXAMPLES = 20
 CLOCK_SAMPLES = 5

@@ -29,6 +29,10 @@ from copy_engine import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from runtime.common import aws
+from runtime.common import properties as cfn_properties
+from runtime.common.json_logs import lambda_logger
+
 DEFAULT_SLICE_SECONDS = 90
 DEFAULT_BUDGET_SECONDS = 3000
 DEFAULT_ASSUMED_KEYS_PER_SECOND = 20_000
@@ -37,6 +41,7 @@ DEFAULT_POLL_SECONDS = 15
 MIN_SECONDS_FOR_MEASURED_RATE = 5.0
 PASSWORD_FIELDS = ("password", "authToken", "auth_token", "token")
 MAX_REASON_EXAMPLES = 5
+LOG = lambda_logger("redis_copy")
 
 
 @dataclass(frozen=True)
@@ -87,29 +92,19 @@ class Limits:
 
 
 def _flag(properties: dict[str, Any], key: str) -> bool:
-    # CloudFormation hands every custom-resource property over as a string.
-    text = str(properties.get(key, "false")).strip().lower()
-    if text not in {"true", "false"}:
-        raise CopyError(f"property {key}={properties.get(key)!r} must be true or false")
-    return text == "true"
+    return cfn_properties.flag(properties, key, error=CopyError)
 
 
 def _whole_number(properties: dict[str, Any], key: str) -> int:
-    try:
-        return int(str(properties[key]).strip())
-    except (KeyError, ValueError):
-        raise CopyError(f"property {key}={properties.get(key)!r} is not a whole number") from None
+    return cfn_properties.whole_number(properties, key, error=CopyError)
 
 
 def _side(properties: dict[str, Any], prefix: str) -> Side:
-    host = str(properties.get(f"{prefix}Host", "")).strip()
-    if not host:
-        raise CopyError(f"property {prefix}Host is missing")
     return Side(
-        host=host,
+        host=cfn_properties.text(properties, f"{prefix}Host", required=True, error=CopyError),
         port=_whole_number(properties, f"{prefix}Port"),
         tls=_flag(properties, f"{prefix}Tls"),
-        secret_arn=str(properties.get(f"{prefix}SecretArn", "")).strip(),
+        secret_arn=cfn_properties.text(properties, f"{prefix}SecretArn"),
     )
 
 
@@ -211,9 +206,7 @@ def check_budget(
 
 
 def _aws() -> tuple[Any, Any]:
-    import boto3  # noqa: PLC0415 - created per invocation, never at import
-
-    return boto3.client("dynamodb"), boto3.client("secretsmanager")
+    return aws.client("dynamodb"), aws.client("secretsmanager")
 
 
 def _run_key(event: dict[str, Any]) -> str:
@@ -276,7 +269,7 @@ def is_complete(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             except (RedisConnectionError, RedisTimeoutError) as error:
                 # A dropped connection mid-slice: the next poll resumes from the checkpoint,
                 # and its preflight fails the run if the server stays unreachable.
-                print(f"redis copy slice interrupted, resuming next poll: {error}")  # noqa: T201
+                LOG.warning("slice interrupted, resuming next poll", error=str(error))
                 return {"IsComplete": False}
     finally:
         store.release()

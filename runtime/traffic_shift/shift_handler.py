@@ -21,18 +21,21 @@ from shift_engine import (
     start,
 )
 from shift_records import MAX_WEIGHT, Route53Records
-from shift_retry import client_config
+
+from runtime.common import aws
+from runtime.common import properties as cfn_properties
+from runtime.common.json_logs import lambda_logger
 
 _STACK_NAME = re.compile(r":stack/([^/]+)/")
+LOG = lambda_logger("traffic_shift")
+# shift_retry's backoff is the one retry layer: botocore makes a single attempt.
+SINGLE_ATTEMPT = 1
 
 
 def _clients() -> ShiftContext:
-    import boto3  # noqa: PLC0415 - built per invocation so nothing is created at import
-
-    config = client_config()
     return ShiftContext(
-        route53=boto3.client("route53", config=config),
-        cloudwatch=boto3.client("cloudwatch", config=config),
+        route53=aws.client("route53", botocore_attempts=SINGLE_ATTEMPT),
+        cloudwatch=aws.client("cloudwatch", botocore_attempts=SINGLE_ATTEMPT),
     )
 
 
@@ -49,11 +52,7 @@ def owner_of(event: dict[str, Any]) -> str:
 
 
 def _int(properties: dict[str, Any], key: str) -> int:
-    # CloudFormation hands every custom-resource property over as a string.
-    try:
-        return int(str(properties[key]))
-    except (KeyError, ValueError):
-        raise ShiftError(f"property {key}={properties.get(key)!r} is not a whole number") from None
+    return cfn_properties.whole_number(properties, key, error=ShiftError)
 
 
 def request_from(properties: dict[str, Any]) -> ShiftRequest:
@@ -129,7 +128,8 @@ def check_event(event: dict[str, Any], ctx: ShiftContext) -> dict[str, Any]:
     else:
         request = request_from(properties)
     progress = advance(request, ctx, event["RequestId"])
-    print(progress.message)  # noqa: T201 - the Lambda's log is how a deploy is followed
+    # The Lambda's log is how a deploy is followed.
+    LOG.info(progress.message, done=progress.done)
     if not progress.done:
         return {"IsComplete": False}
     return {

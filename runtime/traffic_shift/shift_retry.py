@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from runtime.common import aws
+
 T = TypeVar("T")
 
 # Route53 answers `Throttling` past 5 requests per second per account and
@@ -29,11 +31,7 @@ MAX_DELAY_SECONDS = 8.0
 
 def client_config() -> Config:
     """Client settings with botocore's retries off and short timeouts (no call blocks a Lambda)."""
-    return Config(
-        retries={"mode": "standard", "total_max_attempts": 1},
-        connect_timeout=5,
-        read_timeout=15,
-    )
+    return aws.client_config(botocore_attempts=1)
 
 
 def error_code(error: ClientError) -> str:

@@ -6,20 +6,15 @@ each test gets clients whose databases are flushed before and after it.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from copy_support import TARGET_PASSWORD, MemoryStore
+from redis_servers import RedisServer, TlsFiles, make_tls_files, start_redis
 
 REPO = Path(__file__).resolve().parents[2]
-RUNTIME = REPO / "runtime" / "redis_copy"
-if str(RUNTIME) not in sys.path:
-    sys.path.insert(0, str(RUNTIME))
-
-from copy_support import TARGET_PASSWORD, MemoryStore  # noqa: E402
-from redis_servers import RedisServer, TlsFiles, make_tls_files, start_redis  # noqa: E402
 
 
 @pytest.fixture(scope="session")

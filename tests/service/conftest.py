@@ -4,19 +4,12 @@ shipped deploy files) and standalone and TLS redis-servers on loopback.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-SERVICE_ROOT = Path(__file__).resolve().parents[2] / "runtime" / "service"
-if str(SERVICE_ROOT) not in sys.path:
-    sys.path.insert(0, str(SERVICE_ROOT))
-
-from prostudio.topology import LocalTopology  # noqa: E402
-from redis_servers import RedisServer, TlsFiles, make_tls_files, start_redis  # noqa: E402
-from service_helpers import TLS_REDIS_TOKEN  # noqa: E402
+from prostudio.topology import LocalTopology
+from redis_servers import RedisServer, TlsFiles, make_tls_files, start_redis
+from service_helpers import TLS_REDIS_TOKEN
 
 
 @pytest.fixture(scope="session")

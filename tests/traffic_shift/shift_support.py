@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import random
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +15,10 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
+from shift_engine import ShiftContext, ShiftRequest
+from shift_retry import client_config
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "runtime" / "traffic_shift"))
-
-from shift_engine import ShiftContext, ShiftRequest  # noqa: E402
-from shift_retry import client_config  # noqa: E402
 
 ZONE_NAME = "example.com"
 RECORD_NAME = "api.example.com"
