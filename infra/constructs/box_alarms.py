@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_ec2 as ec2
@@ -78,13 +78,6 @@ class BoxAlarms(Construct):
     ) -> None:
         super().__init__(scope, id_)
         self.topic = sns.Topic(self, "Topic", display_name="ProStudio box alarms", enforce_ssl=True)
-        Validations.of(self.topic).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SNS2",
-                reason="Alarm notifications carry alarm names and states only; CloudWatch can "
-                "publish to an encrypted topic only with a customer key, $1/month on a free box.",
-            )
-        )
         if alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         self._notify = actions.SnsAction(self.topic)
@@ -106,13 +99,6 @@ class BoxAlarms(Construct):
             ],
         )
         policy.attach_to_role(role)
-        Validations.of(policy).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM5[Resource::*]",
-                reason="cloudwatch:PutMetricData has no resource-level permissions; the "
-                f"condition limits the boxes to the {NAMESPACE} namespace.",
-            )
-        )
         script = PROBE_SCRIPT.format(
             region=Stack.of(self).region, namespace=NAMESPACE, metric=HEALTH_METRIC
         )

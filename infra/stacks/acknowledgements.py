@@ -62,10 +62,16 @@ _E1152 = "EC2 resolves resolve:ssm image ids at launch; the schema's AMI pattern
 
 ZERO_COST: tuple[Accepted, ...] = (
     Accepted(
+        "BoxAlarms/ProbePolicy/Resource",
+        "AwsSolutions-IAM5[Resource::*]",
+        "cloudwatch:PutMetricData has no resource-level permissions; the condition limits the "
+        "boxes to the ProStudio/Box namespace.",
+    ),
+    Accepted(
         "Web/SecurityGroup/Resource",
         "AwsSolutions-EC23",
-        "Without the ALB increment the box is the public web server: 80 and 443 must be "
-        "open to the internet. With the ALB on, the box admits the ALB only.",
+        "Without the ALB increment the box is the public web server: port 80 must be open "
+        "to the internet. With the ALB on, the box admits the ALB only.",
         when=lambda stack: not stack.settings.zero_cost.alb,
     ),
     Accepted(
@@ -124,8 +130,8 @@ ZERO_COST: tuple[Accepted, ...] = (
     Accepted(
         "Web/SecurityGroup/Resource",
         "checkov::CKV_AWS_260",
-        "Without the ALB increment the box itself serves the site: port 80 must stay open to "
-        "redirect plain HTTP visitors to 443.",
+        "Without the ALB increment the box itself serves the site over HTTP: port 80 must "
+        "stay open to the internet.",
         when=lambda stack: not stack.settings.zero_cost.alb,
     ),
     *(
@@ -136,6 +142,13 @@ ZERO_COST: tuple[Accepted, ...] = (
             "spend; this secret stays on the AWS managed Secrets Manager key.",
         )
         for path in ("Web/RedisPassword/Resource", "Cache/AuthToken/Resource")
+    ),
+    Accepted(
+        "BoxAlarms/Topic/Resource",
+        "checkov::CKV_AWS_26",
+        "Alarm notifications carry alarm names and states only; CloudWatch publishes to an "
+        "encrypted topic only with a customer key, a monthly fee the zero-cost stack does not "
+        "spend.",
     ),
     Accepted(
         "Network/FlowLogs/Resource",
