@@ -45,5 +45,5 @@ def test_defaults_give_the_guides_production() -> None:
     prod = load_settings(context_for({"phase": "3"})).prod
     assert (prod.task_count, prod.min_tasks, prod.max_tasks) == (3, 2, 20)
     assert (prod.redis_node_type, prod.redis_node_count) == ("cache.r7g.large", 3)
-    assert (prod.api_workers, prod.max_memory_mb) == (4, 3072)
+    assert (prod.api_workers, prod.max_memory_mb) == (2, 3072)
     assert (prod.migrate_data, prod.shift.enabled) == (False, False)
