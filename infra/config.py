@@ -150,6 +150,8 @@ class Settings:
     dns: DnsSettings
     zero_cost: ZeroCostSettings
     prod: ProdSettings
+    budgets: bool = True
+    cost_anomaly_detection: bool = False
 
     @property
     def prod_enabled(self) -> bool:
@@ -182,6 +184,8 @@ DEFAULTS: dict[str, Any] = {
     "traffic_weight": 100,
     "shift_step": 10,
     "shift_interval": 240,
+    "budgets": True,
+    "cost_anomaly_detection": False,
 }
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 _NODE_TYPE = re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
@@ -344,7 +348,15 @@ def load_settings(raw_context: Mapping[str, Any]) -> Settings:
         dns=_dns(context),
         zero_cost=_zero_cost(context, phase),
         prod=_prod(context),
+        budgets=parse_bool("budgets", context["budgets"]),
+        cost_anomaly_detection=parse_bool(
+            "cost_anomaly_detection", context["cost_anomaly_detection"]
+        ),
     )
+    if settings.cost_anomaly_detection and not settings.prod.alarm_email:
+        raise ConfigError(
+            "cost_anomaly_detection=true needs alarm_email: anomaly summaries go to an e-mail"
+        )
     if settings.zero_cost.alb and not (settings.dns.certificate_arn or settings.dns.has_zone):
         raise ConfigError(
             "alb=true needs an HTTPS certificate: set certificate_arn, or hosted_zone_id and "

@@ -28,6 +28,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PRICES_DIR = ROOT / "scripts" / "prices"
+BASELINE = ROOT / "infra" / "cost_baseline.json"
 STACKS = ("ZeroCostStack", "ProdStack")
 PHASES = ("1", "2", "3")
 HOURS = 730
@@ -401,6 +402,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--assembly", type=Path, help="price this synthesized cdk.out")
     parser.add_argument("--compare", type=Path, nargs=2, metavar=("FROM", "TO"))
     parser.add_argument("--refresh-prices", action="store_true", help="needs AWS credentials")
+    parser.add_argument(
+        "--write-baseline",
+        action="store_true",
+        help=f"also write the per-stack figures the budgets use to {BASELINE.relative_to(ROOT)}",
+    )
     parser.add_argument("-c", "--context", action="append", default=[], help="extra -c flags")
     return parser.parse_args(argv)
 
@@ -444,6 +450,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             items = price_assembly(outs[phase], pricer)
             phases[phase] = summarize(items, pricer)
             print_items(f"phase {phase}", items, phases[phase])
+    if args.write_baseline:
+        figures = {phase: summary["stacks"] for phase, summary in phases.items()}
+        baseline = {"prices_date": prices["date"], "phases": figures}
+        BASELINE.write_text(json.dumps(baseline, indent=2) + "\n")
     return {**result, "phases": phases}
 
 

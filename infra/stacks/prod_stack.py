@@ -19,6 +19,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.config import Settings
+from infra.constructs.budgets import StackBudget, committed_cost
 from infra.constructs.egress import Egress
 from infra.constructs.fargate_service import Capacity, FargateService, RedisEndpoint
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
@@ -62,6 +63,16 @@ class ProdStack(Stack):
             )
         if settings.prod_enabled and self.dns:
             self._production(settings, self.dns)
+        if settings.budgets:
+            monitoring = getattr(self, "monitoring", None)
+            StackBudget(
+                self,
+                "Budget",
+                stack_name=id_,
+                limit_usd=committed_cost(settings.phase, id_),
+                email=settings.prod.alarm_email,
+                topic=monitoring.topic if monitoring else None,
+            )
         self.acknowledged = acknowledge(self, PROD)
 
     def _production(self, settings: Settings, dns: WeightedDns) -> None:

@@ -11,6 +11,7 @@ from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
 from infra.config import Settings
+from infra.constructs.budgets import CostAnomalyDetection, StackBudget, committed_cost
 from infra.constructs.handoff import Handoff
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.network import Network
@@ -110,4 +111,14 @@ class ZeroCostStack(Stack):
             handoff.publish_entry_ip(hosts.elastic_ip.ref)
         CfnOutput(self, "BoxPublicIp", value=hosts.elastic_ip.ref)
         CfnOutput(self, "BoxInstanceId", value=hosts.instances[0].instance_id)
+        if settings.budgets:
+            StackBudget(
+                self,
+                "Budget",
+                stack_name=id_,
+                limit_usd=committed_cost(settings.phase, id_),
+                email=settings.prod.alarm_email,
+            )
+        if settings.cost_anomaly_detection:
+            CostAnomalyDetection(self, "CostAnomalies", email=settings.prod.alarm_email)
         self.acknowledged = acknowledge(self, ZERO_COST)
