@@ -55,6 +55,7 @@ test: system-deps $(VENV)/.dev-installed node_modules/.installed lint typecheck 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/actionlint .github/workflows/*.yml
 
 typecheck: $(VENV)/.dev-installed
 	$(VENV)/bin/mypy infra runtime scripts tests app.py
