@@ -63,15 +63,14 @@ class ProdStack(Stack):
             )
         if settings.prod_enabled and self.dns:
             self._production(settings, self.dns)
-        if settings.budgets:
-            monitoring = getattr(self, "monitoring", None)
+        if settings.budgets and settings.prod_enabled:
             StackBudget(
                 self,
                 "Budget",
                 stack_name=id_,
                 limit_usd=committed_cost(settings.phase, id_),
                 email=settings.prod.alarm_email,
-                topic=monitoring.topic if monitoring else None,
+                topic=self.monitoring.topic,
             )
         self.acknowledged = acknowledge(self, PROD)
 
