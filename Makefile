@@ -13,11 +13,12 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 CDK_FLAGS := --no-notices --no-version-reporting
 
+STACKS ?= ZeroCostStack ProdStack
 FROM ?= -c phase=1
 TO ?= -c phase=2
 STACK ?= ZeroCostStack
 
-.PHONY: help synth test lint typecheck pytest diff system-deps run-local \
+.PHONY: help synth test lint typecheck pytest diff deploy cost system-deps run-local \
         bench-synth bench-app bench-copy clean
 
 help:  ## List the targets
@@ -28,7 +29,13 @@ $(VENV)/.app-installed: requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
 
-$(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt runtime/service/requirements.txt
+# The operator CLIs (migrate-redis, shift-traffic, monitor-migration) and their runtime
+# dependencies, installed editable from pyproject.toml so `scripts/*.py` run from the checkout too.
+$(VENV)/.cli-installed: $(VENV)/.app-installed pyproject.toml
+	$(PY) -m pip install --quiet --disable-pip-version-check --editable .
+	@touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.cli-installed requirements-dev.txt runtime/service/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
@@ -46,7 +53,7 @@ node_modules/.installed: package.json package-lock.json
 system-deps:  ## Install redis-server, nginx and wrk with apt-get when missing
 	@bash scripts/install_system_deps.sh
 
-synth: $(VENV)/.app-installed node_modules/.installed  ## Set up and synthesize both stacks into cdk.out/
+synth: $(VENV)/.cli-installed node_modules/.installed  ## Set up, install the operator CLIs, synthesize both stacks into cdk.out/
 	$(CDK) synth $(CDK_FLAGS) --quiet $(CDK_ARGS)
 	@echo "synthesized: $$(ls cdk.out/*.template.json | xargs -n1 basename | tr '\n' ' ')"
 
@@ -55,6 +62,7 @@ test: system-deps $(VENV)/.dev-installed node_modules/.installed lint typecheck 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/actionlint .github/workflows/*.yml
 
 typecheck: $(VENV)/.dev-installed
 	$(VENV)/bin/mypy infra runtime scripts tests app.py
@@ -64,6 +72,12 @@ pytest: $(VENV)/.dev-installed $(SCAN_VENV)/.installed
 
 diff: $(VENV)/.app-installed node_modules/.installed  ## Offline diff of two flag sets: make diff FROM="-c phase=1" TO="-c phase=2" [STACK=ZeroCostStack]
 	@bash scripts/flag_diff.sh "$(STACK)" "$(FROM)" "$(TO)"
+
+deploy: $(VENV)/.cli-installed node_modules/.installed  ## Deploy with the committed cdk.json configuration: make deploy STACKS="ZeroCostStack" [CDK_ARGS="-c ..."]
+	$(CDK) deploy $(CDK_FLAGS) $(CDK_ARGS) $(STACKS)
+
+cost: $(VENV)/.cli-installed node_modules/.installed  ## Monthly list-price cost of each phase, resource by resource; last line JSON
+	$(PY) scripts/cost.py $(COST_ARGS)
 
 run-local: system-deps $(VENV)/.dev-installed  ## Run nginx -> gunicorn -> redis on 127.0.0.1:8080 until Ctrl-C
 	$(PY) scripts/run_local.py

@@ -184,6 +184,8 @@ class Settings:
     allow_teardown: frozenset[str] = frozenset()
     # One engine for both caches, so the copy restores in either direction.
     cache_engine: str = "valkey"
+    budgets: bool = True
+    cost_anomaly_detection: bool = False
 
     @property
     def prod_enabled(self) -> bool:
@@ -221,6 +223,8 @@ DEFAULTS: dict[str, Any] = {
     "allow_teardown": "",
     "instance_type": "t3.micro",
     "cache_engine": "valkey",
+    "budgets": True,
+    "cost_anomaly_detection": False,
 }
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 _NODE_TYPE = re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
@@ -511,7 +515,15 @@ def load_settings(raw_context: Mapping[str, Any]) -> Settings:
         environment=str(context["environment"]).strip(),
         allow_teardown=_allow_teardown(context["allow_teardown"]),
         cache_engine=_choice("cache_engine", context["cache_engine"], CACHE_ENGINES),
+        budgets=parse_bool("budgets", context["budgets"]),
+        cost_anomaly_detection=parse_bool(
+            "cost_anomaly_detection", context["cost_anomaly_detection"]
+        ),
     )
+    if settings.cost_anomaly_detection and not settings.prod.alarm_email:
+        raise ConfigError(
+            "cost_anomaly_detection=true needs alarm_email: anomaly summaries go to an e-mail"
+        )
     if settings.zero_cost.alb and not (settings.dns.certificate_arn or settings.dns.has_zone):
         raise ConfigError(
             "alb=true needs an HTTPS certificate: set certificate_arn, or hosted_zone_id and "

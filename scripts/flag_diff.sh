@@ -13,3 +13,4 @@ trap 'rm -rf "$out"' EXIT
 "$cdk" synth --no-notices --quiet -o "$out/to" $to >/dev/null
 echo "$stack: $from  ->  $to"
 "$cdk" diff --no-notices --app "$out/to" --template "$out/from/$stack.template.json" "$stack"
+.venv/bin/python scripts/cost.py --compare "$out/from" "$out/to" | sed '$d'

@@ -21,9 +21,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import unquote, urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runtime" / "redis_copy"))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runtime.common
-
 import redis
 from copy_checkpoint import FileCheckpointStore
 from copy_clients import make_client

@@ -25,11 +25,7 @@ import socket
 import sys
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runtime" / "traffic_shift"))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runtime.common
 
 from botocore.exceptions import (
     BotoCoreError,

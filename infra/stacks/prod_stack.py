@@ -20,6 +20,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.config import Settings
+from infra.constructs.budgets import StackBudget, committed_cost
 from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.egress import Egress
 from infra.constructs.fargate_service import Capacity, FargateService
@@ -74,6 +75,15 @@ class ProdStack(Stack):
         self.teardown_guard = TeardownGuard(
             self, "TeardownGuard", confirmed=id_ in settings.allow_teardown
         )
+        if settings.budgets and settings.prod_enabled:
+            StackBudget(
+                self,
+                "Budget",
+                stack_name=id_,
+                limit_usd=committed_cost(settings.phase, id_),
+                email=settings.prod.alarm_email,
+                topic=self.monitoring.topic,
+            )
         acknowledge(self, PROD)
 
     def _production(self, settings: Settings, dns: WeightedDns) -> None:

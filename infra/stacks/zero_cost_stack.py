@@ -12,6 +12,7 @@ from constructs import Construct
 
 from infra.config import Settings
 from infra.constructs.box_alarms import BoxAlarms
+from infra.constructs.budgets import CostAnomalyDetection, StackBudget, committed_cost
 from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.handoff import Handoff
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
@@ -137,4 +138,14 @@ class ZeroCostStack(Stack):
         )
         CfnOutput(self, "BoxPublicIp", value=hosts.elastic_ip.ref)
         CfnOutput(self, "BoxInstanceId", value=hosts.instances[0].instance_id)
+        if settings.budgets:
+            StackBudget(
+                self,
+                "Budget",
+                stack_name=id_,
+                limit_usd=committed_cost(settings.phase, id_),
+                email=settings.prod.alarm_email,
+            )
+        if settings.cost_anomaly_detection:
+            CostAnomalyDetection(self, "CostAnomalies", email=settings.prod.alarm_email)
         acknowledge(self, ZERO_COST)
