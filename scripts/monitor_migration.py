@@ -38,7 +38,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from shift_engine import ShiftContext, ShiftRequest, status
-from shift_records import ShiftError
+from shift_records import MAX_WEIGHT, ShiftError
 
 EXIT_UNHEALTHY = 1
 EXIT_USAGE = 2
@@ -254,7 +254,16 @@ class Monitor:
     def _aws(self, result: Round) -> None:
         args = self.args
         if args.zone_id:
-            request = ShiftRequest(args.zone_id, args.name, args.old_id, args.new_id, target=0)
+            # Reading the records only: the walk's step and soak play no part.
+            request = ShiftRequest(
+                args.zone_id,
+                args.name,
+                args.old_id,
+                args.new_id,
+                target=0,
+                step=MAX_WEIGHT,
+                interval_seconds=0,
+            )
             shown = status(request, ShiftContext(route53=self.clients("route53")))
             result.sections["dns"] = shown
             if shown["shift"] and shown["shift"]["phase"] == "failed":

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from synth_support import ROOT, synthesize
+from synth_support import ROOT, synthesize, synthesize_with
 
 
 def load_script(name: str) -> ModuleType:
@@ -26,8 +26,20 @@ def load_script(name: str) -> ModuleType:
 
 cost = load_script("cost")
 PRICER = cost.Pricer(cost.load_prices("us-east-1"))
-# An independent estimate of each phase's fixed-cost resources at list prices (us-east-1).
+# An independent estimate of each phase's fixed-cost resources at list prices (us-east-1),
+# made from templates with a t2.micro box and Redis OSS caches.
 INDEPENDENT = {"1": 13.16, "2": 68.29, "3": 873.0}
+ESTIMATED_FLAGS = {"instance_type": "t2.micro", "cache_engine": "redis"}
+# Phase 3's estimate priced three x86 tasks ($216); the service now runs on ARM64 and, with
+# no desired count in the template, starts at the autoscaling minimum of two tasks: two
+# 2 vCPU / 4 GB ARM tasks at the list price in shared prices ($0.03238/vCPU-h, $0.00356/GB-h).
+ESTIMATED_TASKS_USD = 216.0
+TEMPLATE_TASKS_USD = 2 * (2 * 0.03238 + 4 * 0.00356) * 730
+EXPECTED = {**INDEPENDENT, "3": INDEPENDENT["3"] - ESTIMATED_TASKS_USD + TEMPLATE_TASKS_USD}
+
+
+def estimated(phase: str) -> Any:
+    return synthesize_with({"phase": phase, **ESTIMATED_FLAGS})
 
 
 def write_assembly(directory: Path, phase: str) -> Path:
@@ -43,12 +55,12 @@ def test_each_phase_is_within_ten_percent_of_the_independent_estimate(phase: str
     items = [
         item
         for stack in cost.STACKS
-        for item in PRICER.items(stack, synthesize(phase=phase).template(stack))
+        for item in PRICER.items(stack, estimated(phase).template(stack))
     ]
     fixed = sum(item.monthly_usd for item in items if not item.usage)
-    assert fixed == pytest.approx(INDEPENDENT[phase], rel=0.10)
+    assert fixed == pytest.approx(EXPECTED[phase], rel=0.10)
     assert cost.summarize(items, PRICER)["monthly_usd"] == pytest.approx(
-        INDEPENDENT[phase], rel=0.10
+        EXPECTED[phase], rel=0.10
     )
 
 
@@ -85,7 +97,7 @@ def test_a_parameterised_instance_type_is_refused_with_one_line() -> None:
 
 
 def test_legacy_free_tier_covers_one_micro_box_but_not_the_second() -> None:
-    items = [i for s in cost.STACKS for i in PRICER.items(s, synthesize(phase="2").template(s))]
+    items = [i for s in cost.STACKS for i in PRICER.items(s, estimated("2").template(s))]
     summary = cost.summarize(items, PRICER)
     # 750 h of t2.micro cover one box; the second box, ALB IPv4s and the secrets still bill.
     assert summary["legacy_free_tier_monthly_usd"] < summary["monthly_usd"] - 8.47 - 12.41
@@ -141,3 +153,16 @@ def test_refresh_prices_reads_the_price_list_api() -> None:
         assert refreshed["prices"][key]["usd"] == 0.5
         assert refreshed["prices"][key]["source"] == "AWS Price List API"
     assert refreshed["prices"]["secret"] == table["prices"]["secret"]
+
+
+def test_the_default_valkey_caches_cost_a_fifth_less_than_redis_oss() -> None:
+    def cache_cost(synthesis: Any) -> float:
+        return sum(
+            item.monthly_usd
+            for stack in cost.STACKS
+            for item in PRICER.items(stack, synthesis.template(stack))
+            if item.resource_type == "AWS::ElastiCache::ReplicationGroup"
+        )
+
+    valkey, redis_oss = cache_cost(synthesize(phase="3")), cache_cost(estimated("3"))
+    assert valkey == pytest.approx(0.8 * redis_oss, rel=0.02)
