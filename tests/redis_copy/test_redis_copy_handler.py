@@ -15,7 +15,8 @@ import copy_handler
 import pytest
 import redis
 from copy_checkpoint import CheckpointBusy, DynamoDbCheckpointStore
-from copy_engine import CopyError, CopyState, PreconditionError, RedisCopier
+from copy_engine import RedisCopier
+from copy_state import CopyError, CopyState, PreconditionError
 from copy_support import TARGET_PASSWORD
 from copy_testdata import populate_all_types, populate_strings
 from moto import mock_aws
