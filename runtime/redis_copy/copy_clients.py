@@ -39,7 +39,7 @@ class _SetUpUnderConnectTimeout:
         if self._sock is not None:
             self._sock.settimeout(command_timeout)
             # The parsers restore the timeout they saw at set-up after each timed read.
-            buffer = getattr(self._parser, "_buffer", None)
+            buffer: Any = getattr(self._parser, "_buffer", None)
             if hasattr(buffer, "socket_timeout"):
                 buffer.socket_timeout = command_timeout
             if hasattr(self._parser, "_socket_timeout"):

@@ -5,8 +5,8 @@ DUMP payloads end with the RDB version of the engine that wrote them, and RESTOR
 payload newer than its own engine's. Redis and Valkey share RDB versions up to 11 (Redis
 7.2); Redis 7.4 and later write 12, which Valkey 7.2 and 8.x do not read. The source's
 version is read from one of its own payloads, so an engine missing from the table below is
-still judged by what it writes. Valkey reports `server_name:valkey` and `valkey_version` in INFO server, next
-to a `redis_version` that stays at 7.2.4 for client compatibility.
+still judged by what it writes. Valkey reports `server_name:valkey` and `valkey_version` in
+INFO server, next to a `redis_version` that stays at 7.2.4 for client compatibility.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # First engine release -> the RDB version it writes (and the newest it reads).
-REDIS_RDB_BY_RELEASE = {(2, 6): 6, (3, 2): 7, (4, 0): 8, (5, 0): 9, (7, 0): 10, (7, 2): 11, (7, 4): 12}
+REDIS_RDB_BY_RELEASE = {
+    (2, 6): 6, (3, 2): 7, (4, 0): 8, (5, 0): 9, (7, 0): 10, (7, 2): 11, (7, 4): 12,
+}  # fmt: skip
 VALKEY_RDB_BY_RELEASE = {(7, 2): 11}
 # The classes a follow needs: generic, string, list, set, hash, zset, stream, expired,
 # evicted (the `A` alias), on the keyspace channel (`K`).

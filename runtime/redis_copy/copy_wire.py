@@ -180,9 +180,7 @@ def fetch_request(keys: Sequence[bytes]) -> bytes:
     return b"".join(commands)
 
 
-def restores(
-    items: Sequence[tuple[bytes, bytes, bytes]], *, replace: bool
-) -> bytes:
+def restores(items: Sequence[tuple[bytes, bytes, bytes]], *, replace: bool) -> bytes:
     """`RESTORE key expire-at payload [REPLACE] ABSTTL` for each (key, expire-at, payload)."""
     head, tail = (_RESTORE_REPLACE, _REPLACE_ABSTTL) if replace else (_RESTORE, _ABSTTL)
     return b"".join(

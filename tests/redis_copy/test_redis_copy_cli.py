@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import redis
 from copy_checkpoint import CheckpointBusy, FileCheckpointStore
-from copy_verify import Verifier
 from copy_support import TARGET_PASSWORD
 from copy_testdata import populate_all_types, populate_strings
+from copy_verify import Verifier
 from redis_servers import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -340,7 +340,7 @@ def test_cli_sigterm_mid_copy_checkpoints_and_resumes(
 
     # When it gets SIGTERM
     process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=60)
 
     # Then it saves its progress, says how to go on, and exits 128 + 15
     assert process.returncode == 143, err

@@ -215,7 +215,9 @@ def test_existing_keys_follow_the_policy(
         assert report["kept"] == 3
     else:
         assert report["ok"] is False
-        assert report["mismatches"] == ["b'only-on-target': only on the target (deleted on the source?)"]
+        assert report["mismatches"] == [
+            "b'only-on-target': only on the target (deleted on the source?)"
+        ]
         assert (report["copied"], report["skipped"]) == (50, 0)
         assert target.get("k:1") == b"value-1"
         assert target.ttl("k:2") == -1
