@@ -237,7 +237,8 @@ def burst_rate(source: redis.Redis, target: redis.Redis, trial: int) -> float:
 
 def steady_lags(source: redis.Redis, target: redis.Redis) -> list[float]:
     """ms from each source write to its key's arrival on the target, at a steady rate."""
-    target.config_set("notify-keyspace-events", "K$")
+    # The follow writes with RESTORE, a generic-class event.
+    target.config_set("notify-keyspace-events", "KA")
     subscriber = target.pubsub()
     subscriber.psubscribe(f"__keyspace@{FOLLOW_DB}__:lag:*")
     written: dict[bytes, float] = {}
@@ -267,9 +268,9 @@ def steady_lags(source: redis.Redis, target: redis.Redis) -> list[float]:
         keys = [f"lag:{tick}:{n}".encode() for n in range(per_tick)]
         for key in keys:
             pipe.set(key, "v", ex=300)
+        sent = time.perf_counter()
         pipe.execute()
-        now = time.perf_counter()
-        written.update(dict.fromkeys(keys, now))
+        written.update(dict.fromkeys(keys, sent))
     listener.join()
     subscriber.close()
     return [(arrived.get(key, stop_at) - at) * 1000 for key, at in written.items()]
