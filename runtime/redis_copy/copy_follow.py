@@ -91,13 +91,11 @@ class Follower:
         target: redis.Redis,
         *,
         db: int = 0,
-        stop: Callable[[], bool] = lambda: False,
         status: Status | None = None,
     ) -> None:
         self._copier = copier
         self._source = source
         self._target = target
-        self._stop = stop
         self._status = status
         self._subscription = Subscription(source, db)
         self._links: dict[str, tuple[Any, Link]] = {}
@@ -273,7 +271,7 @@ def follow(
     the target equals the source. A stop during the copy returns with the state checkpointed
     (phase "copy"): resume it with the same call, which reconciles after the scan.
     """
-    follower = Follower(copier, source, target, db=db, stop=stop, status=status)
+    follower = Follower(copier, source, target, db=db, status=status)
     resuming = state.cursor != 0
     try:
         follower.start()
