@@ -52,12 +52,18 @@ class Verifier:
     ) -> None:
         """Advance the verify phases until done or until `past()` says to stop."""
         self._mark = time.monotonic()
-        with wire(self._source) as source, wire(self._target) as target:
+        with (
+            wire(self._source) as source,
+            wire(self._target) as target,
+            wire(self._source) as source_scan,
+            wire(self._target) as target_scan,
+        ):
+            scans = {"verify": source_scan, "verify-target": target_scan}
             if state.verify == "sample":
                 self._sample(source, target, state)
                 state.phase = "done"
             while state.phase in {"verify", "verify-target"}:
-                if self._pass(source, target, state, store, commit, progress):
+                if self._pass(scans[state.phase], source, target, state, store, commit, progress):
                     break
         if state.done:
             state.target_keys = int(self._target.dbsize())
@@ -69,8 +75,9 @@ class Verifier:
         state.seconds += now - self._mark
         self._mark = now
 
-    def _pass(  # noqa: PLR0917 - both links, the state and the run's three hooks
+    def _pass(  # noqa: PLR0917 - three links, the state and the run's three hooks
         self,
+        scanned: Link,
         source: Link,
         target: Link,
         state: CopyState,
@@ -78,9 +85,9 @@ class Verifier:
         commit: Commit,
         progress: ProgressCallback | None,
     ) -> bool:
-        """One phase's scan from its cursor; True when stopped before its end."""
+        """One phase's scan from its cursor (on its own link, as the next batch is always in
+        flight); True when stopped before its end."""
         from_target = state.phase == "verify-target"
-        scanned, other = (target, source) if from_target else (source, target)
         stream = SourceStream(scanned, state.verify_cursor, self.settings.scan_count)
         since_commit = 0
         while True:
@@ -88,7 +95,7 @@ class Verifier:
             if from_target:
                 self._check_target_keys(source, target, batch.keys, state)
             else:
-                self._check_source_keys(source, other, batch, state)
+                self._check_source_keys(source, target, batch, state)
             state.verify_cursor = batch.next_cursor
             since_commit += 1
             if progress:

@@ -620,3 +620,30 @@ def test_pure_python_parsing_as_in_the_lambda_bundle(
     target.delete("k:existing")
     source.delete("k:existing")
     assert_same_keyspace(source, target)
+
+
+def test_stale_target_only_keys_are_caught_across_many_batches(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+    memory_store: MemoryStore,
+) -> None:
+    # Given a target holding 30 keys the source no longer has, among 500 copied ones
+    populate_strings(source, 500)
+    for index in range(30):
+        target.set(f"stale:{index}", "deleted on the source")
+
+    # When copying with policy replace in small batches (the next batch is always in flight)
+    report = run_copy(
+        copier(source_server, target_server, policy="replace", scan_count=10), memory_store
+    )
+
+    # Then every stale key is a mismatch, and nothing else is
+    assert report["ok"] is False
+    assert (report["mismatched"], report["target_only"]) == (30, 30)
+    assert report["target_verified"] == 530
+    assert all("only on the target" in reason for reason in report["mismatches"])
+    assert {key for key in target.scan_iter(match="stale:*")} == {
+        f"stale:{index}".encode() for index in range(30)
+    }
