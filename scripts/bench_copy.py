@@ -18,10 +18,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -40,6 +42,13 @@ PASSWORD = "bench-target-token-0123456789"  # noqa: S105 - a throwaway local ser
 TARGET_KEYS_PER_SECOND = 100_000
 TARGET_RATIO = 50
 TARGET_RSS_MIB = 256
+FOLLOW_DB = 2
+FOLLOW_BURST = 200_000
+FOLLOW_TRIALS = 3
+TARGET_CHANGES_PER_SECOND = 20_000
+STEADY_WRITES_PER_SECOND = 5_000
+STEADY_SECONDS = 10
+TARGET_LAG_P99_MS = 100
 
 # Server-side fill: 60% strings (a third with TTLs), 10% hashes, 10% lists, 5% sets,
 # 5% zsets, and the rest small streams or integer strings with millisecond TTLs.
@@ -185,6 +194,114 @@ def guide_loop(source: Any, target: Any) -> float:
     return migrated / (time.perf_counter() - started)
 
 
+def start_follow(source_port: int, target_port: int, ca: Path, workdir: Path) -> Any:
+    """The CLI following database FOLLOW_DB, once it reports "following"."""
+    env = {**os.environ, "TARGET_REDIS_PASSWORD": PASSWORD}
+    command = [
+        sys.executable,
+        str(CLI),
+        "--source",
+        f"redis://127.0.0.1:{source_port}/{FOLLOW_DB}",
+        "--target",
+        f"rediss://127.0.0.1:{target_port}/{FOLLOW_DB}",
+        "--target-ca",
+        str(ca),
+        "--checkpoint",
+        str(workdir / "follow.json"),
+        "--follow",
+    ]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    assert child.stdout is not None
+    for line in child.stdout:
+        if json.loads(line).get("state") == "following":
+            return child
+    raise SystemExit("the follow ended before it started following")
+
+
+def burst_rate(source: redis.Redis, target: redis.Redis, trial: int) -> float:
+    """Changes applied per second: FOLLOW_BURST distinct keys written as fast as possible."""
+    before = int(target.dbsize())
+    started = time.perf_counter()
+    pipe = source.pipeline(transaction=False)
+    for index in range(FOLLOW_BURST):
+        pipe.set(f"burst:{trial}:{index}", index)
+        if len(pipe) >= 1000:
+            pipe.execute()
+    pipe.execute()
+    while int(target.dbsize()) < before + FOLLOW_BURST:
+        if time.perf_counter() - started > 120:
+            raise SystemExit("the follow did not apply the burst within 120 s")
+        time.sleep(0.005)
+    return FOLLOW_BURST / (time.perf_counter() - started)
+
+
+def steady_lags(source: redis.Redis, target: redis.Redis) -> list[float]:
+    """ms from each source write to its key's arrival on the target, at a steady rate."""
+    # The follow writes with RESTORE, a generic-class event.
+    target.config_set("notify-keyspace-events", "KA")
+    subscriber = target.pubsub()
+    subscriber.psubscribe(f"__keyspace@{FOLLOW_DB}__:lag:*")
+    written: dict[bytes, float] = {}
+    arrived: dict[bytes, float] = {}
+    prefix = len(f"__keyspace@{FOLLOW_DB}__:")
+
+    def listen() -> None:
+        while len(arrived) < STEADY_WRITES_PER_SECOND * STEADY_SECONDS:
+            message = subscriber.get_message(timeout=1.0)
+            if message is None:
+                if time.perf_counter() > stop_at:
+                    return
+                continue
+            if message["type"] == "pmessage":
+                arrived.setdefault(message["channel"][prefix:], time.perf_counter())
+
+    per_tick = STEADY_WRITES_PER_SECOND // 100
+    stop_at = time.perf_counter() + STEADY_SECONDS + 10
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    started = time.perf_counter()
+    for tick in range(100 * STEADY_SECONDS):
+        pause = started + tick / 100 - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        pipe = source.pipeline(transaction=False)
+        keys = [f"lag:{tick}:{n}".encode() for n in range(per_tick)]
+        for key in keys:
+            pipe.set(key, "v", ex=300)
+        sent = time.perf_counter()
+        pipe.execute()
+        written.update(dict.fromkeys(keys, sent))
+    listener.join()
+    subscriber.close()
+    return [(arrived.get(key, stop_at) - at) * 1000 for key, at in written.items()]
+
+
+def bench_follow(
+    source_port: int, target_port: int, ca: Path, workdir: Path, target_options: dict[str, Any]
+) -> dict[str, Any]:
+    source = redis.Redis(host="127.0.0.1", port=source_port, db=FOLLOW_DB)
+    target = redis.Redis(
+        host="127.0.0.1", port=target_port, db=FOLLOW_DB, password=PASSWORD, **target_options
+    )
+    child = start_follow(source_port, target_port, ca, workdir)
+    rates = [burst_rate(source, target, trial) for trial in range(FOLLOW_TRIALS)]
+    lags = sorted(steady_lags(source, target))
+    child.send_signal(signal.SIGTERM)
+    assert child.stdout is not None
+    lines = child.stdout.read().strip().splitlines()
+    _, status, usage = os.wait4(child.pid, 0)
+    summary = json.loads(lines[-1])
+    return {
+        "rates": sorted(rates),
+        "lag_p50": lags[len(lags) // 2],
+        "lag_p99": lags[int(len(lags) * 0.99)],
+        "lag_max": lags[-1],
+        "rss_mib": usage.ru_maxrss / 1024,
+        "ok": os.waitstatus_to_exitcode(status) == 0 and summary["ok"],
+        "applied": summary["applied"],
+    }
+
+
 def main() -> int:
     if shutil.which("redis-server") is None:
         print("error: redis-server is not installed; run `make system-deps`", file=sys.stderr)
@@ -233,6 +350,16 @@ def main() -> int:
             )
             guide_rate = guide_loop(sample_source, sample_target)
 
+            print(
+                f"follow: {FOLLOW_TRIALS} bursts of {FOLLOW_BURST:,} changes, then "
+                f"{STEADY_WRITES_PER_SECOND:,} writes/s for {STEADY_SECONDS} s "
+                f"(database {FOLLOW_DB}) ...",
+                flush=True,
+            )
+            followed = bench_follow(
+                source_port, target_port, certificates["ca.crt"], workdir, target_options
+            )
+
     copy_rate = summary["scanned"] / summary["copy_seconds"]
     ratio = copy_rate / guide_rate
     rss_mib = rss_kib / 1024
@@ -255,13 +382,32 @@ def main() -> int:
         (f"copy >= {TARGET_RATIO}x the guide loop", ratio >= TARGET_RATIO),
         (f"peak RSS <= {TARGET_RSS_MIB} MiB", rss_mib <= TARGET_RSS_MIB),
         ("0 keys lost and verification passed", lost == 0 and summary["ok"]),
+        (
+            f"follow >= {TARGET_CHANGES_PER_SECOND:,} changes/s (median)",
+            followed["rates"][len(followed["rates"]) // 2] >= TARGET_CHANGES_PER_SECOND,
+        ),
+        (f"follow lag p99 <= {TARGET_LAG_P99_MS} ms", followed["lag_p99"] <= TARGET_LAG_P99_MS),
+        (f"follow peak RSS <= {TARGET_RSS_MIB} MiB", followed["rss_mib"] <= TARGET_RSS_MIB),
+        ("follow ended verified (exit 0)", followed["ok"]),
     ]
+    results["follow_changes_per_second"] = [round(rate) for rate in followed["rates"]]
+    results["follow_lag_ms"] = {
+        name: round(followed[f"lag_{name}"], 1) for name in ("p50", "p99", "max")
+    }
+    results["follow_peak_rss_mib"] = round(followed["rss_mib"], 1)
     print(f"engine copy      {copy_rate:>12,.0f} keys/s  ({source_keys:,} keys, mixed types)")
     print(f"guide loop       {guide_rate:>12,.0f} keys/s  ({GUIDE_SAMPLE:,} strings)")
     print(f"ratio            {ratio:>12.1f} x")
     print(f"peak RSS         {rss_mib:>12.1f} MiB (copying process)")
     print(f"verification     {results['verification']:>12}  ({summary['verified']:,} keys, full)")
     print(f"keys lost        {lost:>12,}")
+    rates = " / ".join(f"{rate:,.0f}" for rate in followed["rates"])
+    print(f"follow apply     {rates} changes/s (min / median / max of {FOLLOW_TRIALS})")
+    print(
+        f"follow lag       p50 {followed['lag_p50']:.1f} ms, p99 {followed['lag_p99']:.1f} ms, "
+        f"max {followed['lag_max']:.1f} ms at {STEADY_WRITES_PER_SECOND:,} writes/s"
+    )
+    print(f"follow peak RSS  {followed['rss_mib']:>12.1f} MiB (following process)")
     for name, passed in checks:
         print(f"  [{'ok' if passed else 'MISSED'}] {name}")
     print(json.dumps(results, separators=(",", ":")))
