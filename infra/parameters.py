@@ -27,3 +27,8 @@ OLD_ENTRY_IP = f"{PREFIX}/zero-cost/entry-ip"
 
 # The production Redis primary endpoint: injected into the tasks as an ECS secret.
 PROD_REDIS_HOST = f"{PREFIX}/prod/redis-host"
+
+# The zero-cost boxes, for the deploy-time Redis cutover that ProdStack runs on them.
+BOX_INSTANCE_IDS = f"{PREFIX}/zero-cost/box-instance-ids"
+BOX_ROLE_ARN = f"{PREFIX}/zero-cost/box-role-arn"
+BOX_SECURITY_GROUP = f"{PREFIX}/zero-cost/box-security-group"

@@ -11,6 +11,7 @@ from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
 from infra.config import Settings
+from infra.constructs.box_update import BoxUpdate
 from infra.constructs.handoff import Handoff
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.network import Network
@@ -52,6 +53,19 @@ class ZeroCostStack(Stack):
                 if cache
                 else None
             ),
+        )
+        BoxUpdate(
+            self,
+            "BoxUpdate",
+            boxes=[(box.node.id, box.instance_id) for box in hosts.instances],
+            app=hosts.app_asset,
+            tools=hosts.tools_asset,
+            env=hosts.provision_env(),
+        )
+        handoff.publish_boxes(
+            instance_ids=[box.instance_id for box in hosts.instances],
+            role_arn=hosts.role.role_arn,
+            security_group_id=hosts.security_group.security_group_id,
         )
         if cache:
             cache.allow_from(

@@ -11,6 +11,7 @@ import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -52,6 +53,14 @@ def box(tmp_path: Path) -> Path:
     """A scratch root holding a copy of the asset, stand-in commands and a venv launcher."""
     app = tmp_path / "opt/prostudio/app"
     shutil.copytree(SERVICE_ROOT, app, ignore=shutil.ignore_patterns("__pycache__"))
+    tools = tmp_path / "opt/prostudio/tools"
+    (tools / "scripts").mkdir(parents=True)
+    shutil.copy2(REPO_ROOT / "scripts/migrate_redis.py", tools / "scripts")
+    shutil.copytree(
+        REPO_ROOT / "runtime/redis_copy",
+        tools / "runtime/redis_copy",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     stubs = tmp_path / "stubs"
     stubs.mkdir()
     for name, text in STUBS.items():
@@ -242,3 +251,108 @@ def test_bad_input_stops_before_any_service_restarts(
     assert message in run.result.stderr
     assert "Traceback" not in run.result.stderr
     assert not [call for call in run.calls if call.startswith("systemctl")]
+
+
+def test_the_box_gets_a_runnable_migrate_redis_command(box: Path) -> None:
+    run = provision(box)
+
+    assert run.result.returncode == 0, run.result.stderr
+    assert "pip install --quiet --disable-pip-version-check --no-cache-dir -r " + str(
+        box / "opt/prostudio/app/deploy/tools-requirements.txt"
+    ) in "\n".join(run.calls)
+    command = run.file("/usr/local/bin/migrate_redis")
+    assert mode(command) == 0o755
+    # The wrapper names the box's paths; run it here against the scratch copy of the tools.
+    text = command.read_text().replace("/opt/prostudio", str(box / "opt/prostudio"))
+    (box / "migrate_redis").write_text(text)
+    result = subprocess.run(
+        ["sh", str(box / "migrate_redis"), "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--source" in result.stdout
+
+
+def test_cfn_hup_left_by_an_older_release_is_retired(box: Path) -> None:
+    hook = box / "etc/cfn/hooks.d/cfn-auto-reloader.conf"
+    unit = box / "etc/systemd/system/cfn-hup.service"
+    for path in (hook, unit):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("left by cfn-init\n")
+
+    run = provision(box)
+
+    assert run.result.returncode == 0, run.result.stderr
+    assert not hook.exists() and not unit.exists()
+    assert "systemctl disable --now cfn-hup.service" in run.calls
+
+
+def test_tool_pins_match_the_repos_pins() -> None:
+    pins = {
+        line.split("==")[0]: line
+        for name in ("requirements-dev.txt", "requirements.txt")
+        for line in (REPO_ROOT / name).read_text().splitlines()
+        if "==" in line
+    }
+    for line in (SERVICE_ROOT / "deploy/tools-requirements.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            assert pins[line.split("==")[0]] == line
+
+
+def stage_release(root: Path, marker: str) -> tuple[Path, Path]:
+    """An unpacked service and tools asset, as update.sh receives them from the deploy."""
+    stage = root / f"stage-{marker}"
+    shutil.copytree(root / "opt/prostudio/app", stage / "app")
+    shutil.copytree(root / "opt/prostudio/tools", stage / "tools")
+    (stage / "app/RELEASE").write_text(marker)
+    return stage / "app", stage / "tools"
+
+
+def update(root: Path, app: Path, tools: Path, ready_url: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": f"{root / 'stubs'}:{os.environ['PATH']}",
+        "HOME": str(root),
+        "PROSTUDIO_ROOT": str(root),
+        "CALLS_LOG": str(root / "calls.log"),
+        "FAKE_SECRET": SECRET,
+        "PROSTUDIO_REDIS_MODE": "local",
+        "PROSTUDIO_REDIS_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:r",
+        "AWS_REGION": "eu-west-1",
+        "API_WORKERS": "2",
+        "MAX_MEMORY_MB": "1024",
+        "PROSTUDIO_READY_URL": ready_url,
+        "READY_SECONDS": "2",
+    }
+    return subprocess.run(
+        ["bash", str(app / "deploy/update.sh"), str(app), str(tools)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def release_of(root: Path) -> str:
+    marker = root / "opt/prostudio/app/RELEASE"
+    return marker.read_text() if marker.exists() else "original"
+
+
+def test_an_update_that_gets_ready_keeps_the_new_release(box: Path, stack: Any) -> None:
+    app, tools = stage_release(box, "v2")
+
+    result = update(box, app, tools, stack.url("/health/ready"))
+
+    assert result.returncode == 0, result.stderr
+    assert release_of(box) == "v2"
+    assert (box / "opt/prostudio/app.previous").is_dir()
+
+
+def test_an_update_that_never_gets_ready_puts_the_previous_release_back(box: Path) -> None:
+    app, tools = stage_release(box, "v2")
+
+    result = update(box, app, tools, f"http://127.0.0.1:{free_port()}/health/ready")
+
+    assert result.returncode == 1
+    assert "restoring the previous release" in result.stderr
+    assert release_of(box) == "original"
+    assert (box / "opt/prostudio/app.failed/RELEASE").read_text() == "v2"
