@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, CustomResource, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, CustomResource, Duration, Stack, Token, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3_assets as s3_assets
@@ -48,6 +48,11 @@ class BoxStep:
         }
 
 
+def _nag(value: str, pseudo: str) -> str:
+    """How cdk-nag names a pseudo parameter, or the literal value when it is known."""
+    return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
+
+
 def worst_case_seconds(steps: Sequence[BoxStep]) -> int:
     return sum(step.timeout_seconds + STEP_OVERHEAD_SECONDS for step in steps)
 
@@ -77,7 +82,7 @@ class BoxSteps(Construct):
                     f"than the {TOTAL_TIMEOUT_SECONDS} s a custom resource is given"
                 )
         stack = Stack.of(self)
-        state_prefix = f"{STATE_PREFIX}/{stack.stack_name}/{id_}"
+        state_prefix = f"{STATE_PREFIX}/{self.node.path}"
         self.role = iam.Role(
             self,
             "HandlerRole",
@@ -156,8 +161,9 @@ class BoxSteps(Construct):
         )
         Validations.of(self.role).acknowledge(
             Acknowledgment(
-                id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:"
-                f"<AWS::AccountId>:parameter{state_prefix}/*]",
+                id=f"AwsSolutions-IAM5[Resource::arn:{_nag(stack.partition, 'Partition')}:ssm:"
+                f"{_nag(stack.region, 'Region')}:{_nag(stack.account, 'AccountId')}:"
+                f"parameter{state_prefix}/*]",
                 reason="One progress parameter per CloudFormation request, named by its "
                 "request id, under this resource's own prefix.",
             )

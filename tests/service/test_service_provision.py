@@ -17,7 +17,7 @@ import pytest
 import redis
 from prostudio.topology import ManagedProcess, find_binary, free_port
 from redis_servers import answers_ping, wait_for_redis
-from service_helpers import REPO_ROOT, SERVICE_ROOT
+from service_helpers import REPO_ROOT, SERVICE_ROOT, TLS_REDIS_TOKEN
 
 SECRET = "Sx9dPq2LmVb7Rt4KwZc8Hn3Jf6Gy1Ua"
 RECORDING_STUB = '#!/bin/sh\necho "$(basename "$0") $*" >> "$CALLS_LOG"\n'
@@ -28,6 +28,7 @@ STUBS = {
     "chown": RECORDING_STUB,
     "systemctl": RECORDING_STUB,
     "nginx": RECORDING_STUB,
+    "systemd-run": RECORDING_STUB,
     "aws": RECORDING_STUB + 'printf "%s\\n" "$FAKE_SECRET"\n',
 }
 
@@ -356,3 +357,96 @@ def test_an_update_that_never_gets_ready_puts_the_previous_release_back(box: Pat
     assert "restoring the previous release" in result.stderr
     assert release_of(box) == "original"
     assert (box / "opt/prostudio/app.failed/RELEASE").read_text() == "v2"
+
+
+def cutover(
+    root: Path, action: str, new_port: int, ready_url: str, ca_file: Path
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": f"{root / 'stubs'}:{os.environ['PATH']}",
+        "HOME": str(root),
+        "PROSTUDIO_ROOT": str(root),
+        "CALLS_LOG": str(root / "calls.log"),
+        "FAKE_SECRET": TLS_REDIS_TOKEN,
+        "AWS_REGION": "eu-west-1",
+        "NEW_HOST": "127.0.0.1",
+        "NEW_PORT": str(new_port),
+        "NEW_TLS": "true",
+        "NEW_TLS_CA_FILE": str(ca_file),
+        "NEW_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod",
+        "PROSTUDIO_READY_URL": ready_url,
+        "READY_SECONDS": "2",
+    }
+    return subprocess.run(
+        ["bash", str(root / "opt/prostudio/app/deploy/redis-cutover.sh"), *action.split()],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+SWITCH_ENV = "/etc/prostudio/redis-switch.env"
+DROP_IN = "/etc/systemd/system/prostudio.service.d/redis-switch.conf"
+
+
+def test_the_switch_points_the_service_at_the_production_redis_it_can_reach(
+    box: Path, tls_redis: Any, stack: Any
+) -> None:
+    result = cutover(
+        box, "switch-to-new", tls_redis.port, stack.url("/health/ready"), tls_redis.ca_cert
+    )
+
+    assert result.returncode == 0, result.stderr
+    env_file = Run(result, box).file(SWITCH_ENV)
+    assert mode(env_file) == 0o600
+    assert env_file.read_text().splitlines() == [
+        "REDIS_HOST='127.0.0.1'",
+        f"REDIS_PORT='{tls_redis.port}'",
+        "REDIS_TLS='true'",
+        "REDIS_SOCKET=''",
+        "REDIS_PASSWORD=''",
+        f"REDIS_TLS_CA_FILE='{tls_redis.ca_cert}'",
+        f"REDIS_AUTH_TOKEN='{TLS_REDIS_TOKEN}'",
+    ]
+    assert f"EnvironmentFile={SWITCH_ENV}" in Run(result, box).file(DROP_IN).read_text()
+    assert "systemctl restart prostudio.service" in Run(result, box).calls
+
+
+def test_a_box_that_cannot_reach_the_production_redis_keeps_its_own(box: Path, stack: Any) -> None:
+    result = cutover(
+        box, "switch-to-new", free_port(), stack.url("/health/ready"), box / "no-ca.pem"
+    )
+
+    assert result.returncode == 1
+    assert "cannot use 127.0.0.1" in result.stderr
+    run = Run(result, box)
+    assert not run.file(SWITCH_ENV).exists() and not run.file(DROP_IN).exists()
+    assert not any("restart" in call for call in run.calls)
+
+
+def test_a_switched_box_that_is_not_ready_goes_back_to_its_own_redis(
+    box: Path, tls_redis: Any
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}/health/ready"
+    result = cutover(box, "switch-to-new", tls_redis.port, closed, tls_redis.ca_cert)
+
+    assert result.returncode == 1
+    assert "going back to the box's own Redis" in result.stderr
+    run = Run(result, box)
+    assert not run.file(SWITCH_ENV).exists() and not run.file(DROP_IN).exists()
+    assert run.calls.count("systemctl restart prostudio.service") == 2
+
+
+def test_the_forward_follow_is_skipped_on_a_box_already_switched(box: Path) -> None:
+    drop_in = box / DROP_IN.lstrip("/")
+    drop_in.parent.mkdir(parents=True)
+    drop_in.write_text("[Service]\n")
+
+    started = cutover(box, "follow-start forward", 1, "http://127.0.0.1:1/", box / "ca")
+    stopped = cutover(box, "follow-stop", 1, "http://127.0.0.1:1/", box / "ca")
+
+    assert started.returncode == 0 and "nothing to copy" in started.stdout
+    assert stopped.returncode == 0 and '"skipped": true' in stopped.stdout
+    assert not any("systemd-run" in call for call in Run(started, box).calls)
