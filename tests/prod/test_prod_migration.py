@@ -45,12 +45,12 @@ def test_cutover_follows_then_switches_each_box_then_drains(migration: Template)
     cutover = _steps(migration)
     names = [step["Name"] for step in cutover["Apply"]]
     assert names[:2] == ["start following old -> new (Box)", "wait for the follow (Box)"]
-    assert names[2:-1] == ["switch to the new Redis (Box)"]
+    assert names[2:-1] == ["switch to the new Redis (Box)", "switch to the new Redis (Box2)"]
     assert names[-1] == "drain, verify, stop the follow (Box)"
     actions = [json.dumps(step["Commands"]) for step in cutover["Apply"]]
     for action, expected in zip(
         actions,
-        ["follow-start forward", "follow-wait", "switch-to-new", "follow-stop"],
+        ["follow-start forward", "follow-wait", "switch-to-new", "switch-to-new", "follow-stop"],
         strict=True,
     ):
         assert f"redis-cutover.sh {expected}" in action
@@ -59,7 +59,13 @@ def test_cutover_follows_then_switches_each_box_then_drains(migration: Template)
 
 def test_cutover_reverts_by_following_back_before_switching_back(migration: Template) -> None:
     actions = [json.dumps(step["Commands"]) for step in _steps(migration)["Revert"]]
-    expected = ["follow-start reverse", "follow-wait", "switch-to-old", "follow-stop"]
+    expected = [
+        "follow-start reverse",
+        "follow-wait",
+        "switch-to-old",
+        "switch-to-old",
+        "follow-stop",
+    ]
     for action, name in zip(actions, expected, strict=True):
         assert f"redis-cutover.sh {name}" in action
 
