@@ -76,9 +76,10 @@ def box(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def provision(root: Path, secret: str = SECRET, **env: str) -> Run:
-    """Run the shipped provision.sh against the scratch root."""
-    variables = {
+def box_env(root: Path, secret: str = SECRET, **env: str) -> dict[str, str]:
+    """What a script sees on the scratch box: the stand-ins first on PATH, provision's
+    variables for a local-Redis box, and `env` on top."""
+    return {
         "PATH": f"{root / 'stubs'}:{os.environ['PATH']}",
         "HOME": str(root),
         "PROSTUDIO_ROOT": str(root),
@@ -91,6 +92,11 @@ def provision(root: Path, secret: str = SECRET, **env: str) -> Run:
         "MAX_MEMORY_MB": "1024",
         **env,
     }
+
+
+def provision(root: Path, secret: str = SECRET, **env: str) -> Run:
+    """Run the shipped provision.sh against the scratch root."""
+    variables = box_env(root, secret, **env)
     result = subprocess.run(
         ["bash", str(root / "opt/prostudio/app/deploy/provision.sh")],
         env=variables,
@@ -108,8 +114,9 @@ def mode(path: Path) -> int:
 
 def test_shellcheck_finds_nothing() -> None:
     shellcheck = REPO_ROOT / ".venv/bin/shellcheck"
+    scripts = sorted(str(path) for path in (SERVICE_ROOT / "deploy").glob("*.sh"))
     result = subprocess.run(
-        [str(shellcheck), str(SERVICE_ROOT / "deploy/provision.sh")],
+        [str(shellcheck), "-x", *scripts],
         capture_output=True,
         text=True,
         check=False,
@@ -309,20 +316,7 @@ def stage_release(root: Path, marker: str) -> tuple[Path, Path]:
 
 
 def update(root: Path, app: Path, tools: Path, ready_url: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": f"{root / 'stubs'}:{os.environ['PATH']}",
-        "HOME": str(root),
-        "PROSTUDIO_ROOT": str(root),
-        "CALLS_LOG": str(root / "calls.log"),
-        "FAKE_SECRET": SECRET,
-        "PROSTUDIO_REDIS_MODE": "local",
-        "PROSTUDIO_REDIS_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:r",
-        "AWS_REGION": "eu-west-1",
-        "API_WORKERS": "2",
-        "MAX_MEMORY_MB": "1024",
-        "PROSTUDIO_READY_URL": ready_url,
-        "READY_SECONDS": "2",
-    }
+    env = box_env(root, PROSTUDIO_READY_URL=ready_url, READY_SECONDS="2")
     return subprocess.run(
         ["bash", str(app / "deploy/update.sh"), str(app), str(tools)],
         env=env,
@@ -362,21 +356,17 @@ def test_an_update_that_never_gets_ready_puts_the_previous_release_back(box: Pat
 def cutover(
     root: Path, action: str, new_port: int, ready_url: str, ca_file: Path
 ) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": f"{root / 'stubs'}:{os.environ['PATH']}",
-        "HOME": str(root),
-        "PROSTUDIO_ROOT": str(root),
-        "CALLS_LOG": str(root / "calls.log"),
-        "FAKE_SECRET": TLS_REDIS_TOKEN,
-        "AWS_REGION": "eu-west-1",
-        "NEW_HOST": "127.0.0.1",
-        "NEW_PORT": str(new_port),
-        "NEW_TLS": "true",
-        "NEW_TLS_CA_FILE": str(ca_file),
-        "NEW_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod",
-        "PROSTUDIO_READY_URL": ready_url,
-        "READY_SECONDS": "2",
-    }
+    env = box_env(
+        root,
+        TLS_REDIS_TOKEN,
+        NEW_HOST="127.0.0.1",
+        NEW_PORT=str(new_port),
+        NEW_TLS="true",
+        NEW_TLS_CA_FILE=str(ca_file),
+        NEW_SECRET_ARN="arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod",
+        PROSTUDIO_READY_URL=ready_url,
+        READY_SECONDS="2",
+    )
     return subprocess.run(
         ["bash", str(root / "opt/prostudio/app/deploy/redis-cutover.sh"), *action.split()],
         env=env,

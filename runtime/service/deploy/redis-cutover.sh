@@ -26,8 +26,8 @@ SWITCH_ENV="$CONFIG_DIR/redis-switch.env"
 DROP_IN=/etc/systemd/system/prostudio.service.d/redis-switch.conf
 STATE_DIR="$ROOT/var/lib/prostudio/cutover"
 UNIT=prostudio-follow
-READY_URL="${PROSTUDIO_READY_URL:-http://127.0.0.1/health/ready}"
-READY_SECONDS="${READY_SECONDS:-120}"
+# shellcheck source=SCRIPTDIR/ready.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ready.sh"
 
 say() { echo "redis-cutover: $*" >&2; }
 die() {
@@ -47,16 +47,6 @@ url_of() { # host port tls
 }
 
 is_switched() { [ -f "$ROOT$DROP_IN" ]; }
-
-wait_ready() {
-  local deadline=$((SECONDS + READY_SECONDS))
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    curl -fsS -o /dev/null --max-time 2 "$READY_URL" && return 0
-    sleep 1
-  done
-  say "$READY_URL did not answer 200 within $READY_SECONDS s"
-  return 1
-}
 
 # PING the new Redis with its token, as the service would connect (TLS, AUTH), 5 s at most.
 probe_new() {

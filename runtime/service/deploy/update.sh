@@ -16,20 +16,10 @@ set -euo pipefail
 
 ROOT="${PROSTUDIO_ROOT:-}"
 BASE="$ROOT/opt/prostudio"
-READY_URL="${PROSTUDIO_READY_URL:-http://127.0.0.1/health/ready}"
-READY_SECONDS="${READY_SECONDS:-120}"
+# shellcheck source=SCRIPTDIR/ready.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ready.sh"
 
 say() { echo "update: $*" >&2; }
-
-wait_ready() {
-  local deadline=$((SECONDS + READY_SECONDS))
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    curl -fsS -o /dev/null --max-time 2 "$READY_URL" && return 0
-    sleep 1
-  done
-  say "$READY_URL did not answer 200 within $READY_SECONDS s"
-  return 1
-}
 
 swap_in() {
   local name="$1" stage="$2"
