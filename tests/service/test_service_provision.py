@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import redis
-from prostudio.topology import ManagedProcess, find_binary, free_port
+from prostudio.topology import LocalTopology, ManagedProcess, find_binary, free_port
 from redis_servers import answers_ping, wait_for_redis
 from service_helpers import REPO_ROOT, SERVICE_ROOT, TLS_REDIS_TOKEN
 
@@ -440,3 +440,36 @@ def test_the_forward_follow_is_skipped_on_a_box_already_switched(box: Path) -> N
     assert started.returncode == 0 and "nothing to copy" in started.stdout
     assert stopped.returncode == 0 and '"skipped": true' in stopped.stdout
     assert not any("systemd-run" in call for call in Run(started, box).calls)
+
+
+def environment_file(path: Path) -> dict[str, str]:
+    """A systemd EnvironmentFile as provisioning writes it (NAME='value' lines)."""
+    entries = {}
+    for line in path.read_text().splitlines():
+        name, _, value = line.partition("=")
+        entries[name] = value.strip("'")
+    return entries
+
+
+def test_a_real_service_started_with_the_switched_environment_serves_from_production(
+    box: Path, tls_redis: Any, stack: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """systemd applies the drop-in's file after the base one; so does this merge. The real
+    service (gunicorn behind nginx) must then be ready on the production stand-in."""
+    assert provision(box).result.returncode == 0
+    switched = cutover(
+        box, "switch-to-new", tls_redis.port, stack.url("/health/ready"), tls_redis.ca_cert
+    )
+    assert switched.returncode == 0, switched.stderr
+    merged = environment_file(box / "etc/prostudio/env") | environment_file(
+        box / SWITCH_ENV.lstrip("/")
+    )
+
+    with LocalTopology(tmp_path_factory.mktemp("switched"), extra_env=merged) as service:
+        status, _, body = service.get("/health/ready")
+        assert (status, body) == (200, b'{"status":"ready","redis":"ok"}')
+        assert service.get("/api/v1/tracks/switched-track/waveform")[0] == 200
+        own = redis.Redis(port=service.redis_port, password=service.redis_password)
+        on_production = [k for k in tls_redis.client().keys("*") if b"switched-track" in k]
+        assert on_production, "the service wrote its cache entry to the production Redis"
+        assert not [k for k in own.keys("*") if b"switched-track" in k]
