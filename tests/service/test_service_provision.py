@@ -473,3 +473,80 @@ def test_a_real_service_started_with_the_switched_environment_serves_from_produc
         on_production = [k for k in tls_redis.client().keys("*") if b"switched-track" in k]
         assert on_production, "the service wrote its cache entry to the production Redis"
         assert not [k for k in own.keys("*") if b"switched-track" in k]
+
+
+FAKE_SYSTEMCTL = """#!/bin/sh
+echo "systemctl $*" >> "$CALLS_LOG"
+case "$*" in
+  *SubState*) echo "$FAKE_SUBSTATE" ;;
+  *ExecMainStatus*) echo "$FAKE_STATUS" ;;
+esac
+"""
+
+
+def follow(root: Path, action: str, log: list[str], substate: str, status: str = "0") -> Any:
+    """Run a follow subcommand with systemd stood in: the unit's state and exit status are
+    the test's, its stdout log the lines given."""
+    (root / "stubs/systemctl").write_text(FAKE_SYSTEMCTL)
+    state = root / "var/lib/prostudio/cutover"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "state").write_text("running\n")
+    (state / "follow.jsonl").write_text("".join(f"{line}\n" for line in log))
+    env = box_env(
+        root,
+        FAKE_SUBSTATE=substate,
+        FAKE_STATUS=status,
+        FOLLOW_WAIT_SECONDS="3",
+        FOLLOW_STOP_SECONDS="3",
+    )
+    return subprocess.run(
+        ["bash", str(root / "opt/prostudio/app/deploy/redis-cutover.sh"), action],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+
+
+COPYING = '{"state": "copying", "lag_keys": 0}'
+FOLLOWING = '{"state": "following", "lag_keys": 3, "applied": 10}'
+SUMMARY_OK = '{"state": "done", "ok": true, "mismatched": 0}'
+SUMMARY_BAD = '{"state": "done", "ok": false, "mismatched": 7}'
+
+
+def test_follow_wait_returns_once_the_follow_is_following(box: Path) -> None:
+    result = follow(box, "follow-wait", [COPYING, FOLLOWING], "running")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == FOLLOWING
+
+
+def test_follow_wait_fails_when_the_follow_is_still_copying_at_the_deadline(box: Path) -> None:
+    result = follow(box, "follow-wait", [COPYING], "running")
+
+    assert result.returncode == 1
+    assert "did not catch up" in result.stderr
+
+
+def test_follow_wait_fails_when_the_follow_exited(box: Path) -> None:
+    result = follow(box, "follow-wait", [COPYING], "failed")
+
+    assert result.returncode == 1
+    assert "exited before it caught up" in result.stderr
+
+
+def test_follow_stop_sends_sigterm_and_reports_the_verified_summary(box: Path) -> None:
+    result = follow(box, "follow-stop", [FOLLOWING, SUMMARY_OK], "exited", "0")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == SUMMARY_OK
+    assert "systemctl kill --signal=SIGTERM prostudio-follow" in Run(result, box).calls
+
+
+def test_follow_stop_fails_when_the_final_verification_differs(box: Path) -> None:
+    result = follow(box, "follow-stop", [FOLLOWING, SUMMARY_BAD], "failed", "1")
+
+    assert result.returncode == 1
+    assert SUMMARY_BAD in result.stdout
+    assert "the two Redis servers differ" in result.stderr
