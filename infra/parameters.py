@@ -22,9 +22,6 @@ REDIS_MIGRATION_CLIENT_SG = f"{PREFIX}/zero-cost/redis-migration-client-sg"
 # The old Redis's own security group: production's copy Lambdas are admitted to it by a rule
 # that ProdStack owns.
 OLD_REDIS_SG = f"{PREFIX}/zero-cost/redis-sg"
-# The boxes' security group: production's VPC endpoints admit it (the boxes call AWS APIs).
-BOX_SG = f"{PREFIX}/zero-cost/box-sg"
-
 # The zero-cost entry point: the "old" weighted record points here.
 OLD_ENTRY_DNS_NAME = f"{PREFIX}/zero-cost/entry-dns-name"
 OLD_ENTRY_HOSTED_ZONE_ID = f"{PREFIX}/zero-cost/entry-hosted-zone-id"
@@ -37,3 +34,8 @@ PROD_REDIS_HOST = f"{PREFIX}/prod/redis-host"
 # shift CLI defaults to them.
 OLD_SET_ID = "old"
 NEW_SET_ID = "new"
+# The zero-cost boxes, for the deploy-time Redis cutover that ProdStack runs on them; their
+# security group is admitted by production's VPC endpoints (the boxes call AWS APIs).
+BOX_INSTANCE_IDS = f"{PREFIX}/zero-cost/box-instance-ids"
+BOX_ROLE_ARN = f"{PREFIX}/zero-cost/box-role-arn"
+BOX_SECURITY_GROUP = f"{PREFIX}/zero-cost/box-sg"

@@ -41,7 +41,7 @@ class SharedNetwork(Construct):
         self.migration_clients = self._imported_group(
             "MigrationClients", parameters.REDIS_MIGRATION_CLIENT_SG
         )
-        self.boxes = self._imported_group("Boxes", parameters.BOX_SG)
+        self.boxes = self._imported_group("Boxes", parameters.BOX_SECURITY_GROUP)
         # Worn by production's in-VPC Lambdas. ProdStack owns it, so the network interfaces
         # Lambda releases 20-40 minutes after a function is deleted hold up only this stack's
         # teardown, never ZeroCostStack's migration group.

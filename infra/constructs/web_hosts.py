@@ -7,14 +7,17 @@ from pathlib import Path
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infra.constructs.box_assets import TOOLS_DIR, tools_asset
 from infra.constructs.redis_endpoint import RedisEndpoint
 
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "runtime" / "service"
 APP_DIR = "/opt/prostudio/app"
 PROVISION_SCRIPT = f"{APP_DIR}/deploy/provision.sh"
+SERVICE_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".pytest_cache"]
 LOCAL_REDIS_PORT = 6379
 # resolve:ssm is read by EC2 at launch, so a newer AMI never changes the template and
 # never replaces a running box. The parameter must match the instance type's architecture.
@@ -38,7 +41,8 @@ class WebHosts(Construct):
     runtime/service. Each box signals CloudFormation only after its /health answers 200.
 
     The boxes keep their logical IDs whatever the flags, so turning an increment on or off
-    never replaces box 1. App updates are applied in place by cfn-hup, not by a restart.
+    never replaces box 1. cfn-init provisions a new box; later versions are applied in place,
+    box by box and checked, by BoxUpdate (infra/constructs/box_update.py), not by cfn-hup.
     """
 
     def __init__(
@@ -90,6 +94,10 @@ class WebHosts(Construct):
         public = vpc.select_subnets(
             subnet_group_name=subnets.subnet_group_name, subnets=subnets.subnets
         ).subnets
+        self.app_asset = s3_assets.Asset(
+            self, "AppAsset", path=str(SERVICE_DIR), exclude=SERVICE_EXCLUDES
+        )
+        self.tools_asset = tools_asset(self, "ToolsAsset")
         self.instances = [
             self._box(
                 "Box" if index == 0 else f"Box{index + 1}",
@@ -145,16 +153,17 @@ class WebHosts(Construct):
         # cfn-lint's AMI pattern predates EC2's resolve:ssm image ids.
         instance.instance.add_metadata("cfn-lint", {"config": {"ignore_checks": ["E1152"]}})
         instance.apply_cloud_formation_init(
-            self._init(instance),
+            self._init(),
             timeout=Duration.minutes(20),
-            # cfn-hup applies new configs in place; a fingerprint in the user data would
+            # Updates are applied in place by BoxUpdate; a fingerprint in the user data would
             # restart the box without re-running cfn-init (aws-cdk #12749).
             embed_fingerprint=False,
             print_log=True,
         )
         return instance
 
-    def _provision_env(self) -> dict[str, str]:
+    def provision_env(self) -> dict[str, str]:
+        """The variables provision.sh runs with, on a new box and on every update."""
         env = {**self._settings, "AWS_REGION": Stack.of(self).region}
         if self._external_redis:
             env |= {
@@ -167,70 +176,23 @@ class WebHosts(Construct):
             env["PROSTUDIO_REDIS_MODE"] = "local"
         return env
 
-    def _init(self, instance: ec2.Instance) -> ec2.CloudFormationInit:
-        stack = Stack.of(self)
-        logical_id = stack.get_logical_id(instance.node.default_child)  # type: ignore[arg-type]
-        cfn_hup_reload = ec2.InitServiceRestartHandle()
-        reinit = (
-            f"/opt/aws/bin/cfn-init -v --stack {stack.stack_name} --resource {logical_id} "
-            f"--configsets default --region {stack.region}"
-        )
+    def _init(self) -> ec2.CloudFormationInit:
         return ec2.CloudFormationInit.from_config_sets(
-            config_sets={"default": ["app", "health", "updates"]},
+            config_sets={"default": ["app", "health"]},
             configs={
                 "app": ec2.InitConfig(
                     [
-                        ec2.InitSource.from_asset(
-                            APP_DIR,
-                            str(SERVICE_DIR),
-                            exclude=["**/__pycache__", "**/*.pyc", ".pytest_cache"],
-                        ),
+                        ec2.InitSource.from_existing_asset(APP_DIR, self.app_asset),
+                        ec2.InitSource.from_existing_asset(TOOLS_DIR, self.tools_asset),
                         ec2.InitCommand.shell_command(
                             f"bash {PROVISION_SCRIPT}",
                             key="10-provision",
-                            env=self._provision_env(),
+                            env=self.provision_env(),
                         ),
                     ]
                 ),
                 "health": ec2.InitConfig(
                     [ec2.InitCommand.shell_command(HEALTH_WAIT, key="20-wait-for-health")]
-                ),
-                "updates": ec2.InitConfig(
-                    [
-                        ec2.InitFile.from_string(
-                            "/etc/cfn/cfn-hup.conf",
-                            f"[main]\nstack={stack.stack_id}\nregion={stack.region}\ninterval=1\n",
-                            mode="000400",
-                            owner="root",
-                            group="root",
-                            service_restart_handles=[cfn_hup_reload],
-                        ),
-                        ec2.InitFile.from_string(
-                            "/etc/cfn/hooks.d/cfn-auto-reloader.conf",
-                            "[cfn-auto-reloader-hook]\n"
-                            "triggers=post.update\n"
-                            f"path=Resources.{logical_id}.Metadata.AWS::CloudFormation::Init\n"
-                            f"action={reinit}\n"
-                            "runas=root\n",
-                            mode="000400",
-                            owner="root",
-                            group="root",
-                            service_restart_handles=[cfn_hup_reload],
-                        ),
-                        ec2.InitFile.from_string(
-                            "/etc/systemd/system/cfn-hup.service",
-                            "[Unit]\nDescription=cfn-hup: apply CloudFormation updates\n"
-                            "[Service]\nType=simple\n"
-                            "ExecStart=/opt/aws/bin/cfn-hup\nRestart=always\n"
-                            "[Install]\nWantedBy=multi-user.target\n",
-                            service_restart_handles=[cfn_hup_reload],
-                        ),
-                        ec2.InitService.enable(
-                            "cfn-hup",
-                            service_manager=ec2.ServiceManager.SYSTEMD,
-                            service_restart_handle=cfn_hup_reload,
-                        ),
-                    ]
                 ),
             },
         )

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from infra import parameters
 from infra.config import Settings
 from infra.constructs.budgets import StackBudget, committed_cost
 from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
@@ -27,8 +29,8 @@ from infra.constructs.fargate_service import Capacity, FargateService
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.monitoring import Monitoring, RedisNodes
 from infra.constructs.redis_cluster import REDIS_PORT, RedisCluster
-from infra.constructs.redis_copy import RedisCopy
 from infra.constructs.redis_copy import RedisEndpoint as CopyEndpoint
+from infra.constructs.redis_cutover import Box, RedisCutover
 from infra.constructs.redis_endpoint import RedisEndpoint
 from infra.constructs.shared_network import SharedNetwork
 from infra.constructs.traffic_shift import TrafficShift
@@ -169,28 +171,12 @@ class ProdStack(Stack):
             alarm_email=prod.alarm_email,
         )
 
-        copy = None
+        cutover = None
         if prod.migrate_data:
-            copy = RedisCopy(
-                self,
-                "RedisCopy",
-                vpc=self.network.vpc,
-                subnets=self.network.app_subnets,
-                security_groups=[self.network.migration_functions],
-                source=self.network.old_redis(tls=settings.zero_cost.separate_redis),
-                target=CopyEndpoint(
-                    host=self.cache.host,
-                    port=self.cache.port,
-                    tls=True,
-                    secret=self.cache.auth_token,
-                ),
-                generation=prod.copy_generation,
-                encryption_key=cache_key,
-                policy=prod.copy_policy,
-            )
-            # The copy runs once the endpoints and the caches' ingress rules exist.
-            copy.resource.node.add_dependency(egress, self.cache, self.network)
-            CfnOutput(self, "CopiedKeys", value=copy.copied_keys)
+            cutover = self._cutover(settings)
+            # The boxes switch once the endpoints and the cache's ingress rules exist.
+            cutover.resource.node.add_dependency(egress, self.cache)
+            CfnOutput(self, "CutoverSummary", value=cutover.summary)
         if prod.shift.enabled:
             shift = TrafficShift(
                 self,
@@ -206,9 +192,9 @@ class ProdStack(Stack):
                 health_url=None,
                 use_health_check=False,
             )
-            # Traffic moves only after the records, a steady service and the data copy.
+            # Traffic moves only after the records, a steady service and the Redis cutover.
             shift.resource.node.add_dependency(
-                dns, self.service.service, *([copy.resource] if copy else [])
+                dns, self.service.service, *([cutover.resource] if cutover else [])
             )
 
         CfnOutput(self, "LoadBalancerDns", value=self.load_balancer.alb.load_balancer_dns_name)
@@ -218,4 +204,31 @@ class ProdStack(Stack):
             self,
             "HealthGateAlarms",
             value=",".join(alarm.alarm_name for alarm in self.monitoring.gate_alarms),
+        )
+
+    def _cutover(self, settings: Settings) -> RedisCutover:
+        """The zero-cost boxes move to the production Redis; they reach it and its token."""
+        count = settings.zero_cost.instances
+        read = ssm.StringParameter.value_for_string_parameter
+        instance_ids = Fn.split(",", read(self, parameters.BOX_INSTANCE_IDS), count)
+        box_role = iam.Role.from_role_arn(
+            self, "BoxRole", read(self, parameters.BOX_ROLE_ARN), mutable=True
+        )
+        self.cache.auth_token.grant_read(box_role)
+        self.cache.allow_from(
+            [self.network.boxes], "Zero-cost boxes: the cutover's follow and the switched service"
+        )
+        return RedisCutover(
+            self,
+            "RedisCutover",
+            boxes=[
+                Box("Box" if index == 0 else f"Box{index + 1}", instance_id)
+                for index, instance_id in enumerate(instance_ids)
+            ],
+            region=self.region,
+            old=self.network.old_redis(tls=settings.zero_cost.separate_redis),
+            new=CopyEndpoint(
+                host=self.cache.host, port=self.cache.port, tls=True, secret=self.cache.auth_token
+            ),
+            generation=settings.prod.copy_generation,
         )

@@ -12,6 +12,7 @@ from constructs import Construct
 
 from infra.config import Settings
 from infra.constructs.box_alarms import BoxAlarms
+from infra.constructs.box_update import BoxUpdate
 from infra.constructs.budgets import CostAnomalyDetection, StackBudget, committed_cost
 from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.handoff import Handoff
@@ -60,6 +61,19 @@ class ZeroCostStack(Stack):
                 else None
             ),
         )
+        BoxUpdate(
+            self,
+            "BoxUpdate",
+            boxes=[(box.node.id, box.instance_id) for box in hosts.instances],
+            app=hosts.app_asset,
+            tools=hosts.tools_asset,
+            env=hosts.provision_env(),
+        )
+        handoff.publish_boxes(
+            instance_ids=[box.instance_id for box in hosts.instances],
+            role_arn=hosts.role.role_arn,
+            security_group_id=hosts.security_group.security_group_id,
+        )
         if cache:
             cache.allow_from(
                 [hosts.security_group, handoff.migration_clients], "ProStudio boxes and migration"
@@ -80,7 +94,6 @@ class ZeroCostStack(Stack):
                 secret=hosts.redis_password,
                 security_group=hosts.security_group,
             )
-        handoff.publish_box_security_group(hosts.security_group)
         BoxAlarms(
             self,
             "BoxAlarms",

@@ -52,7 +52,7 @@ def removable_paths(before: Settings, after: Settings) -> tuple[str, ...]:
     if before.zero_cost.instances > after.zero_cost.instances:
         paths.append("ZeroCostStack/Web/Box2")
     if before.prod.migrate_data and not after.prod.migrate_data:
-        paths.append("ProdStack/RedisCopy")
+        paths += ["ProdStack/RedisCutover", "ProdStack/BoxRole"]
     if before.prod.shift.enabled and not after.prod.shift.enabled:
         paths.append("ProdStack/TrafficShift")
     if before.prod_enabled and not after.prod_enabled:

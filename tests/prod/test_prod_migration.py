@@ -1,4 +1,4 @@
-"""How ProdStack composes the Redis copy and the traffic shift behind their flags."""
+"""How ProdStack composes the Redis cutover and the traffic shift behind their flags."""
 
 from __future__ import annotations
 
@@ -36,48 +36,87 @@ def test_without_the_flags_nothing_migrates(prod: Template) -> None:
     assert not [r for r in prod["Resources"].values() if r["Type"].startswith("Custom::")]
 
 
-def test_copy_reads_the_old_redis_from_ssm_and_writes_production(migration: Template) -> None:
-    _, copy = only(migration, "Custom::RedisCopy")
+def _steps(template: Template) -> dict[str, Any]:
+    _, cutover = only(template, "Custom::RedisCutover")
+    return cutover
+
+
+def test_cutover_follows_then_switches_each_box_then_drains(migration: Template) -> None:
+    cutover = _steps(migration)
+    names = [step["Name"] for step in cutover["Apply"]]
+    assert names[:2] == ["start following old -> new (Box)", "wait for the follow (Box)"]
+    assert names[2:-1] == ["switch to the new Redis (Box)", "switch to the new Redis (Box2)"]
+    assert names[-1] == "drain, verify, stop the follow (Box)"
+    actions = [json.dumps(step["Commands"]) for step in cutover["Apply"]]
+    for action, expected in zip(
+        actions,
+        ["follow-start forward", "follow-wait", "switch-to-new", "switch-to-new", "follow-stop"],
+        strict=True,
+    ):
+        assert f"redis-cutover.sh {expected}" in action
+    assert cutover["Generation"] == "1"
+
+
+def test_cutover_reverts_by_following_back_before_switching_back(migration: Template) -> None:
+    actions = [json.dumps(step["Commands"]) for step in _steps(migration)["Revert"]]
+    expected = [
+        "follow-start reverse",
+        "follow-wait",
+        "switch-to-old",
+        "switch-to-old",
+        "follow-stop",
+    ]
+    for action, name in zip(actions, expected, strict=True):
+        assert f"redis-cutover.sh {name}" in action
+
+
+def test_two_boxes_switch_in_order_and_back_in_reverse_order() -> None:
+    template = synthesize(**{**PHASE3_MIGRATION, "instances": "2"}).template("ProdStack")
+    cutover = _steps(template)
+    switched = [step["Name"] for step in cutover["Apply"] if "switch" in step["Name"]]
+    back = [step["Name"] for step in cutover["Revert"] if "switch" in step["Name"]]
+    assert switched == ["switch to the new Redis (Box)", "switch to the new Redis (Box2)"]
+    assert back == ["switch back to its own Redis (Box2)", "switch back to its own Redis (Box)"]
+
+
+def test_cutover_reads_both_redis_from_what_the_stacks_publish(migration: Template) -> None:
+    commands = json.dumps(_steps(migration)["Apply"][0]["Commands"])
     group = _logical_id(migration, "AWS::ElastiCache::ReplicationGroup", "Cache")
-    assert copy["SourceHost"] == _parameter(migration, parameters.OLD_REDIS_HOST)
-    assert copy["SourcePort"] == _parameter(migration, parameters.OLD_REDIS_PORT)
-    assert copy["SourceTls"] == "true"
-    assert copy["SourceSecretArn"] == _parameter(migration, parameters.OLD_REDIS_SECRET_ARN)
-    assert copy["TargetHost"] == {"Fn::GetAtt": [group, "PrimaryEndPoint.Address"]}
-    assert copy["TargetPort"] == "6380"
-    assert copy["TargetTls"] == "true"
-    assert copy["TargetSecretArn"] == {
-        "Ref": _logical_id(migration, "AWS::SecretsManager::Secret", "CacheAuthToken")
-    }
-    assert copy["Generation"] == "1"
+    for name in (parameters.OLD_REDIS_HOST, parameters.OLD_REDIS_PORT):
+        assert json.dumps(_parameter(migration, name)) in commands
+    assert json.dumps({"Fn::GetAtt": [group, "PrimaryEndPoint.Address"]}) in commands
+    token = _logical_id(migration, "AWS::SecretsManager::Secret", "CacheAuthToken")
+    assert json.dumps({"Ref": token}) in commands
+    assert "NEW_PORT=6380" in commands and "NEW_TLS=true" in commands
 
 
-def test_copy_handlers_run_in_the_app_subnets_in_productions_own_group(
-    migration: Template,
-) -> None:
-    handlers = {
-        logical_id: resource["Properties"]
-        for logical_id, resource in resources_of_type(migration, "AWS::Lambda::Function").items()
-        if "VpcConfig" in resource["Properties"]
-    }
-    assert {logical_id[: len("RedisCopy")] for logical_id in handlers} == {"RedisCopy"}
-    for properties in handlers.values():
-        assert properties["VpcConfig"]["SecurityGroupIds"] == [
-            {
-                "Fn::GetAtt": [
-                    _logical_id(migration, "AWS::EC2::SecurityGroup", "NetworkMigrationFunctions"),
-                    "GroupId",
-                ]
-            }
-        ]
-        assert json.dumps(_parameter(migration, parameters.APP_SUBNET_IDS)) in json.dumps(
-            properties["VpcConfig"]["SubnetIds"]
-        )
+def test_the_boxes_reach_the_production_redis_and_read_its_token(migration: Template) -> None:
+    box_group = _parameter(migration, parameters.BOX_SECURITY_GROUP)
+    rules = [
+        rule["Properties"]
+        for rule in resources_of_type(migration, "AWS::EC2::SecurityGroupIngress").values()
+    ]
+    assert [
+        r for r in rules if r.get("SourceSecurityGroupId") == box_group and r["FromPort"] == 6380
+    ]
+    token = _logical_id(migration, "AWS::SecretsManager::Secret", "CacheAuthToken")
+    box_policies = [
+        policy["Properties"]
+        for policy in resources_of_type(migration, "AWS::IAM::Policy").values()
+        if json.dumps(_parameter(migration, parameters.BOX_ROLE_ARN)) in json.dumps(policy)
+    ]
+    assert box_policies
+    assert json.dumps({"Ref": token}) in json.dumps(box_policies)
 
 
-def test_copy_waits_for_the_endpoints_and_the_cache_rules(migration: Template) -> None:
-    copy_id = _logical_id(migration, "Custom::RedisCopy", "RedisCopy")
-    depends_on = set(migration["Resources"][copy_id]["DependsOn"])
+def test_no_copy_lambda_or_checkpoint_table_is_left(migration: Template) -> None:
+    assert not resources_of_type(migration, "Custom::RedisCopy")
+    assert not resources_of_type(migration, "AWS::DynamoDB::Table")
+
+
+def test_cutover_waits_for_the_endpoints_and_the_cache_rules(migration: Template) -> None:
+    cutover_id = _logical_id(migration, "Custom::RedisCutover", "RedisCutover")
+    depends_on = set(migration["Resources"][cutover_id]["DependsOn"])
     endpoints = set(resources_of_type(migration, "AWS::EC2::VPCEndpoint"))
     assert endpoints <= depends_on
     cache_rules = {
@@ -105,14 +144,14 @@ def test_shift_walks_the_weighted_pair_gated_by_the_alarms(migration: Template) 
     ]
 
 
-def test_shift_runs_after_records_service_and_copy(migration: Template) -> None:
+def test_shift_runs_after_records_service_and_cutover(migration: Template) -> None:
     shift_id = _logical_id(migration, "Custom::TrafficShift", "TrafficShift")
     depends_on = set(migration["Resources"][shift_id]["DependsOn"])
     assert {
         _logical_id(migration, "AWS::Route53::RecordSet", "DnsOldRecord"),
         _logical_id(migration, "AWS::Route53::RecordSet", "DnsNewRecord"),
         _logical_id(migration, "AWS::ECS::Service", "Service"),
-        _logical_id(migration, "Custom::RedisCopy", "RedisCopy"),
+        _logical_id(migration, "Custom::RedisCutover", "RedisCutover"),
     } <= depends_on
 
 
@@ -133,9 +172,7 @@ def test_records_keep_their_initial_weights_when_a_shift_is_configured(
     assert weights == {"old": 100, "new": 0}
 
 
-def test_a_second_generation_copies_with_the_chosen_policy() -> None:
-    flags = {**PHASE3_MIGRATION, "copy_generation": "2", "copy_policy": "skip"}
+def test_a_second_generation_runs_the_cutover_again() -> None:
+    flags = {**PHASE3_MIGRATION, "copy_generation": "2"}
     template = synthesize(**flags).template("ProdStack")
-    (copy,) = resources_of_type(template, "Custom::RedisCopy").values()
-    assert copy["Properties"]["Policy"] == "skip"
-    assert copy["Properties"]["Generation"] in (2, "2")
+    assert _steps(template)["Generation"] == "2"

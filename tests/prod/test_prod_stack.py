@@ -159,7 +159,7 @@ def test_endpoints_admit_https_from_every_client_of_aws_apis_in_the_vpc(prod: Te
         group_id(ref_of(prod, "AWS::EC2::SecurityGroup", "Service")),
         ssm_ref(prod, parameters.REDIS_MIGRATION_CLIENT_SG),
         _migration_functions(prod),
-        ssm_ref(prod, parameters.BOX_SG),
+        ssm_ref(prod, parameters.BOX_SECURITY_GROUP),
     )
 
 
@@ -217,7 +217,7 @@ def test_the_boxes_reach_every_aws_api_they_call(service: str, flags: dict[str, 
         for rule in ingress_rules(prod, group["Fn::GetAtt"][0])
         if rule["FromPort"] <= 443 <= rule["ToPort"]
     ]
-    assert json.dumps(ssm_ref(prod, parameters.BOX_SG), sort_keys=True) in admitted
+    assert json.dumps(ssm_ref(prod, parameters.BOX_SECURITY_GROUP), sort_keys=True) in admitted
 
 
 def test_the_box_security_group_is_published_for_production() -> None:
@@ -225,7 +225,7 @@ def test_the_box_security_group_is_published_for_production() -> None:
     (parameter,) = [
         r["Properties"]
         for r in resources_of_type(zero_cost, "AWS::SSM::Parameter").values()
-        if r["Properties"]["Name"] == parameters.BOX_SG
+        if r["Properties"]["Name"] == parameters.BOX_SECURITY_GROUP
     ]
     assert parameter["Value"]["Fn::GetAtt"][0].startswith("WebSecurityGroup")
 

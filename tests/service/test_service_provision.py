@@ -11,12 +11,13 @@ import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
-from prostudio.topology import ManagedProcess, find_binary, free_port
+from prostudio.topology import LocalTopology, ManagedProcess, find_binary, free_port
 from redis_servers import answers_ping, wait_for_redis
-from service_helpers import REPO_ROOT, SERVICE_ROOT
+from service_helpers import REPO_ROOT, SERVICE_ROOT, TLS_REDIS_TOKEN
 
 SECRET = "Sx9dPq2LmVb7Rt4KwZc8Hn3Jf6Gy1Ua"
 RECORDING_STUB = '#!/bin/sh\necho "$(basename "$0") $*" >> "$CALLS_LOG"\n'
@@ -27,6 +28,7 @@ STUBS = {
     "chown": RECORDING_STUB,
     "systemctl": RECORDING_STUB,
     "nginx": RECORDING_STUB,
+    "systemd-run": RECORDING_STUB,
     "aws": RECORDING_STUB + 'printf "%s\\n" "$FAKE_SECRET"\n',
 }
 
@@ -52,6 +54,14 @@ def box(tmp_path: Path) -> Path:
     """A scratch root holding a copy of the asset, stand-in commands and a venv launcher."""
     app = tmp_path / "opt/prostudio/app"
     shutil.copytree(SERVICE_ROOT, app, ignore=shutil.ignore_patterns("__pycache__"))
+    tools = tmp_path / "opt/prostudio/tools"
+    (tools / "scripts").mkdir(parents=True)
+    shutil.copy2(REPO_ROOT / "scripts/migrate_redis.py", tools / "scripts")
+    shutil.copytree(
+        REPO_ROOT / "runtime/redis_copy",
+        tools / "runtime/redis_copy",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     stubs = tmp_path / "stubs"
     stubs.mkdir()
     for name, text in STUBS.items():
@@ -66,9 +76,10 @@ def box(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def provision(root: Path, secret: str = SECRET, **env: str) -> Run:
-    """Run the shipped provision.sh against the scratch root."""
-    variables = {
+def box_env(root: Path, secret: str = SECRET, **env: str) -> dict[str, str]:
+    """What a script sees on the scratch box: the stand-ins first on PATH, provision's
+    variables for a local-Redis box, and `env` on top."""
+    return {
         "PATH": f"{root / 'stubs'}:{os.environ['PATH']}",
         "HOME": str(root),
         "PROSTUDIO_ROOT": str(root),
@@ -81,6 +92,11 @@ def provision(root: Path, secret: str = SECRET, **env: str) -> Run:
         "MAX_MEMORY_MB": "1024",
         **env,
     }
+
+
+def provision(root: Path, secret: str = SECRET, **env: str) -> Run:
+    """Run the shipped provision.sh against the scratch root."""
+    variables = box_env(root, secret, **env)
     result = subprocess.run(
         ["bash", str(root / "opt/prostudio/app/deploy/provision.sh")],
         env=variables,
@@ -98,8 +114,9 @@ def mode(path: Path) -> int:
 
 def test_shellcheck_finds_nothing() -> None:
     shellcheck = REPO_ROOT / ".venv/bin/shellcheck"
+    scripts = sorted(str(path) for path in (SERVICE_ROOT / "deploy").glob("*.sh"))
     result = subprocess.run(
-        [str(shellcheck), str(SERVICE_ROOT / "deploy/provision.sh")],
+        [str(shellcheck), "-x", *scripts],
         capture_output=True,
         text=True,
         check=False,
@@ -242,3 +259,294 @@ def test_bad_input_stops_before_any_service_restarts(
     assert message in run.result.stderr
     assert "Traceback" not in run.result.stderr
     assert not [call for call in run.calls if call.startswith("systemctl")]
+
+
+def test_the_box_gets_a_runnable_migrate_redis_command(box: Path) -> None:
+    run = provision(box)
+
+    assert run.result.returncode == 0, run.result.stderr
+    assert "pip install --quiet --disable-pip-version-check --no-cache-dir -r " + str(
+        box / "opt/prostudio/app/deploy/tools-requirements.txt"
+    ) in "\n".join(run.calls)
+    command = run.file("/usr/local/bin/migrate_redis")
+    assert mode(command) == 0o755
+    # The wrapper names the box's paths; run it here against the scratch copy of the tools.
+    text = command.read_text().replace("/opt/prostudio", str(box / "opt/prostudio"))
+    (box / "migrate_redis").write_text(text)
+    result = subprocess.run(
+        ["sh", str(box / "migrate_redis"), "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--source" in result.stdout
+
+
+def test_cfn_hup_left_by_an_older_release_is_retired(box: Path) -> None:
+    hook = box / "etc/cfn/hooks.d/cfn-auto-reloader.conf"
+    unit = box / "etc/systemd/system/cfn-hup.service"
+    for path in (hook, unit):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("left by cfn-init\n")
+
+    run = provision(box)
+
+    assert run.result.returncode == 0, run.result.stderr
+    assert not hook.exists() and not unit.exists()
+    assert "systemctl disable --now cfn-hup.service" in run.calls
+
+
+def test_tool_pins_match_the_repos_pins() -> None:
+    pins = {
+        line.split("==")[0]: line
+        for name in ("requirements-dev.txt", "requirements.txt")
+        for line in (REPO_ROOT / name).read_text().splitlines()
+        if "==" in line
+    }
+    for line in (SERVICE_ROOT / "deploy/tools-requirements.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            assert pins[line.split("==")[0]] == line
+
+
+def stage_release(root: Path, marker: str) -> tuple[Path, Path]:
+    """An unpacked service and tools asset, as update.sh receives them from the deploy."""
+    stage = root / f"stage-{marker}"
+    shutil.copytree(root / "opt/prostudio/app", stage / "app")
+    shutil.copytree(root / "opt/prostudio/tools", stage / "tools")
+    (stage / "app/RELEASE").write_text(marker)
+    return stage / "app", stage / "tools"
+
+
+def update(root: Path, app: Path, tools: Path, ready_url: str) -> subprocess.CompletedProcess[str]:
+    env = box_env(root, PROSTUDIO_READY_URL=ready_url, READY_SECONDS="2")
+    return subprocess.run(
+        ["bash", str(app / "deploy/update.sh"), str(app), str(tools)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def release_of(root: Path) -> str:
+    marker = root / "opt/prostudio/app/RELEASE"
+    return marker.read_text() if marker.exists() else "original"
+
+
+def test_an_update_that_gets_ready_keeps_the_new_release(box: Path, stack: Any) -> None:
+    app, tools = stage_release(box, "v2")
+
+    result = update(box, app, tools, stack.url("/health/ready"))
+
+    assert result.returncode == 0, result.stderr
+    assert release_of(box) == "v2"
+    assert (box / "opt/prostudio/app.previous").is_dir()
+
+
+def test_an_update_that_never_gets_ready_puts_the_previous_release_back(box: Path) -> None:
+    app, tools = stage_release(box, "v2")
+
+    result = update(box, app, tools, f"http://127.0.0.1:{free_port()}/health/ready")
+
+    assert result.returncode == 1
+    assert "restoring the previous release" in result.stderr
+    assert release_of(box) == "original"
+    assert (box / "opt/prostudio/app.failed/RELEASE").read_text() == "v2"
+
+
+def cutover(
+    root: Path, action: str, new_port: int, ready_url: str, ca_file: Path
+) -> subprocess.CompletedProcess[str]:
+    env = box_env(
+        root,
+        TLS_REDIS_TOKEN,
+        NEW_HOST="127.0.0.1",
+        NEW_PORT=str(new_port),
+        NEW_TLS="true",
+        NEW_TLS_CA_FILE=str(ca_file),
+        NEW_SECRET_ARN="arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod",
+        PROSTUDIO_READY_URL=ready_url,
+        READY_SECONDS="2",
+    )
+    return subprocess.run(
+        ["bash", str(root / "opt/prostudio/app/deploy/redis-cutover.sh"), *action.split()],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+SWITCH_ENV = "/etc/prostudio/redis-switch.env"
+DROP_IN = "/etc/systemd/system/prostudio.service.d/redis-switch.conf"
+
+
+def test_the_switch_points_the_service_at_the_production_redis_it_can_reach(
+    box: Path, tls_redis: Any, stack: Any
+) -> None:
+    result = cutover(
+        box, "switch-to-new", tls_redis.port, stack.url("/health/ready"), tls_redis.ca_cert
+    )
+
+    assert result.returncode == 0, result.stderr
+    env_file = Run(result, box).file(SWITCH_ENV)
+    assert mode(env_file) == 0o600
+    assert env_file.read_text().splitlines() == [
+        "REDIS_HOST='127.0.0.1'",
+        f"REDIS_PORT='{tls_redis.port}'",
+        "REDIS_TLS='true'",
+        "REDIS_SOCKET=''",
+        "REDIS_PASSWORD=''",
+        f"REDIS_TLS_CA_FILE='{tls_redis.ca_cert}'",
+        f"REDIS_AUTH_TOKEN='{TLS_REDIS_TOKEN}'",
+    ]
+    assert f"EnvironmentFile={SWITCH_ENV}" in Run(result, box).file(DROP_IN).read_text()
+    assert "systemctl restart prostudio.service" in Run(result, box).calls
+
+
+def test_a_box_that_cannot_reach_the_production_redis_keeps_its_own(box: Path, stack: Any) -> None:
+    result = cutover(
+        box, "switch-to-new", free_port(), stack.url("/health/ready"), box / "no-ca.pem"
+    )
+
+    assert result.returncode == 1
+    assert "cannot use 127.0.0.1" in result.stderr
+    run = Run(result, box)
+    assert not run.file(SWITCH_ENV).exists() and not run.file(DROP_IN).exists()
+    assert not any("restart" in call for call in run.calls)
+
+
+def test_a_switched_box_that_is_not_ready_goes_back_to_its_own_redis(
+    box: Path, tls_redis: Any
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}/health/ready"
+    result = cutover(box, "switch-to-new", tls_redis.port, closed, tls_redis.ca_cert)
+
+    assert result.returncode == 1
+    assert "going back to the box's own Redis" in result.stderr
+    run = Run(result, box)
+    assert not run.file(SWITCH_ENV).exists() and not run.file(DROP_IN).exists()
+    assert run.calls.count("systemctl restart prostudio.service") == 2
+
+
+def test_the_forward_follow_is_skipped_on_a_box_already_switched(box: Path) -> None:
+    drop_in = box / DROP_IN.lstrip("/")
+    drop_in.parent.mkdir(parents=True)
+    drop_in.write_text("[Service]\n")
+
+    started = cutover(box, "follow-start forward", 1, "http://127.0.0.1:1/", box / "ca")
+    stopped = cutover(box, "follow-stop", 1, "http://127.0.0.1:1/", box / "ca")
+
+    assert started.returncode == 0 and "nothing to copy" in started.stdout
+    assert stopped.returncode == 0 and '"skipped": true' in stopped.stdout
+    assert not any("systemd-run" in call for call in Run(started, box).calls)
+
+
+def environment_file(path: Path) -> dict[str, str]:
+    """A systemd EnvironmentFile as provisioning writes it (NAME='value' lines)."""
+    entries = {}
+    for line in path.read_text().splitlines():
+        name, _, value = line.partition("=")
+        entries[name] = value.strip("'")
+    return entries
+
+
+def test_a_real_service_started_with_the_switched_environment_serves_from_production(
+    box: Path, tls_redis: Any, stack: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """systemd applies the drop-in's file after the base one; so does this merge. The real
+    service (gunicorn behind nginx) must then be ready on the production stand-in."""
+    assert provision(box).result.returncode == 0
+    switched = cutover(
+        box, "switch-to-new", tls_redis.port, stack.url("/health/ready"), tls_redis.ca_cert
+    )
+    assert switched.returncode == 0, switched.stderr
+    merged = environment_file(box / "etc/prostudio/env") | environment_file(
+        box / SWITCH_ENV.lstrip("/")
+    )
+
+    with LocalTopology(tmp_path_factory.mktemp("switched"), extra_env=merged) as service:
+        status, _, body = service.get("/health/ready")
+        assert (status, body) == (200, b'{"status":"ready","redis":"ok"}')
+        assert service.get("/api/v1/tracks/switched-track/waveform")[0] == 200
+        own = redis.Redis(port=service.redis_port, password=service.redis_password)
+        on_production = [k for k in tls_redis.client().keys("*") if b"switched-track" in k]
+        assert on_production, "the service wrote its cache entry to the production Redis"
+        assert not [k for k in own.keys("*") if b"switched-track" in k]
+
+
+FAKE_SYSTEMCTL = """#!/bin/sh
+echo "systemctl $*" >> "$CALLS_LOG"
+case "$*" in
+  *SubState*) echo "$FAKE_SUBSTATE" ;;
+  *ExecMainStatus*) echo "$FAKE_STATUS" ;;
+esac
+"""
+
+
+def follow(root: Path, action: str, log: list[str], substate: str, status: str = "0") -> Any:
+    """Run a follow subcommand with systemd stood in: the unit's state and exit status are
+    the test's, its stdout log the lines given."""
+    (root / "stubs/systemctl").write_text(FAKE_SYSTEMCTL)
+    state = root / "var/lib/prostudio/cutover"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "state").write_text("running\n")
+    (state / "follow.jsonl").write_text("".join(f"{line}\n" for line in log))
+    env = box_env(
+        root,
+        FAKE_SUBSTATE=substate,
+        FAKE_STATUS=status,
+        FOLLOW_WAIT_SECONDS="3",
+        FOLLOW_STOP_SECONDS="3",
+    )
+    return subprocess.run(
+        ["bash", str(root / "opt/prostudio/app/deploy/redis-cutover.sh"), action],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+
+
+COPYING = '{"state": "copying", "lag_keys": 0}'
+FOLLOWING = '{"state": "following", "lag_keys": 3, "applied": 10}'
+SUMMARY_OK = '{"state": "done", "ok": true, "mismatched": 0}'
+SUMMARY_BAD = '{"state": "done", "ok": false, "mismatched": 7}'
+
+
+def test_follow_wait_returns_once_the_follow_is_following(box: Path) -> None:
+    result = follow(box, "follow-wait", [COPYING, FOLLOWING], "running")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == FOLLOWING
+
+
+def test_follow_wait_fails_when_the_follow_is_still_copying_at_the_deadline(box: Path) -> None:
+    result = follow(box, "follow-wait", [COPYING], "running")
+
+    assert result.returncode == 1
+    assert "did not catch up" in result.stderr
+
+
+def test_follow_wait_fails_when_the_follow_exited(box: Path) -> None:
+    result = follow(box, "follow-wait", [COPYING], "failed")
+
+    assert result.returncode == 1
+    assert "exited before it caught up" in result.stderr
+
+
+def test_follow_stop_sends_sigterm_and_reports_the_verified_summary(box: Path) -> None:
+    result = follow(box, "follow-stop", [FOLLOWING, SUMMARY_OK], "exited", "0")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == SUMMARY_OK
+    assert "systemctl kill --signal=SIGTERM prostudio-follow" in Run(result, box).calls
+
+
+def test_follow_stop_fails_when_the_final_verification_differs(box: Path) -> None:
+    result = follow(box, "follow-stop", [FOLLOWING, SUMMARY_BAD], "failed", "1")
+
+    assert result.returncode == 1
+    assert SUMMARY_BAD in result.stdout
+    assert "the two Redis servers differ" in result.stderr

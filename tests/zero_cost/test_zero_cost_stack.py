@@ -147,7 +147,7 @@ class TestBox:
         assert "cfn-init" in user_data
         assert "cfn-signal" in user_data
         init = box["Metadata"]["AWS::CloudFormation::Init"]
-        assert init["configSets"]["default"] == ["app", "health", "updates"]
+        assert init["configSets"]["default"] == ["app", "health"]
         health = init["health"]["commands"]["20-wait-for-health"]["command"]
         assert "http://127.0.0.1/health" in health
         assert health.rstrip().endswith("exit 1")

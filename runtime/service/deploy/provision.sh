@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Provisions the ProStudio box (Amazon Linux 2023) from the unpacked service asset.
-# Run as root by cfn-init, and again by cfn-hup on every update: each step is idempotent.
+# Run as root by cfn-init on a new box, and by deploy/update.sh (sent through SSM Run Command
+# during the deploy) on every update: each step is idempotent, and runs are serialized.
 #
 # Environment:
 #   PROSTUDIO_REDIS_MODE        local (Redis on this box) or external (ElastiCache)
@@ -22,6 +23,8 @@ SERVICE_USER=prostudio
 REDIS_USER=prostudio-redis
 LOCAL_REDIS_PORT=6379
 LOCAL_REDIS_SOCKET=/run/prostudio-redis/redis.sock
+TOOLS_DIR=/opt/prostudio/tools
+LOCK_FILE=/run/prostudio-provision.lock
 
 die() {
   echo "provision: $*" >&2
@@ -103,6 +106,28 @@ write_service_environment() {
   )
 }
 
+# The operator CLIs from the tools asset, as commands on the box's PATH.
+install_tools() {
+  [ -f "$ROOT$TOOLS_DIR/scripts/migrate_redis.py" ] || die "the tools asset is not at $TOOLS_DIR"
+  "$ROOT$VENV/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir \
+    -r "$DEPLOY_DIR/tools-requirements.txt"
+  chmod -R a+rX "$ROOT$TOOLS_DIR"
+  install -d "$ROOT/usr/local/bin"
+  printf '#!/bin/sh\nexec %s %s "$@"\n' "$VENV/bin/python" "$TOOLS_DIR/scripts/migrate_redis.py" \
+    >"$ROOT/usr/local/bin/migrate_redis"
+  chmod 0755 "$ROOT/usr/local/bin/migrate_redis"
+}
+
+# Boxes launched before checked updates ran cfn-hup, which re-ran cfn-init unchecked after
+# every stack update. Updates now arrive only through SSM Run Command.
+retire_cfn_hup() {
+  rm -f "$ROOT/etc/cfn/hooks.d/cfn-auto-reloader.conf"
+  if [ -f "$ROOT/etc/systemd/system/cfn-hup.service" ]; then
+    systemctl disable --now cfn-hup.service >/dev/null 2>&1 || true
+    rm -f "$ROOT/etc/systemd/system/cfn-hup.service"
+  fi
+}
+
 redis_server_binary() {
   command -v redis6-server || command -v redis-server || die "no redis-server binary found"
 }
@@ -156,9 +181,14 @@ start_services() {
 main() {
   check_environment
   [ "$(id -u)" -eq 0 ] || die "run as root"
+  mkdir -p "$(dirname "$ROOT$LOCK_FILE")"
+  exec 9>"$ROOT$LOCK_FILE"
+  flock 9
+  retire_cfn_hup
   install_packages
   create_users
   build_venv
+  install_tools
   local secret
   secret="$(fetch_secret)" || die "could not read secret $PROSTUDIO_REDIS_SECRET_ARN"
   [ -n "$secret" ] || die "secret $PROSTUDIO_REDIS_SECRET_ARN is empty"

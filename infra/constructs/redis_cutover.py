@@ -1,0 +1,113 @@
+"""The deploy-time Redis cutover: the zero-cost boxes move from their Redis to production's
+while they serve traffic, and the old Redis ends with no writers.
+
+Runs on the boxes through BoxSteps (SSM Run Command, one step at a time, each checked), with
+runtime/service/deploy/redis-cutover.sh doing the work on the box:
+  apply   follow old -> new on box 1 (copy, then live changes; in the VPC, no Lambda limit)
+          -> wait until it follows -> switch each box to the new Redis, checked by
+          /health/ready (a box that cannot use it goes back and fails the deploy)
+          -> stop the follow: it drains, verifies both ways and exits 0 only when equal;
+  revert  (Delete, also CloudFormation's rollback of a failed Create) follow new -> old on
+          box 1 if it switched -> switch each box back, last first -> drain, verify, stop.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from constructs import Construct
+
+from infra.constructs.box_update import BoxStep, BoxSteps
+from infra.constructs.redis_copy import RedisEndpoint
+from infra.constructs.web_hosts import APP_DIR
+
+SCRIPT = f"{APP_DIR}/deploy/redis-cutover.sh"
+START_SECONDS = 120
+CATCH_UP_SECONDS = 900
+SWITCH_SECONDS = 240
+DRAIN_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class Box:
+    name: str
+    instance_id: str
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+class RedisCutover(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        boxes: Sequence[Box],
+        region: str,
+        old: RedisEndpoint,
+        new: RedisEndpoint,
+        generation: int,
+    ) -> None:
+        super().__init__(scope, id_)
+        env = {
+            "AWS_REGION": region,
+            "OLD_HOST": old.host,
+            "OLD_PORT": str(old.port),
+            "OLD_TLS": _flag(old.tls),
+            "OLD_SECRET_ARN": old.secret.secret_arn,
+            "NEW_HOST": new.host,
+            "NEW_PORT": str(new.port),
+            "NEW_TLS": _flag(new.tls),
+            "NEW_SECRET_ARN": new.secret.secret_arn,
+            "FOLLOW_WAIT_SECONDS": str(CATCH_UP_SECONDS - 60),
+            "FOLLOW_STOP_SECONDS": str(DRAIN_SECONDS - 60),
+        }
+        exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
+
+        def step(name: str, box: Box, action: str, timeout: int) -> BoxStep:
+            return BoxStep(
+                f"{name} ({box.name})",
+                box.instance_id,
+                ["set -euo pipefail", f"env {exports} bash {SCRIPT} {action}"],
+                timeout,
+            )
+
+        follower = boxes[0]
+        apply = [
+            step("start following old -> new", follower, "follow-start forward", START_SECONDS),
+            step("wait for the follow", follower, "follow-wait", CATCH_UP_SECONDS),
+            *[
+                step("switch to the new Redis", box, "switch-to-new", SWITCH_SECONDS)
+                for box in boxes
+            ],
+            step("drain, verify, stop the follow", follower, "follow-stop", DRAIN_SECONDS),
+        ]
+        revert = [
+            step("start following new -> old", follower, "follow-start reverse", START_SECONDS),
+            step("wait for the follow", follower, "follow-wait", CATCH_UP_SECONDS),
+            *[
+                step("switch back to its own Redis", box, "switch-to-old", SWITCH_SECONDS)
+                for box in reversed(boxes)
+            ],
+            step("drain, verify, stop the follow", follower, "follow-stop", DRAIN_SECONDS),
+        ]
+        self.steps = BoxSteps(
+            self,
+            "Steps",
+            title="Redis cutover",
+            resource_type="Custom::RedisCutover",
+            instance_ids=[box.instance_id for box in boxes],
+            apply=apply,
+            revert=revert,
+            extra_properties={"Generation": str(generation)},
+        )
+        self.resource = self.steps.resource
+
+    @property
+    def summary(self) -> str:
+        """The follow's final JSON summary (a token for outputs)."""
+        return self.steps.last_output

@@ -1,0 +1,196 @@
+"""Provider-framework handlers that run shell steps on the boxes, one at a time, through SSM Run
+Command (AWS-RunShellScript), and fail the resource when a step fails.
+
+Properties (CloudFormation hands every value over as a string):
+  Apply   steps run on Create and Update; a rolled-back Update runs the OLD properties' steps,
+          so whatever the previous deploy applied is applied again;
+  Revert  steps run on Delete (also when CloudFormation deletes a resource whose Create failed).
+A step is {"Name", "InstanceId", "Commands": [shell lines], "TimeoutSeconds"}.
+
+`on_event` sends the first step's command; each `is_complete` poll reads that command's
+invocation and, once it succeeded, sends the next one. Nothing survives between polls, so the
+progress (step index and command id) is kept in an SSM parameter named after the request,
+deleted when the request ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+DOCUMENT = "AWS-RunShellScript"
+PENDING = frozenset({"Pending", "InProgress", "Delayed"})
+# SSM may not know an invocation for a few seconds after SendCommand.
+UNKNOWN_INVOCATION_GRACE_SECONDS = 60
+# How long past its execution timeout a step may stay pending before it is cancelled.
+DEADLINE_GRACE_SECONDS = 120
+OUTPUT_TAIL_CHARACTERS = 1500
+DATA_CHARACTERS = 1000
+LOG = logging.getLogger("box_ops")
+LOG.setLevel(logging.INFO)
+
+
+class StepFailed(RuntimeError):
+    """A step's command did not succeed; the message is what CloudFormation shows."""
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    instance_id: str
+    commands: tuple[str, ...]
+    timeout_seconds: int
+
+
+def steps_from(properties: dict[str, Any], key: str) -> list[Step]:
+    steps = []
+    for index, raw in enumerate(properties.get(key) or []):
+        try:
+            step = Step(
+                name=str(raw["Name"]),
+                instance_id=str(raw["InstanceId"]),
+                commands=tuple(str(line) for line in raw["Commands"]),
+                timeout_seconds=int(str(raw["TimeoutSeconds"])),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise StepFailed(
+                f"{key} step {index + 1} is not {{Name, InstanceId, Commands, TimeoutSeconds}}: "
+                f"{error}"
+            ) from None
+        if not step.instance_id.startswith("i-") or not step.commands:
+            raise StepFailed(f"{key} step {index + 1} ({step.name}) has no instance or commands")
+        steps.append(step)
+    return steps
+
+
+def _steps_of(event: dict[str, Any]) -> list[Step]:
+    if event["RequestType"] == "Delete":
+        return steps_from(event.get("ResourceProperties") or {}, "Revert")
+    return steps_from(event["ResourceProperties"], "Apply")
+
+
+def _state_name(event: dict[str, Any]) -> str:
+    return f"{os.environ['STATE_PARAMETER_PREFIX']}/{event['RequestId']}"
+
+
+def _save(ssm: Any, event: dict[str, Any], state: dict[str, Any]) -> None:
+    ssm.put_parameter(
+        Name=_state_name(event), Value=json.dumps(state), Type="String", Overwrite=True
+    )
+
+
+def _load(ssm: Any, event: dict[str, Any]) -> dict[str, Any]:
+    try:
+        reply = ssm.get_parameter(Name=_state_name(event))
+    except ssm.exceptions.ParameterNotFound:
+        raise StepFailed(f"no progress recorded for request {event['RequestId']}") from None
+    state: dict[str, Any] = json.loads(reply["Parameter"]["Value"])
+    return state
+
+
+def _forget(ssm: Any, event: dict[str, Any]) -> None:
+    with contextlib.suppress(ssm.exceptions.ParameterNotFound):
+        ssm.delete_parameter(Name=_state_name(event))
+
+
+def _send(ssm: Any, step: Step, index: int, now: float) -> dict[str, Any]:
+    reply = ssm.send_command(
+        InstanceIds=[step.instance_id],
+        DocumentName=DOCUMENT,
+        Comment=f"ProStudio: {step.name}"[:100],
+        TimeoutSeconds=300,
+        Parameters={
+            "commands": list(step.commands),
+            "executionTimeout": [str(step.timeout_seconds)],
+        },
+    )
+    LOG.info(
+        "step %d: %s on %s: %s",
+        index + 1,
+        step.name,
+        step.instance_id,
+        reply["Command"]["CommandId"],
+    )
+    return {"step": index, "command": reply["Command"]["CommandId"], "sent": now}
+
+
+def _tail(text: str | None) -> str:
+    text = (text or "").strip()
+    return text[-OUTPUT_TAIL_CHARACTERS:]
+
+
+def _clients() -> Any:
+    import boto3  # noqa: PLC0415 - built per invocation so nothing is created at import
+
+    return boto3.client("ssm")
+
+
+def physical_id(event: dict[str, Any]) -> str:
+    """Kept across Updates, so CloudFormation never deletes (reverts) us on an Update."""
+    return str(event.get("PhysicalResourceId") or f"box-ops:{event['LogicalResourceId']}")
+
+
+def on_event(event: dict[str, Any], _context: Any = None, ssm: Any = None) -> dict[str, Any]:
+    ssm = ssm or _clients()
+    steps = _steps_of(event)
+    LOG.info("%s: %s", event["RequestType"], [step.name for step in steps])
+    if steps:
+        _save(ssm, event, _send(ssm, steps[0], 0, time.time()))
+    return {"PhysicalResourceId": physical_id(event)}
+
+
+def is_complete(
+    event: dict[str, Any], _context: Any = None, ssm: Any = None, now: float | None = None
+) -> dict[str, Any]:
+    ssm = ssm or _clients()
+    now = time.time() if now is None else now
+    steps = _steps_of(event)
+    if not steps:
+        return {"IsComplete": True, "Data": {"Steps": "0", "LastOutput": ""}}
+    state = _load(ssm, event)
+    step = steps[state["step"]]
+    try:
+        invocation = ssm.get_command_invocation(
+            CommandId=state["command"], InstanceId=step.instance_id
+        )
+    except ssm.exceptions.InvocationDoesNotExist:
+        if now - state["sent"] < UNKNOWN_INVOCATION_GRACE_SECONDS:
+            return {"IsComplete": False}
+        _forget(ssm, event)
+        raise StepFailed(
+            f"{step.name}: SSM never ran command {state['command']} on {step.instance_id}; "
+            "is the SSM agent online and the instance managed?"
+        ) from None
+    status = invocation["Status"]
+    if status in PENDING:
+        if now - state["sent"] > step.timeout_seconds + DEADLINE_GRACE_SECONDS:
+            ssm.cancel_command(CommandId=state["command"], InstanceIds=[step.instance_id])
+            _forget(ssm, event)
+            raise StepFailed(f"{step.name}: still {status} after {step.timeout_seconds} s")
+        return {"IsComplete": False}
+    if status != "Success":
+        _forget(ssm, event)
+        raise StepFailed(
+            f"{step.name} on {step.instance_id}: {status} (exit "
+            f"{invocation.get('ResponseCode')}): {_tail(invocation.get('StandardErrorContent'))}"
+            f" | stdout: {_tail(invocation.get('StandardOutputContent'))}"
+        )
+    LOG.info("step %d: %s: Success", state["step"] + 1, step.name)
+    following = state["step"] + 1
+    if following < len(steps):
+        _save(ssm, event, _send(ssm, steps[following], following, now))
+        return {"IsComplete": False}
+    _forget(ssm, event)
+    output = (invocation.get("StandardOutputContent") or "").strip().splitlines()
+    return {
+        "IsComplete": True,
+        "Data": {
+            "Steps": str(len(steps)),
+            "LastOutput": (output[-1] if output else "")[:DATA_CHARACTERS],
+        },
+    }
