@@ -17,10 +17,12 @@ from constructs import Construct
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = "/opt/prostudio/tools"
-# The CLI finds its engine at ../runtime/redis_copy, so the asset keeps the repo's layout.
+# The asset keeps the repo's layout: the CLI imports the engine's modules from
+# runtime/redis_copy and the shared ones as the runtime.common package.
 TOOL_FILES = {
     "scripts/migrate_redis.py": "scripts/migrate_redis.py",
     "runtime/redis_copy": "runtime/redis_copy",
+    "runtime/common": "runtime/common",
 }
 
 

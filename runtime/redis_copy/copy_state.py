@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from runtime.common.copy_rules import COPY_POLICIES as POLICIES
 from runtime.common.copy_rules import VERIFY_MODES
+
 STATE_FORMAT = 1
 MAX_EXAMPLES = 20
 

@@ -9,6 +9,7 @@ import os
 import shutil
 import stat
 import subprocess
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -295,15 +296,16 @@ def test_cfn_hup_left_by_an_older_release_is_retired(box: Path) -> None:
 
 
 def test_tool_pins_match_the_repos_pins() -> None:
+    """The box installs the CLI with the same pins as the operator package (pyproject.toml)."""
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     pins = {
-        line.split("==")[0]: line
-        for name in ("requirements-dev.txt", "requirements.txt")
-        for line in (REPO_ROOT / name).read_text().splitlines()
-        if "==" in line
+        name.split("[")[0]: version
+        for name, version in (dependency.split("==") for dependency in project["dependencies"])
     }
     for line in (SERVICE_ROOT / "deploy/tools-requirements.txt").read_text().splitlines():
         if line and not line.startswith("#"):
-            assert pins[line.split("==")[0]] == line
+            name, version = line.split("==")
+            assert pins[name] == version, line
 
 
 def stage_release(root: Path, marker: str) -> tuple[Path, Path]:

@@ -113,8 +113,8 @@ install_tools() {
     -r "$DEPLOY_DIR/tools-requirements.txt"
   chmod -R a+rX "$ROOT$TOOLS_DIR"
   install -d "$ROOT/usr/local/bin"
-  printf '#!/bin/sh\nexec %s %s "$@"\n' "$VENV/bin/python" "$TOOLS_DIR/scripts/migrate_redis.py" \
-    >"$ROOT/usr/local/bin/migrate_redis"
+  printf '#!/bin/sh\nPYTHONPATH=%s:%s exec %s %s "$@"\n' "$TOOLS_DIR" "$TOOLS_DIR/runtime/redis_copy" \
+    "$VENV/bin/python" "$TOOLS_DIR/scripts/migrate_redis.py" >"$ROOT/usr/local/bin/migrate_redis"
   chmod 0755 "$ROOT/usr/local/bin/migrate_redis"
 }
 
