@@ -19,7 +19,15 @@ from rehearsal.compare import Comparison, compare
 from rehearsal.dns import Resolver, Zone, create_zone
 from rehearsal.engines import CopyRun, ShiftRun, box_switch_script, copy_has_follow
 from rehearsal.load import LoadGenerator
-from rehearsal.stands import ALB_ADDRESS, MotoServer, NewTier, RedisGroup, moto_session, wait_until
+from rehearsal.stands import (
+    ALB_ADDRESS,
+    MotoServer,
+    NewTier,
+    PrimaryEndpoint,
+    RedisGroup,
+    moto_session,
+    wait_until,
+)
 
 
 @dataclass(frozen=True)
@@ -233,12 +241,14 @@ class Rehearsal:
 
     def copy_and_follow(self) -> None:
         follow = copy_has_follow()
-        primary = self.group.primary_port()
+        self.endpoint = PrimaryEndpoint(self.group)
+        self.endpoint.start()
+        self.stack.callback(self.endpoint.stop)
         self.copy = CopyRun(
             self.workdir,
             source=f"redis://127.0.0.1:{self.old.redis_port}/0",
             source_password=self.old.redis_password,
-            target=f"rediss://127.0.0.1:{primary}/0",
+            target=f"rediss://127.0.0.1:{self.endpoint.port}/0",
             target_password=self.group.password,
             target_ca=self.group.tls.ca_cert,
             follow=follow,

@@ -7,6 +7,7 @@ The old tier is ``prostudio.topology.LocalTopology`` itself, as ``make run-local
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import json
@@ -16,6 +17,7 @@ import secrets
 import shlex
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -201,6 +203,78 @@ class RedisGroup:
         for process in reversed(self.processes):
             process.stop()
         self.processes.clear()
+
+
+class PrimaryEndpoint:
+    """ElastiCache's primary endpoint: a TCP port that always leads to the current master.
+
+    Each new connection is forwarded (TLS passes through untouched) to the master the
+    Sentinels name; after a failover, connections to the old master are closed, as ElastiCache
+    drops them, and clients reconnect to the new one. The follow's target is this endpoint."""
+
+    def __init__(self, group: RedisGroup) -> None:
+        self.group = group
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self.links: dict[int, set[asyncio.StreamWriter]] = {}
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(timeout=10)
+
+    async def _serve(self) -> None:
+        self.server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
+        self.loop.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            with contextlib.suppress(Exception):
+                current = await asyncio.to_thread(self.group.primary_port)
+                for port in [p for p in self.links if p != current]:
+                    for writer in self.links.pop(port):
+                        writer.close()
+
+    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            port = await asyncio.to_thread(self.group.primary_port)
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", port)
+        except Exception:  # noqa: BLE001 - no master reachable: refuse this connection
+            writer.close()
+            return
+        self.links.setdefault(port, set()).update({writer, upstream_writer})
+        await asyncio.gather(
+            _pipe(reader, upstream_writer), _pipe(upstream_reader, writer), return_exceptions=True
+        )
+        self.links.get(port, set()).difference_update({writer, upstream_writer})
+
+    async def _shutdown(self) -> None:
+        self.server.close()
+        for writers in self.links.values():
+            for writer in writers:
+                writer.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def stop(self) -> None:
+        if not self.thread.is_alive():
+            return
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(timeout=5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
 
 
 ALB_CONFIG = """\

@@ -11,6 +11,9 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, ReadOnlyError
+from redis.retry import Retry
 from redis_servers import start_redis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,6 +22,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from rehearsal.alarms import ALARM_5XX, ALARM_P99, ALARM_UNHEALTHY, AlarmBridge  # noqa: E402
 from rehearsal.compare import compare  # noqa: E402
 from rehearsal.engines import copy_has_follow  # noqa: E402
+from rehearsal.stands import PrimaryEndpoint, RedisGroup, wait_until  # noqa: E402
 
 REQUIRED_FIELDS = {
     "ok", "requests", "failed", "keys_differing", "hit_rate_after", "rolled_back_on_5xx",
@@ -106,3 +110,24 @@ def test_gate_alarm_needs_three_breaching_periods_of_five(tmp_path: Path) -> Non
         for _ in range(3):
             period(200)
         assert state(ALARM_5XX) == "OK"
+
+
+def test_primary_endpoint_follows_a_failover(tmp_path: Path) -> None:
+    group = RedisGroup(tmp_path)
+    group.start()
+    endpoint = PrimaryEndpoint(group)
+    endpoint.start()
+    try:
+        before = group.primary_port()
+        through = group.client(endpoint.port, retry=Retry(ExponentialBackoff(), 10),
+                               retry_on_error=[ConnectionError, ReadOnlyError])  # fmt: skip
+        through.set("k", "v1")
+        assert group.client(before).get("k") == b"v1"
+        old, new = group.failover()
+        assert (old, new) == (before, group.primary_port()) and new != old
+        wait_until(lambda: group.client(new).info("replication")["role"] == "master", "master")
+        through.set("k", "v2")
+        assert group.client(new).get("k") == b"v2"
+    finally:
+        endpoint.stop()
+        group.stop()
