@@ -1,14 +1,24 @@
 #!/usr/bin/env python3
-"""The CDK app: both stacks, always; flags decide what each contains."""
+"""The CDK app: both stacks, always; the committed environment file (overridden by `-c`)
+decides what each contains."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from infra.config import ConfigError, Settings, load_settings
+from infra.config import (
+    ENVIRONMENTS_DIR,
+    PROD_STACK,
+    ZERO_COST_STACK,
+    ConfigError,
+    Settings,
+    load_settings,
+    with_environment,
+)
 from infra.stacks.prod_stack import ProdStack
 from infra.stacks.zero_cost_stack import ZeroCostStack
 
@@ -17,29 +27,40 @@ def build(app: App, settings: Settings) -> tuple[ZeroCostStack, ProdStack]:
     env = Environment(region=settings.region)
     zero_cost = ZeroCostStack(
         app,
-        "ZeroCostStack",
+        ZERO_COST_STACK,
         settings=settings,
         env=env,
         description="ProStudio zero-cost topology: one t2.micro box, phase-2 increments",
     )
     prod = ProdStack(
         app,
-        "ProdStack",
+        PROD_STACK,
         settings=settings,
         env=env,
         description="ProStudio production: ALB, ECS Fargate, ElastiCache, migration",
+        # At phase 3 `cdk destroy` would remove production: refused until a confirmed
+        # deploy below phase 3 lifts the protection.
+        termination_protection=settings.prod_enabled,
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return zero_cost, prod
 
 
-def main() -> int:
+def main(environments: Path = ENVIRONMENTS_DIR) -> int:
     app = App()
     try:
-        settings = load_settings(app.node.get_all_context())
+        settings = load_settings(with_environment(app.node.get_all_context(), environments))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    examples = settings.dns.example_values
+    if examples and (settings.zero_cost.alb or settings.dns.has_zone):
+        shown = ", ".join(f"{flag}={value}" for flag, value in examples.items())
+        print(
+            f"warning: example DNS values in use ({shown}); a deploy is refused until "
+            f"environments/{settings.environment}.json holds yours",
+            file=sys.stderr,
+        )
     build(app, settings)
     app.synth()
     return 0

@@ -9,9 +9,11 @@ flag is parsed here ("false" is a string, and a truthy one).
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -27,6 +29,9 @@ _DOMAIN_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _DOMAIN = re.compile(rf"^(?:{_DOMAIN_LABEL}\.)+[a-z]{{2,63}}$")
 _REGION = re.compile(r"^[a-z]{2}(?:-gov)?-[a-z]+-\d$")
 _HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+# RFC 2606 / RFC 6761 names reserved for documentation, and the placeholder zone id.
+_EXAMPLE_SUFFIXES = ("example.com", "example.net", "example.org", "example", "test", "invalid")
+_EXAMPLE_ZONE_ID = re.compile("EXAMPLE")
 _CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
 # One hour is CloudFormation's ceiling for a custom resource; the shift keeps a margin.
 CUSTOM_RESOURCE_LIMIT_SECONDS = 3600
@@ -36,6 +41,13 @@ SHIFT_MARGIN_SECONDS = 300
 # SYNC_TIMEOUT_SECONDS and POLL_SECONDS in runtime/traffic_shift/shift_engine.py.
 SHIFT_SYNC_SECONDS = 60
 SHIFT_POLL_SECONDS = 10
+# "Everything back to old" from any weight: one Route53 change (the walk toward old takes the
+# whole distance in one step and never soaks), its INSYNC, and a poll late on each side.
+ROLLBACK_SECONDS = SHIFT_SYNC_SECONDS + 2 * SHIFT_POLL_SECONDS
+
+
+def _is_example_name(name: str) -> bool:
+    return any(name == suffix or name.endswith("." + suffix) for suffix in _EXAMPLE_SUFFIXES)
 
 
 def parse_bool(flag: str, raw: Any) -> bool:
@@ -92,6 +104,18 @@ class DnsSettings:
     def has_zone(self) -> bool:
         return bool(self.hosted_zone_id)
 
+    @property
+    def example_values(self) -> dict[str, str]:
+        """The flags still holding example values (reserved names, the placeholder zone id)."""
+        found = {
+            flag: value
+            for flag, value in (("domain_name", self.domain_name), ("zone_name", self.zone_name))
+            if value and _is_example_name(value)
+        }
+        if _EXAMPLE_ZONE_ID.search(self.hosted_zone_id):
+            found["hosted_zone_id"] = self.hosted_zone_id
+        return found
+
 
 @dataclass(frozen=True)
 class ZeroCostSettings:
@@ -117,11 +141,12 @@ class ShiftSettings:
 
     @property
     def worst_case_seconds(self) -> int:
-        """The longest walk to this target (from the farther end of 0..100): every step waits
-        for Route53 to apply it, soaks, and is noticed up to a poll late in both phases."""
-        distance = max(self.target_weight, 100 - self.target_weight)
-        steps = -(-distance // self.step)
-        return steps * (self.interval_seconds + SHIFT_SYNC_SECONDS + 2 * SHIFT_POLL_SECONDS)
+        """The longest deploy-time walk to this target. Toward new (from 0 at worst) every step
+        waits for Route53 to apply it, soaks, and is noticed up to a poll late in both phases.
+        Toward old (from 100 at worst) the walk is one change with no soak: ROLLBACK_SECONDS."""
+        steps = -(-self.target_weight // self.step)
+        rising = steps * (self.interval_seconds + SHIFT_SYNC_SECONDS + 2 * SHIFT_POLL_SECONDS)
+        return max(rising, ROLLBACK_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -150,14 +175,18 @@ class Settings:
     dns: DnsSettings
     zero_cost: ZeroCostSettings
     prod: ProdSettings
+    environment: str = "production"
+    # Stacks whose teardown guard this one deploy leaves out (`-c allow_teardown=...`).
+    allow_teardown: frozenset[str] = frozenset()
 
     @property
     def prod_enabled(self) -> bool:
         return self.phase >= 3
 
 
-# Every flag this app understands, with its default. cdk.json carries the same defaults
-# so `cdk context` shows them; a flag missing from both falls back to these.
+# Every flag this app understands, with its default: the one home of the defaults (cdk.json
+# holds only CDK's own keys). The committed environment file overrides them, `-c` overrides
+# both (see with_environment).
 DEFAULTS: dict[str, Any] = {
     "phase": 1,
     "region": "us-east-1",
@@ -182,23 +211,53 @@ DEFAULTS: dict[str, Any] = {
     "traffic_weight": 100,
     "shift_step": 10,
     "shift_interval": 240,
+    "environment": "production",
+    "allow_teardown": "",
 }
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 _NODE_TYPE = re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
 
 
-def _is_foreign_key(key: str) -> bool:
-    """CDK and the CLI put their own keys in context; they are namespaced or camelCase."""
-    return any(mark in key for mark in (":", "@", "/")) or key != key.lower()
+# CDK's own context keys, named rather than guessed: the CLI and cx-api put `aws:cdk:*`
+# keys in context, cdk.json holds `@aws-cdk/*` feature flags, cdk.context.json holds the CLI's
+# own settings and one cached result per lookup (`<provider>:account=...:region=...`).
+CDK_KEY_PREFIXES = ("aws:cdk:", "@aws-cdk/", "@aws-cdk-containers/", "cdk:")
+CDK_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
+CDK_LOOKUP_PROVIDERS = (
+    "ami",
+    "availability-zones",
+    "cc-api-provider",
+    "endpoint-service-availability-zones",
+    "hosted-zone",
+    "key-provider",
+    "load-balancer",
+    "load-balancer-listener",
+    "plugin",
+    "security-group",
+    "ssm",
+    "vpc-provider",
+)
+
+
+def is_cdk_key(key: str) -> bool:
+    """A key CDK itself puts in context (matched exactly, case-sensitively)."""
+    return (
+        key in CDK_KEYS
+        or key.startswith(CDK_KEY_PREFIXES)
+        or any(key.startswith(f"{provider}:") for provider in CDK_LOOKUP_PROVIDERS)
+    )
 
 
 def _reject_unknown(context: Mapping[str, Any]) -> None:
     for key in sorted(context):
-        if key in DEFAULTS or _is_foreign_key(key):
+        if key in DEFAULTS or is_cdk_key(key):
             continue
-        close = difflib.get_close_matches(key, DEFAULTS, n=1)
+        by_case = {flag.lower().replace("_", ""): flag for flag in DEFAULTS}
+        folded = key.lower().replace("_", "").replace("-", "")
+        close = [by_case[folded]] if folded in by_case else []
+        close = close or difflib.get_close_matches(key.lower(), DEFAULTS, n=1)
         hint = f"did you mean {close[0]}?" if close else f"known flags: {', '.join(DEFAULTS)}"
-        raise ConfigError(f"unknown flag {key}={context[key]!r}; {hint}")
+        raise ConfigError(f"unknown flag {key}={context[key]}; {hint}")
 
 
 def _optional(context: Mapping[str, Any], key: str, parse: Callable[[Any], T], default: T) -> T:
@@ -255,6 +314,34 @@ def _dns(context: Mapping[str, Any]) -> DnsSettings:
     )
 
 
+def validate_schedule(*, target_weight: int, step: int, interval_seconds: int) -> int:
+    """The one home of the deploy-time schedule rule: the walk lands on `target_weight` in whole
+    steps and fits CloudFormation's hour. Returns its worst case in seconds; ConfigError if not."""
+    if not 0 <= target_weight <= 100:
+        raise ConfigError(f"traffic_weight={target_weight} is out of range; allowed: 0..100")
+    if not 1 <= step <= 100 or 100 % step:
+        raise ConfigError(f"shift_step={step} does not divide 100; use 5, 10, 20, 25 or 50")
+    if target_weight % step:
+        raise ConfigError(
+            f"traffic_weight={target_weight} is not a multiple of shift_step={step}; "
+            "the walk moves in whole steps"
+        )
+    if interval_seconds < 0:
+        raise ConfigError(f"shift_interval={interval_seconds} is negative")
+    worst = ShiftSettings(
+        enabled=True, target_weight=target_weight, step=step, interval_seconds=interval_seconds
+    ).worst_case_seconds
+    budget = CUSTOM_RESOURCE_LIMIT_SECONDS - SHIFT_MARGIN_SECONDS
+    if worst > budget:
+        raise ConfigError(
+            f"shift_step={step} with shift_interval={interval_seconds} needs up to {worst}s, "
+            f"over CloudFormation's one-hour custom-resource limit ({budget}s with margin); "
+            "use a bigger shift_step, a shorter shift_interval, or walk in stages with an "
+            "intermediate traffic_weight (e.g. 50, then 100)"
+        )
+    return worst
+
+
 def _shift(context: Mapping[str, Any]) -> ShiftSettings:
     shift = ShiftSettings(
         enabled=parse_bool("shift_traffic", context["shift_traffic"]),
@@ -262,20 +349,11 @@ def _shift(context: Mapping[str, Any]) -> ShiftSettings:
         step=parse_int("shift_step", context["shift_step"], low=1, high=100),
         interval_seconds=parse_int("shift_interval", context["shift_interval"], low=0, high=3600),
     )
-    if 100 % shift.step:
-        raise ConfigError(f"shift_step={shift.step} does not divide 100; use 5, 10, 20, 25 or 50")
-    if shift.target_weight % shift.step:
-        raise ConfigError(
-            f"traffic_weight={shift.target_weight} is not a multiple of shift_step={shift.step}; "
-            "the walk moves in whole steps"
-        )
-    budget = CUSTOM_RESOURCE_LIMIT_SECONDS - SHIFT_MARGIN_SECONDS
-    if shift.enabled and shift.worst_case_seconds > budget:
-        raise ConfigError(
-            f"shift_step={shift.step} with shift_interval={shift.interval_seconds} needs up to "
-            f"{shift.worst_case_seconds}s, over CloudFormation's one-hour custom-resource limit "
-            f"({budget}s with margin); use a bigger shift_step, a shorter shift_interval, "
-            "or walk in stages with an intermediate traffic_weight"
+    if shift.enabled:
+        validate_schedule(
+            target_weight=shift.target_weight,
+            step=shift.step,
+            interval_seconds=shift.interval_seconds,
         )
     return shift
 
@@ -330,6 +408,64 @@ def _prod(context: Mapping[str, Any]) -> ProdSettings:
     )
 
 
+ZERO_COST_STACK = "ZeroCostStack"
+PROD_STACK = "ProdStack"
+STACK_NAMES = (ZERO_COST_STACK, PROD_STACK)
+ENVIRONMENTS_DIR = Path(__file__).resolve().parents[1] / "environments"
+_ENVIRONMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# One-off confirmations: they belong on the command line of the deploy they confirm.
+_COMMAND_LINE_ONLY = ("allow_teardown", "environment")
+
+
+def environment_file(name: str, directory: Path = ENVIRONMENTS_DIR) -> Path:
+    if not _ENVIRONMENT_NAME.match(name):
+        raise ConfigError(f"environment={name!r} is not a name such as production or staging")
+    return directory / f"{name}.json"
+
+
+def with_environment(
+    context: Mapping[str, Any], directory: Path = ENVIRONMENTS_DIR
+) -> dict[str, Any]:
+    """The committed environment file's flags under `context` (`-c` wins): what the app loads.
+
+    The environment is `-c environment=NAME` (default production): environments/NAME.json.
+    """
+    name = str(context.get("environment", DEFAULTS["environment"])).strip()
+    path = environment_file(name, directory)
+    shown = f"{path.parent.name}/{path.name}"
+    try:
+        committed = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(
+            f"environment={name}: {shown} does not exist; copy environments/production.json"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{shown} is not readable JSON: {error}") from None
+    if not isinstance(committed, dict):
+        raise ConfigError(f"{shown} must hold one JSON object of flags")
+    for key in committed:
+        if key in _COMMAND_LINE_ONLY:
+            raise ConfigError(
+                f"{shown} sets {key}; pass it with -c for one deploy, never commit it"
+            )
+    try:
+        _reject_unknown({key: value for key, value in committed.items() if not is_cdk_key(key)})
+    except ConfigError as error:
+        raise ConfigError(f"{shown}: {error}") from None
+    return {**committed, **context, "environment": name}
+
+
+def _allow_teardown(raw: Any) -> frozenset[str]:
+    names = frozenset(part.strip() for part in str(raw).split(",") if part.strip())
+    unknown = sorted(names - set(STACK_NAMES))
+    if unknown:
+        raise ConfigError(
+            f"allow_teardown={raw} names no stack {unknown[0]!r}; use {' or '.join(STACK_NAMES)}"
+            " (comma-separated for both)"
+        )
+    return names
+
+
 def load_settings(raw_context: Mapping[str, Any]) -> Settings:
     """Validate every flag; raise ConfigError with a one-line message on the first bad one."""
     _reject_unknown(raw_context)
@@ -344,6 +480,8 @@ def load_settings(raw_context: Mapping[str, Any]) -> Settings:
         dns=_dns(context),
         zero_cost=_zero_cost(context, phase),
         prod=_prod(context),
+        environment=str(context["environment"]).strip(),
+        allow_teardown=_allow_teardown(context["allow_teardown"]),
     )
     if settings.zero_cost.alb and not (settings.dns.certificate_arn or settings.dns.has_zone):
         raise ConfigError(

@@ -27,3 +27,8 @@ OLD_ENTRY_IP = f"{PREFIX}/zero-cost/entry-ip"
 
 # The production Redis primary endpoint: injected into the tasks as an ECS secret.
 PROD_REDIS_HOST = f"{PREFIX}/prod/redis-host"
+
+# Set identifiers of the public name's two weighted records (ProdStack's Dns construct); the
+# shift CLI defaults to them.
+OLD_SET_ID = "old"
+NEW_SET_ID = "new"

@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """Shift Route53 weighted traffic between an old and a new record, gradually and health-gated.
 
-    shift_traffic.py status --zone-id Z --name api.example.com --old-id old --new-id new
-    shift_traffic.py shift  ... --to 100 [--step 10] [--interval 300]
+    shift_traffic.py status --zone-id Z --name api.example.com [--old-id old --new-id new]
+    shift_traffic.py shift  ... --to 100 [--step 10] [--interval 240]
                                 [--alarm NAME ...] [--health-url URL] [--endpoint-url URL]
     shift_traffic.py abort  ...
 
-Ctrl-C during a shift puts back the last healthy weights and releases the lock.
+Ctrl-C during a shift puts back the last healthy weights and releases the lock. A walk toward
+old never soaks and its step is clamped to the distance left: `shift --to 0 --step 100` is one
+Route53 change from any weight.
+
+Exit codes: 0 done; 1 the shift failed (a gate, a rollback, a lost lock); 2 bad input, nothing
+changed; 3 no usable AWS credentials; 4 an AWS call failed (unreachable, denied, ...);
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -23,8 +29,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runtime" / "traffic_shift"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 from shift_engine import (
     ROLLBACK_TO_HEALTHY,
     ROLLBACK_TO_OLD,
@@ -39,9 +51,20 @@ from shift_engine import (
     stop,
 )
 
+from infra.config import DEFAULTS
+from infra.parameters import NEW_SET_ID, OLD_SET_ID
+
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_NO_CREDENTIALS = 3
+EXIT_AWS_ERROR = 4
 EXIT_INTERRUPTED = 130
+# Error codes AWS answers when the credentials themselves are the problem.
+CREDENTIAL_ERROR_CODES = frozenset(
+    {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"}
+)
+DEFAULT_STEP = int(DEFAULTS["shift_step"])
+DEFAULT_INTERVAL = int(DEFAULTS["shift_interval"])
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,12 +81,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("command", choices=["status", "shift", "abort"])
     parser.add_argument("--zone-id", required=True, help="hosted zone id (Z...)")
     parser.add_argument("--name", required=True, help="record name, e.g. api.example.com")
-    parser.add_argument("--old-id", required=True, help="set identifier of the old record")
-    parser.add_argument("--new-id", required=True, help="set identifier of the new record")
-    parser.add_argument("--to", type=int, help="target percent of traffic to new (0..100)")
-    parser.add_argument("--step", type=int, default=10, help="points per step (default 10)")
     parser.add_argument(
-        "--interval", type=int, default=300, help="soak seconds per step (default 300)"
+        "--old-id",
+        default=OLD_SET_ID,
+        help=f"set identifier of the old record (default {OLD_SET_ID}, as ProdStack names it)",
+    )
+    parser.add_argument(
+        "--new-id",
+        default=NEW_SET_ID,
+        help=f"set identifier of the new record (default {NEW_SET_ID}, as ProdStack names it)",
+    )
+    parser.add_argument("--to", type=int, help="target percent of traffic to new (0..100)")
+    parser.add_argument(
+        "--step",
+        type=int,
+        default=DEFAULT_STEP,
+        help=f"points per step (default {DEFAULT_STEP}); toward old, clamped to the distance left",
+    )
+    parser.add_argument(
+        "--interval",
+        type=int,
+        default=DEFAULT_INTERVAL,
+        help=f"soak seconds per step toward new (default {DEFAULT_INTERVAL}, as shift_interval)",
     )
     parser.add_argument(
         "--alarm", action="append", default=[], help="CloudWatch alarm that must stay OK"
@@ -80,7 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=ROLLBACK_TO_HEALTHY,
         help="on failure return to the last healthy weights (default) or all-old",
     )
-    parser.add_argument("--endpoint-url", help="Route53 endpoint (as in the AWS CLI)")
+    parser.add_argument(
+        "--endpoint-url",
+        help="Route53 endpoint only; AWS_ENDPOINT_URL (every service) or "
+        "AWS_ENDPOINT_URL_ROUTE_53 / AWS_ENDPOINT_URL_CLOUDWATCH redirect as in the AWS CLI",
+    )
     parser.add_argument("--region", help="region of the CloudWatch alarms")
     return parser
 
@@ -129,36 +172,53 @@ def _print_progress(progress: Progress) -> None:
     print(progress.message, flush=True)
 
 
+def _no_credentials(detail: str) -> int:
+    print(
+        f"error: no usable AWS credentials ({detail}); set AWS_PROFILE, or "
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and run again",
+        file=sys.stderr,
+    )
+    return EXIT_NO_CREDENTIALS
+
+
+def _execute(args: argparse.Namespace, context: ShiftContext | None) -> None:
+    request = _request(args)
+    ctx = context or _context(args)
+    if args.command == "status":
+        print(json.dumps(status(request, ctx), indent=2))
+    elif args.command == "abort":
+        _print_progress(stop(request, ctx, None, "aborted"))
+    else:
+        run(request, ctx, run_id=uuid.uuid4().hex[:12], owner=_owner(), report=_print_progress)
+
+
+def _failure(error: Exception) -> tuple[str, int]:
+    """The one line to print and the exit code for an error that ended the command."""
+    if isinstance(error, (LockLost, ShiftFailed)):
+        return f"failed: {error}", EXIT_FAILED
+    if isinstance(error, ShiftError):
+        return f"error: {error}", EXIT_BAD_INPUT
+    code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else ""
+    if isinstance(error, (NoCredentialsError, PartialCredentialsError)) or (
+        code in CREDENTIAL_ERROR_CODES
+    ):
+        return (
+            f"error: no usable AWS credentials ({error}); set AWS_PROFILE, or "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and run again",
+            EXIT_NO_CREDENTIALS,
+        )
+    return f"error: AWS call failed: {error}", EXIT_AWS_ERROR
+
+
 def main(argv: Sequence[str] | None = None, *, context: ShiftContext | None = None) -> int:
     """Run one command; returns the exit code. `context` injects clients and a clock."""
     args = build_parser().parse_args(argv)
     try:
-        request = _request(args)
-        ctx = context or _context(args)
-        if args.command == "status":
-            print(json.dumps(status(request, ctx), indent=2))
-        elif args.command == "abort":
-            _print_progress(stop(request, ctx, None, "aborted"))
-        else:
-            run(
-                request,
-                ctx,
-                run_id=uuid.uuid4().hex[:12],
-                owner=_owner(),
-                report=_print_progress,
-            )
-    except LockLost as error:
-        print(f"failed: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    except ShiftError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ShiftFailed as error:
-        print(f"failed: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    except (ClientError, BotoCoreError) as error:
-        print(f"error: AWS call failed: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        _execute(args, context)
+    except (LockLost, ShiftError, ShiftFailed, ClientError, BotoCoreError) as error:
+        message, code = _failure(error)
+        print(message, file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("interrupted: last healthy weights kept, lock released", file=sys.stderr)
         return EXIT_INTERRUPTED

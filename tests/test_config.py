@@ -6,12 +6,17 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from synth_support import CDK_JSON_CONTEXT, ROOT
 
+from infra import config
 from infra.config import ConfigError, load_settings
+
+# A fixed environment file, so these tests never depend on the operator's committed one.
+FIXED_ENVIRONMENTS = Path(__file__).resolve().parent / "environments"
 
 
 def settings_for(**overrides: Any) -> Any:
@@ -58,7 +63,7 @@ BAD_INPUT = {
     ),
     "misspelled flag": (
         {"seperate_redis": "true"},
-        "unknown flag seperate_redis='true'; did you mean separate_redis?",
+        "unknown flag seperate_redis=true; did you mean separate_redis?",
     ),
     "not a boolean": ({"alb": "maybe"}, "alb='maybe' is not a boolean"),
     "alb without any certificate": (
@@ -100,15 +105,22 @@ def test_bad_input_is_one_clear_line(overrides: dict[str, str], message: str) ->
     assert "\n" not in str(error.value)
 
 
-def run_app(overrides: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run app.py the way the CDK CLI does: context as CDK_CONTEXT_JSON."""
+def run_app(
+    overrides: dict[str, str], environments: Path = FIXED_ENVIRONMENTS
+) -> subprocess.CompletedProcess[str]:
+    """Run app.py the way the CDK CLI does (context as CDK_CONTEXT_JSON), reading the
+    environment files in `environments` instead of the repository's committed ones."""
     env = {
         **os.environ,
         "CDK_CONTEXT_JSON": json.dumps({**CDK_JSON_CONTEXT, **overrides}),
         "CDK_OUTDIR": "/nonexistent-never-written",
     }
     return subprocess.run(
-        [sys.executable, str(ROOT / "app.py")],
+        [
+            sys.executable,
+            "-c",
+            f"import sys, pathlib, app; sys.exit(app.main(pathlib.Path({str(environments)!r})))",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -130,7 +142,15 @@ def test_the_app_exits_non_zero_with_one_line_and_no_traceback(
     assert "Traceback" not in result.stderr
 
 
-def test_cdk_synth_reports_bad_context_end_to_end(tmp_path: Any) -> None:
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("phase=7", "error: phase=7 is not allowed; use one of 1, 2, 3"),
+        ("Phase=3", "error: unknown flag Phase=3; did you mean phase?"),
+    ],
+)
+def test_cdk_synth_reports_bad_context_end_to_end(tmp_path: Any, flag: str, message: str) -> None:
+    # The real CLI adds its own keys to the context; they pass, the mistyped flag does not
     result = subprocess.run(
         [
             str(ROOT / "node_modules" / ".bin" / "cdk"),
@@ -140,7 +160,7 @@ def test_cdk_synth_reports_bad_context_end_to_end(tmp_path: Any) -> None:
             "-o",
             str(tmp_path / "out"),
             "-c",
-            "phase=7",
+            flag,
         ],
         cwd=ROOT,
         capture_output=True,
@@ -149,5 +169,144 @@ def test_cdk_synth_reports_bad_context_end_to_end(tmp_path: Any) -> None:
         check=False,
     )
     assert result.returncode != 0
-    assert "error: phase=7 is not allowed; use one of 1, 2, 3" in result.stderr
+    assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+MISTYPED = {
+    "Phase": ("3", "unknown flag Phase=3; did you mean phase?"),
+    "migrateData": ("true", "unknown flag migrateData=true; did you mean migrate_data?"),
+    "MIGRATE_DATA": ("true", "unknown flag MIGRATE_DATA=true; did you mean migrate_data?"),
+    "Traffic_Weight": ("0", "unknown flag Traffic_Weight=0; did you mean traffic_weight?"),
+    "phase ": ("3", "unknown flag phase =3; did you mean phase?"),
+    "shift-traffic": ("true", "unknown flag shift-traffic=true; did you mean shift_traffic?"),
+}
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [(k, *v) for k, v in MISTYPED.items()])
+def test_a_mistyped_flag_is_refused_with_the_flag_it_resembles(
+    key: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings_for(**{key: value})
+    assert str(error.value) == message
+
+
+# What the CDK CLI and cx-api really put in context (aws-cdk's contextFromSettings, the
+# feature flags, cdk.context.json's settings and lookup cache).
+CDK_OWN_KEYS = {
+    "aws:cdk:enable-path-metadata": True,
+    "aws:cdk:enable-asset-metadata": True,
+    "aws:cdk:version-reporting": True,
+    "aws:cdk:disable-version-reporting": True,
+    "aws:cdk:bundling-stacks": ["**"],
+    "aws:cdk:disable-stack-trace": True,
+    "aws:cdk:disable-asset-staging": True,
+    "@aws-cdk/core:failSynthOnValidationErrors": False,
+    "@aws-cdk/aws-ec2:restrictDefaultSecurityGroup": True,
+    "acknowledged-issue-numbers": [32775],
+    "cli-telemetry": False,
+    "availability-zones:account=123456789012:region=us-east-1": ["us-east-1a"],
+    "ssm:account=123456789012:parameterName=/x:region=us-east-1": "v",
+}
+
+
+def test_cdks_own_context_keys_pass() -> None:
+    assert settings_for(**CDK_OWN_KEYS).phase == 1
+
+
+def test_cdk_json_holds_only_cdks_own_keys_so_it_cannot_disagree_with_the_defaults() -> None:
+    # Every flag's default lives in infra.config.DEFAULTS; cdk.json carries none of them
+    assert all(config.is_cdk_key(key) for key in CDK_JSON_CONTEXT), sorted(
+        key for key in CDK_JSON_CONTEXT if not config.is_cdk_key(key)
+    )
+
+
+def test_the_committed_environment_file_holds_known_flags_only() -> None:
+    for path in config.ENVIRONMENTS_DIR.glob("*.json"):
+        committed = json.loads(path.read_text())
+        assert set(committed) <= set(config.DEFAULTS) - {"allow_teardown", "environment"}, path
+        load_settings(config.with_environment({}, path.parent))
+
+
+def write_environment(directory: Path, name: str = "production", **flags: Any) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.json").write_text(json.dumps(flags))
+    return directory
+
+
+PRODUCTION_FLAGS = {
+    "phase": 3,
+    "zone_name": "prostudio.io",
+    "domain_name": "api.prostudio.io",
+    "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+}
+
+
+class TestCommittedEnvironment:
+    def test_the_committed_file_is_what_loads_without_any_flag(self, tmp_path: Path) -> None:
+        directory = write_environment(tmp_path, **PRODUCTION_FLAGS)
+        settings = load_settings(config.with_environment({}, directory))
+        assert settings.prod_enabled
+        assert settings.dns.hosted_zone_id == "Z0123456789ABCDEFGHIJ"
+
+    def test_a_flag_on_the_command_line_overrides_it_for_one_deploy(self, tmp_path: Path) -> None:
+        directory = write_environment(tmp_path, **PRODUCTION_FLAGS)
+        assert load_settings(config.with_environment({"phase": "2"}, directory)).phase == 2
+
+    def test_another_environment_is_chosen_by_name(self, tmp_path: Path) -> None:
+        write_environment(tmp_path, **PRODUCTION_FLAGS)
+        write_environment(tmp_path, "staging", **{**PRODUCTION_FLAGS, "phase": 2})
+        merged = config.with_environment({"environment": "staging"}, tmp_path)
+        assert load_settings(merged).phase == 2
+
+    @pytest.mark.parametrize(
+        ("flags", "message"),
+        [
+            ({"Phase": 3}, "production.json: unknown flag Phase=3; did you mean phase?"),
+            ({"allow_teardown": "ProdStack"}, "sets allow_teardown; pass it with -c"),
+        ],
+    )
+    def test_a_bad_committed_file_is_one_line(
+        self, tmp_path: Path, flags: dict[str, Any], message: str
+    ) -> None:
+        with pytest.raises(ConfigError, match=message):
+            config.with_environment({}, write_environment(tmp_path, **flags))
+
+    def test_a_missing_environment_names_the_file(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match=r"environments/qa\.json does not exist"):
+            config.with_environment({"environment": "qa"}, tmp_path / "environments")
+
+
+class TestExampleValues:
+    def test_the_repositorys_examples_are_recognised(self) -> None:
+        assert set(settings_for(phase="2").dns.example_values) == {
+            "domain_name",
+            "zone_name",
+            "hosted_zone_id",
+        }
+
+    def test_real_values_are_not(self) -> None:
+        flags = {key: str(value) for key, value in PRODUCTION_FLAGS.items()}
+        assert settings_for(**flags).dns.example_values == {}
+
+    def test_synth_warns_in_one_line(self) -> None:
+        result = run_app({"phase": "2"})
+        warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+        assert result.returncode == 0, result.stderr
+        assert len(warnings) == 1
+        assert "hosted_zone_id=Z0000000000EXAMPLE" in warnings[0]
+
+    def test_real_values_synthesize_silently(self, tmp_path: Path) -> None:
+        result = run_app({}, write_environment(tmp_path, **PRODUCTION_FLAGS))
+        assert result.returncode == 0, result.stderr
+        assert "warning:" not in result.stderr
+
+
+def test_allow_teardown_names_a_stack() -> None:
+    assert settings_for(allow_teardown="ProdStack,ZeroCostStack").allow_teardown == {
+        "ProdStack",
+        "ZeroCostStack",
+    }
+    with pytest.raises(ConfigError, match="allow_teardown=prod names no stack 'prod'"):
+        settings_for(allow_teardown="prod")

@@ -13,6 +13,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 HEALTH_PATH = "/health"
+METRICS_PATH = "/metrics"
+METRICS_RULE_PRIORITY = 1
 
 
 def site_certificate(
@@ -84,6 +86,15 @@ class LoadBalancer(Construct):
             certificates=[certificate],
             ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
             open=True,
+        )
+        # Prometheus metrics are for scrapers inside the VPC, never for the internet.
+        self.https.add_action(
+            "RefuseMetrics",
+            priority=METRICS_RULE_PRIORITY,
+            conditions=[elbv2.ListenerCondition.path_patterns([METRICS_PATH, METRICS_PATH + "/*"])],
+            action=elbv2.ListenerAction.fixed_response(
+                403, content_type="text/plain", message_body="metrics are private\n"
+            ),
         )
         self.alb.add_redirect(
             source_protocol=elbv2.ApplicationProtocol.HTTP,

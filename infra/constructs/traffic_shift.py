@@ -29,7 +29,7 @@ from infra.config import (
     CUSTOM_RESOURCE_LIMIT_SECONDS,
     SHIFT_MARGIN_SECONDS,
     SHIFT_POLL_SECONDS,
-    ShiftSettings,
+    validate_schedule,
 )
 from infra.constructs.polled_provider import Handler, add_polled_provider
 
@@ -41,37 +41,12 @@ HANDLER_TIMEOUT = Duration.minutes(2)
 ROLLBACK_CHOICES = ("healthy", "old")
 
 
-def schedule_seconds(*, target_weight: int, step: int, interval_seconds: int) -> int:
-    """Worst case of one walk to `target_weight`: the formula `ShiftSettings` validates."""
-    return ShiftSettings(
-        enabled=True, target_weight=target_weight, step=step, interval_seconds=interval_seconds
-    ).worst_case_seconds
-
-
-def validate_schedule(*, target_weight: int, step: int, interval_seconds: int) -> int:
-    """The Provider's total timeout for this schedule; ValueError if it cannot fit an hour."""
-    if not 0 <= target_weight <= 100:
-        raise ValueError(f"target_weight={target_weight} is outside 0..100 (percent to new)")
-    if not 1 <= step <= 100 or 100 % step:
-        raise ValueError(f"step={step} does not divide 100; use 5, 10, 20, 25 or 50")
-    if target_weight % step:
-        raise ValueError(
-            f"target_weight={target_weight} is not a multiple of step={step}; the walk from "
-            "0 or 100 would not land on it"
-        )
-    if interval_seconds < 0:
-        raise ValueError(f"interval_seconds={interval_seconds} is negative")
-    worst = schedule_seconds(
+def provider_timeout_seconds(*, target_weight: int, step: int, interval_seconds: int) -> int:
+    """The Provider's total timeout: the schedule's worst case (validated by the one rule in
+    infra.config) plus a margin, within the hour, in whole polls."""
+    worst = validate_schedule(
         target_weight=target_weight, step=step, interval_seconds=interval_seconds
     )
-    budget = CUSTOM_RESOURCE_LIMIT_SECONDS - SHIFT_MARGIN_SECONDS
-    if worst > budget:
-        raise ValueError(
-            f"a walk to traffic_weight={target_weight} in steps of {step} soaking "
-            f"{interval_seconds}s needs up to {worst}s, over CloudFormation's one-hour "
-            f"custom-resource limit ({budget}s with margin); use a bigger step, a shorter "
-            "interval, or walk in stages with an intermediate traffic_weight (e.g. 50, then 100)"
-        )
     total = min(worst + SHIFT_MARGIN_SECONDS, CUSTOM_RESOURCE_LIMIT_SECONDS - SHIFT_POLL_SECONDS)
     return -(-total // SHIFT_POLL_SECONDS) * SHIFT_POLL_SECONDS
 
@@ -107,7 +82,7 @@ class TrafficShift(Construct):
         super().__init__(scope, id_)
         if rollback_to not in ROLLBACK_CHOICES:
             raise ValueError(f"rollback_to={rollback_to!r} is not one of {ROLLBACK_CHOICES}")
-        self.total_timeout_seconds = validate_schedule(
+        self.total_timeout_seconds = provider_timeout_seconds(
             target_weight=target_weight, step=step, interval_seconds=interval_seconds
         )
         stack = Stack.of(self)

@@ -11,8 +11,8 @@ from constructs import Construct
 
 from infra import parameters
 
-OLD = "old"
-NEW = "new"
+OLD = parameters.OLD_SET_ID
+NEW = parameters.NEW_SET_ID
 # Route53 answers a weight of 0 only when every non-zero record is unhealthy.
 INITIAL_OLD_WEIGHT = 100
 INITIAL_NEW_WEIGHT = 0

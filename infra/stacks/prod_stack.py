@@ -19,6 +19,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.config import Settings
+from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.egress import Egress
 from infra.constructs.fargate_service import Capacity, FargateService, RedisEndpoint
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
@@ -62,6 +63,11 @@ class ProdStack(Stack):
             )
         if settings.prod_enabled and self.dns:
             self._production(settings, self.dns)
+        if self.dns and settings.dns.example_values:
+            ExampleValuesGuard(self, "ExampleValuesGuard", values=settings.dns.example_values)
+        self.teardown_guard = TeardownGuard(
+            self, "TeardownGuard", confirmed=id_ in settings.allow_teardown
+        )
         self.acknowledged = acknowledge(self, PROD)
 
     def _production(self, settings: Settings, dns: WeightedDns) -> None:

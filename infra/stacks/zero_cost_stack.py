@@ -11,6 +11,7 @@ from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
 from infra.config import Settings
+from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.handoff import Handoff
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.network import Network
@@ -108,6 +109,11 @@ class ZeroCostStack(Stack):
         else:
             hosts.allow_web_from(ec2.Peer.any_ipv4(), (80, 443), "Public web traffic to the box")
             handoff.publish_entry_ip(hosts.elastic_ip.ref)
+        if flags.alb and settings.dns.example_values:
+            ExampleValuesGuard(self, "ExampleValuesGuard", values=settings.dns.example_values)
+        self.teardown_guard = TeardownGuard(
+            self, "TeardownGuard", confirmed=id_ in settings.allow_teardown
+        )
         CfnOutput(self, "BoxPublicIp", value=hosts.elastic_ip.ref)
         CfnOutput(self, "BoxInstanceId", value=hosts.instances[0].instance_id)
         self.acknowledged = acknowledge(self, ZERO_COST)

@@ -6,6 +6,10 @@ loop (`run`) drive the same code. Per step: one batch UPSERTs both weights (with
 the next polls wait for INSYNC, then the step soaks for the interval. While traffic moves
 toward the new target, every poll checks the health gates; a failure puts back the last
 healthy weights (or all-old) and raises ShiftFailed with the reason.
+
+A walk toward old is the way back: no gate applies to it, so it never soaks, and its step is
+clamped to the distance left (`step_toward_old`, when set, replaces `step` for it). From any
+weight, "everything back to old" with a step of 100 is one Route53 change and its INSYNC.
 """
 
 from __future__ import annotations
@@ -87,12 +91,13 @@ class ShiftRequest:
     old_id: str
     new_id: str
     target: int
-    step: int = 10
-    interval_seconds: int = 300
+    step: int
+    interval_seconds: int
     alarms: tuple[str, ...] = ()
     health_url: str | None = None
     use_health_check: bool = True
     rollback_to: str = ROLLBACK_TO_HEALTHY
+    step_toward_old: int | None = None
 
     @property
     def has_gates(self) -> bool:
@@ -152,8 +157,9 @@ def validate_request(request: ShiftRequest) -> None:
             raise ShiftError(f"{label} is empty")
     if not MIN_WEIGHT <= request.target <= MAX_WEIGHT:
         raise ShiftError(f"target weight {request.target} is outside 0..100 (percent to new)")
-    if not 1 <= request.step <= MAX_WEIGHT:
-        raise ShiftError(f"step {request.step} is outside 1..100")
+    for label, step in (("step", request.step), ("step toward old", request.step_toward_old)):
+        if step is not None and not 1 <= step <= MAX_WEIGHT:
+            raise ShiftError(f"{label} {step} is outside 1..100")
     if request.interval_seconds < 0:
         raise ShiftError(f"interval {request.interval_seconds}s is negative")
     if request.rollback_to not in {ROLLBACK_TO_HEALTHY, ROLLBACK_TO_OLD}:
@@ -191,7 +197,9 @@ def start(
     pair = records.read_pair(request.old_id, request.new_id)
     current = pair.new.weight
     distance = abs(request.target - current)
-    if distance % request.step:
+    rising = request.target > current
+    step = request.step if rising else min(request.step_toward_old or request.step, distance)
+    if rising and distance % step:
         raise ShiftError(
             f"step {request.step} does not divide the distance from new {current} to new "
             f"{request.target} ({distance} points); use a step among {_divisors(distance)}"
@@ -221,9 +229,9 @@ def start(
         owner=owner,
         started=now,
         target=request.target,
-        step=request.step,
+        step=max(step, 1),
         interval=request.interval_seconds,
-        rising=request.target > current,
+        rising=rising,
         phase="soak",
         since=0,
         origin=current,
@@ -231,12 +239,13 @@ def start(
         healthy=current,
     )
     records.acquire(state, previous)
-    steps = distance // request.step
+    steps = -(-distance // state.step)
+    pace = f"soaking {request.interval_seconds}s each" if rising else "no soak toward old"
     return Progress(
         False,
         "start",
         f"shifting {records.name}: {_weights(current)} -> {_weights(request.target)} in {steps} "
-        f"step(s) of {request.step}, soaking {request.interval_seconds}s each",
+        f"step(s) of {state.step}, {pace}",
         *pair.weights,
     )
 
@@ -340,6 +349,9 @@ def _wait_in_sync(
             *pair.weights,
             wait_seconds=POLL_SECONDS,
         )
+    if not state.rising:
+        # Toward old nothing is gated, so nothing is soaked: step on (or finish) at once.
+        return _soak_or_step(request, records, lock, pair, now)
     records.write(
         lock,
         state.evolve(phase="soak", since=now, change="-"),
@@ -350,7 +362,7 @@ def _wait_in_sync(
         "soak",
         f"in sync at {_weights(state.weight)}; soaking {state.interval}s",
         *pair.weights,
-        wait_seconds=min(state.interval, POLL_SECONDS) if state.rising else state.interval,
+        wait_seconds=min(state.interval, POLL_SECONDS),
     )
 
 
@@ -358,19 +370,23 @@ def _soak_or_step(
     request: ShiftRequest, records: Route53Records, lock: Lock, pair: RecordPair, now: int
 ) -> Progress:
     state = lock.state
-    remaining = state.since + state.interval - now
+    remaining = state.since + state.interval - now if state.rising else 0
     if remaining > 0:
         return Progress(
             False,
             "soak",
             f"soaking {_weights(state.weight)}: {remaining}s left",
             *pair.weights,
-            wait_seconds=min(remaining, POLL_SECONDS) if state.rising else remaining,
+            wait_seconds=min(remaining, POLL_SECONDS),
         )
     if state.weight == state.target:
         records.write(lock, None, comment=f"traffic shift {state.run}: done")
         return Progress(True, "done", f"done: {_weights(state.weight)}", *pair.weights)
-    next_weight = state.weight + (state.step if state.rising else -state.step)
+    next_weight = (
+        min(state.weight + state.step, state.target)
+        if state.rising
+        else max(state.weight - state.step, state.target)
+    )
     stepped = state.evolve(
         phase="sync", since=now, weight=next_weight, healthy=state.weight, change="-"
     )
@@ -382,8 +398,8 @@ def _soak_or_step(
         stepped.evolve(change=change),
         comment=f"traffic shift {state.run}: record change",
     )
-    done_steps = abs(next_weight - state.origin) // state.step
-    total_steps = abs(state.target - state.origin) // state.step
+    done_steps = -(-abs(next_weight - state.origin) // state.step)
+    total_steps = -(-abs(state.target - state.origin) // state.step)
     return Progress(
         False,
         "step",

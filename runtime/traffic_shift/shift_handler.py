@@ -1,9 +1,10 @@
 """Provider-framework handlers: `on_event` validates and takes the lock, `is_complete` advances
 the shift by at most one phase per poll (no sleeping in a Lambda).
 
-Create/Update walk to `TargetWeight`; a rolled-back Update arrives with the old properties and
-simply walks back to the old target. Delete puts all traffic back on old in one step (it is
-the teardown path: no soak, no health gates) and waits for Route53 to apply it.
+Create/Update walk to `TargetWeight`: toward new in `Step`s, each soaked and gated; toward
+old (`traffic_weight=0`, or a rolled-back Update arriving with the old properties) in one
+change with no soak, since no gate applies there. Delete puts all traffic back on old the same
+way and waits for Route53 to apply it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from shift_engine import (
     advance,
     start,
 )
-from shift_records import Route53Records
+from shift_records import MAX_WEIGHT, Route53Records
 from shift_retry import client_config
 
 _STACK_NAME = re.compile(r":stack/([^/]+)/")
@@ -69,6 +70,7 @@ def request_from(properties: dict[str, Any]) -> ShiftRequest:
         health_url=str(properties.get("HealthUrl") or "") or None,
         use_health_check=str(properties.get("UseHealthCheck", "true")).lower() == "true",
         rollback_to=str(properties.get("RollbackTo") or ROLLBACK_TO_HEALTHY),
+        step_toward_old=MAX_WEIGHT,
     )
 
 
@@ -81,7 +83,7 @@ def delete_request(ctx: ShiftContext, properties: dict[str, Any]) -> ShiftReques
         return None
     records = Route53Records(ctx.route53, request.zone_id, request.name, ctx.call)
     try:
-        pair = records.read_pair(request.old_id, request.new_id)
+        records.read_pair(request.old_id, request.new_id)
     except ShiftError:
         return None
     return ShiftRequest(
@@ -90,7 +92,7 @@ def delete_request(ctx: ShiftContext, properties: dict[str, Any]) -> ShiftReques
         old_id=request.old_id,
         new_id=request.new_id,
         target=0,
-        step=max(pair.new.weight, 1),
+        step=MAX_WEIGHT,
         interval_seconds=0,
         use_health_check=False,
     )

@@ -66,9 +66,15 @@ def test_before_phase_3_only_the_phase_and_the_old_record_exist(phase: str) -> N
         for resource in template["Resources"].values()
         if resource["Type"] != "AWS::CDK::Metadata"
     )
-    assert types == ["AWS::Route53::RecordSet", "AWS::SSM::Parameter"]
-    _, phase_parameter = only(template, "AWS::SSM::Parameter")
-    assert phase_parameter["Value"] == phase
+    # The phase, the old record, and the teardown guard's record of it
+    assert types == ["AWS::Route53::RecordSet", "AWS::SSM::Parameter", "AWS::SSM::Parameter"]
+    values = {
+        resource["Properties"]["Name"]: resource["Properties"]["Value"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::SSM::Parameter"
+    }
+    assert values["/prostudio/prod/phase"] == phase
+    assert values["/prostudio/guard/ProdStack/stateful-resources"].startswith("DnsOldRecord")
     manifest = json.loads((synthesis.outdir / "ProdStack.assets.json").read_text())
     assert manifest.get("dockerImages", {}) == {}
 

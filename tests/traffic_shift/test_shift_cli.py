@@ -10,6 +10,9 @@ import sys
 import pytest
 from shift_support import NEW_ID, OLD_ID, RECORD_NAME, ROOT, Env, load_cli
 
+from infra import config
+from infra.constructs import weighted_dns
+
 cli = load_cli()
 SCRIPT = ROOT / "scripts" / "shift_traffic.py"
 # Port 9 (discard) on loopback: nothing listens there, so any AWS call fails to connect.
@@ -128,14 +131,19 @@ def test_abort_restores_and_releases_a_running_shift(
     assert env.lock_values() == []
 
 
-def _run_script(*argv: str) -> subprocess.CompletedProcess[str]:
+def _run_script(
+    *argv: str, credentials: bool = True, **env: str
+) -> subprocess.CompletedProcess[str]:
     environment = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        **{key: value for key, value in os.environ.items() if not key.startswith("AWS_")},
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        **env,
     }
+    if credentials:
+        environment.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
     return subprocess.run(
         [sys.executable, str(SCRIPT), *argv],
         capture_output=True,
@@ -162,6 +170,32 @@ def test_script_help_and_bad_input_exit_codes() -> None:
     assert bad.stderr == "error: target weight 150 is outside 0..100 (percent to new)\n"
 
     unreachable = _run_script(*args("Z1", "status", "--endpoint-url", CLOSED_ENDPOINT))
-    assert unreachable.returncode == 1
+    assert unreachable.returncode == cli.EXIT_AWS_ERROR == 4
     assert unreachable.stderr.startswith("error: AWS call failed: Could not connect")
     assert "Traceback" not in unreachable.stderr
+
+
+def test_missing_credentials_are_one_line_and_not_a_failed_gate() -> None:
+    result = _run_script(*args("Z1", "status"), credentials=False)
+    assert result.returncode == cli.EXIT_NO_CREDENTIALS == 3
+    assert result.returncode != cli.EXIT_FAILED
+    assert result.stderr.startswith("error: no usable AWS credentials")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ROUTE_53"])
+def test_the_aws_endpoint_variables_redirect_route53(variable: str) -> None:
+    # No --endpoint-url: botocore's own endpoint variables send Route53 to the closed port
+    result = _run_script(*args("Z1", "status"), **{variable: CLOSED_ENDPOINT})
+    assert result.returncode == cli.EXIT_AWS_ERROR
+    assert f'Could not connect to the endpoint URL: "{CLOSED_ENDPOINT}/' in result.stderr
+
+
+def test_defaults_come_from_their_one_home() -> None:
+    defaults = cli.build_parser().parse_args(["status", "--zone-id", "Z1", "--name", "a.b.c"])
+    # ProdStack's record names, and the deploy-time flags' step and soak
+    assert (defaults.old_id, defaults.new_id) == (weighted_dns.OLD, weighted_dns.NEW)
+    assert (defaults.old_id, defaults.new_id) == ("old", "new")
+    assert defaults.step == int(config.DEFAULTS["shift_step"]) == 10
+    assert defaults.interval == int(config.DEFAULTS["shift_interval"]) == 240

@@ -16,8 +16,8 @@ from shift_engine import POLL_SECONDS, SYNC_TIMEOUT_SECONDS
 from synth_support import Synthesis, synthesize_stack, without_acknowledgements
 
 from infra import config
-from infra.config import ConfigError, load_settings
-from infra.constructs.traffic_shift import TrafficShift, validate_schedule
+from infra.config import ConfigError, load_settings, validate_schedule
+from infra.constructs.traffic_shift import TrafficShift
 
 ZONE_ID = "Z0123456789ABCDEFGHIJ"
 
@@ -182,9 +182,9 @@ def test_composite_alarm_gate_reads_alarms_unscoped_and_passes_nag() -> None:
     [
         ({"step": 10, "interval_seconds": 300}, "needs up to 3800s"),
         ({"step": 5, "interval_seconds": 120}, "walk in stages with an intermediate"),
-        ({"target_weight": 50, "step": 20}, "is not a multiple of step=20"),
-        ({"step": 30}, "step=30 does not divide 100"),
-        ({"target_weight": 120}, "outside 0..100"),
+        ({"target_weight": 50, "step": 20}, "is not a multiple of shift_step=20"),
+        ({"step": 30}, "shift_step=30 does not divide 100"),
+        ({"target_weight": 120}, "traffic_weight=120 is out of range"),
         ({"rollback_to": "anywhere"}, "rollback_to='anywhere'"),
     ],
 )
@@ -210,6 +210,36 @@ def test_config_refuses_the_same_schedule_at_load(tmp_path: Path) -> None:
         load_settings(context)
     fits = load_settings({**context, "traffic_weight": "50"})
     assert fits.prod.shift.worst_case_seconds == 5 * (300 + 60 + 20)
+
+
+def test_the_construct_and_the_config_share_one_schedule_rule() -> None:
+    # The construct refuses exactly what loading the flags refuses, with the same line
+    for target, step, interval in [(100, 10, 300), (50, 20, 60), (100, 30, 60), (100, 5, 120)]:
+        context = {
+            "phase": "3",
+            "shift_traffic": "true",
+            "traffic_weight": str(target),
+            "shift_step": str(step),
+            "shift_interval": str(interval),
+        }
+        with pytest.raises(ConfigError) as at_load:
+            load_settings(context)
+        with pytest.raises(ConfigError) as in_construct:
+            build(
+                Stack(App(), "Refused"),
+                target_weight=target,
+                step=step,
+                interval_seconds=interval,
+            )
+        assert str(at_load.value) == str(in_construct.value)
+
+
+def test_a_walk_back_to_old_is_one_change_whatever_the_soak() -> None:
+    # Toward old there is no soak: the worst case of a walk to 0 is one change and its INSYNC
+    assert validate_schedule(target_weight=0, step=10, interval_seconds=3600) == (
+        config.ROLLBACK_SECONDS
+    )
+    assert config.ROLLBACK_SECONDS == SYNC_TIMEOUT_SECONDS + 2 * POLL_SECONDS
 
 
 def test_engine_and_config_agree_on_sync_wait_and_poll() -> None:
