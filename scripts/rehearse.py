@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,8 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     plan = SHORT if args.short else FULL
     try:
         outcome = Rehearsal(plan, workdir).run()
-    except (TopologyError, OSError) as error:
-        print(f"error: the rehearsal could not run: {error} (logs in {workdir})", file=sys.stderr)
+    except Exception as error:  # noqa: BLE001 - any failure still ends with the JSON line
+        (workdir / "error.log").write_text(traceback.format_exc())
+        kind = "" if isinstance(error, (TopologyError, OSError)) else f"{type(error).__name__}: "
+        print(
+            f"error: the rehearsal could not run: {kind}{error} (traceback and logs in {workdir})",
+            file=sys.stderr,
+        )
         print(json.dumps({"ok": False, "error": str(error), "report": None}))
         return 1
     result = write_report(outcome, workdir)

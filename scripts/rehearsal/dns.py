@@ -14,13 +14,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from infra.parameters import NEW_SET_ID as NEW
+from infra.parameters import OLD_SET_ID as OLD
 from rehearsal.paths import constants
 from rehearsal.stands import ALB_ADDRESS, OLD_ADDRESS
 
-OLD, NEW, INITIAL_OLD_WEIGHT, INITIAL_NEW_WEIGHT, RECORD_TTL_SECONDS = constants(
+INITIAL_OLD_WEIGHT, INITIAL_NEW_WEIGHT, RECORD_TTL_SECONDS = constants(
     "infra/constructs/weighted_dns.py",
-    "OLD", "NEW", "INITIAL_OLD_WEIGHT", "INITIAL_NEW_WEIGHT", "RECORD_TTL_SECONDS",
-)  # fmt: skip
+    "INITIAL_OLD_WEIGHT",
+    "INITIAL_NEW_WEIGHT",
+    "RECORD_TTL_SECONDS",
+)
 
 ZONE_NAME = "prostudio-rehearsal.test"
 DOMAIN_NAME = f"api.{ZONE_NAME}"
