@@ -17,7 +17,6 @@ from rehearsal.paths import REPO_ROOT, SCRIPTS_DIR
 
 COPY_CLI = SCRIPTS_DIR / "migrate_redis.py"
 SHIFT_RUNNER = SCRIPTS_DIR / "rehearsal" / "shift_runner.py"
-BOX_SWITCH_CANDIDATES = ("redis_switch.sh", "switch_redis.sh", "redis-switch.sh")
 
 
 def copy_has_follow() -> bool:
@@ -31,7 +30,7 @@ def copy_has_follow() -> bool:
 def box_switch_script() -> Path | None:
     """The box-side Redis switch script, when the deploy ships one."""
     deploy = REPO_ROOT / "runtime" / "service" / "deploy"
-    return next((deploy / n for n in BOX_SWITCH_CANDIDATES if (deploy / n).exists()), None)
+    return next(iter(sorted(deploy.glob("*switch*"))), None)
 
 
 class CopyRun:

@@ -401,8 +401,19 @@ class NewTier:
     def answer_5xx(self, on: bool) -> None:
         """Make every request through the ALB answer 500 (a bad release), or stop doing so."""
         self.fault_file.write_text("return 500;\n" if on else "")
-        if self.alb is not None:
-            os.kill(self.alb.pid, signal.SIGHUP)
+        if self.alb is None:
+            return
+        os.kill(self.alb.pid, signal.SIGHUP)
+        # nginx reloads in the background: return once new connections get the new config.
+        expected = 500 if on else 200
+        streak = 0
+
+        def applied() -> bool:
+            nonlocal streak
+            streak = streak + 1 if _get(ALB_ADDRESS, self.port, "/health") == expected else 0
+            return streak >= 3
+
+        wait_until(applied, "the ALB stand-in's reload", timeout=10)
 
     def worker_pids(self, index: int) -> list[int]:
         """The pids of one task's worker processes (children of its gunicorn master)."""
