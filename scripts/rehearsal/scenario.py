@@ -329,13 +329,15 @@ class Rehearsal:
                 self.timeline.fault("new tier answers 5xx")
                 self.five_xx_window = (self.timeline.now(), self.timeline.now())
                 self.new.answer_5xx(True)
-            if at_fault is not None and weight < at_fault:
+            if at_fault is not None and weight < at_fault and not self.rolled_back_on_5xx:
                 self.rolled_back_on_5xx = True
+                self.timeline.fault(f"gate walked traffic back to new={weight}%")
             time.sleep(0.2)
         run.wait(timeout=max(1.0, deadline - time.monotonic()))
         time.sleep(1.0)
-        if at_fault is not None and self.new_weight() < at_fault:
+        if at_fault is not None and self.new_weight() < at_fault and not self.rolled_back_on_5xx:
             self.rolled_back_on_5xx = True
+            self.timeline.fault(f"gate walked traffic back to new={self.new_weight()}%")
         self.new.answer_5xx(False)
         if self.five_xx_window is not None:
             self.five_xx_window = (self.five_xx_window[0], self.timeline.now())
