@@ -3,10 +3,13 @@
 
     python scripts/migrate_redis.py --source redis://old-host:6379 \\
         --target rediss://new-host:6379 [--policy fail|skip|replace] \\
-        [--verify full|sample|none] [--resume]
+        [--verify full|sample|none] [--resume] [--follow]
 
 Passwords come from the URL or from SOURCE_REDIS_PASSWORD / TARGET_REDIS_PASSWORD. The last
-line of stdout is a one-line JSON summary; the exit status is 0 only when verification passed.
+line of stdout is a one-line JSON summary; the exit status is 0 only when verification (both
+ways) passed. With --follow the copy then applies the source's live changes until SIGTERM,
+SIGINT or SIGHUP, printing a JSON status line at every state change and every 5 s; then it
+drains, verifies and exits. A signal in any other mode checkpoints and exits 128 + signal.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,14 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runtime" / "red
 import redis
 from copy_checkpoint import FileCheckpointStore
 from copy_clients import make_client
-from copy_engine import (
-    POLICIES,
-    VERIFY_MODES,
-    CopyError,
-    CopySettings,
-    CopyState,
-    RedisCopier,
-)
+from copy_engine import RedisCopier
+from copy_follow import follow
+from copy_state import POLICIES, VERIFY_MODES, CopyError, CopySettings, CopyState
 from redis.exceptions import RedisError
 from tqdm import tqdm
 
@@ -41,6 +40,7 @@ DEFAULT_CHECKPOINT = "redis-copy.checkpoint.json"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class UsageError(Exception):
@@ -71,6 +71,11 @@ class _Parser(argparse.ArgumentParser):
 def parse_endpoint(option: str, url: str, password_variable: str) -> Endpoint:
     """Parse a Redis URL; the password falls back to an environment variable."""
     parts = urlsplit(url)
+    if parts.fragment and "@" in parts.fragment:
+        raise UsageError(
+            f"{option} has an unencoded '#' in its password: percent-encode it as %23 "
+            f"(redis://:pa%23ss@host:6379) or pass the password in {password_variable}"
+        )
     if parts.scheme not in {"redis", "rediss"}:
         raise UsageError(f"{option} must be a redis:// or rediss:// URL, got {url!r}")
     try:
@@ -134,6 +139,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=Path(DEFAULT_CHECKPOINT),
         help=f"progress file (default: ./{DEFAULT_CHECKPOINT})",
     )
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="after the copy, apply the source's live changes until SIGTERM/SIGINT/SIGHUP, "
+        "then drain and verify",
+    )
     parser.add_argument("--source-ca", type=Path, help="CA bundle to trust for a rediss:// source")
     parser.add_argument("--target-ca", type=Path, help="CA bundle to trust for a rediss:// target")
     parser.add_argument(
@@ -180,6 +191,30 @@ def _verified(state: CopyState) -> int:
     return state.verification.checked + state.verification.expired
 
 
+class _Stop:
+    """The first SIGINT, SIGTERM or SIGHUP asks the run to stop at its next safe point."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        for number in STOP_SIGNALS:
+            signal.signal(number, self._handle)
+
+    def _handle(self, number: int, _frame: Any) -> None:
+        if self.signal is None:
+            self.signal = number
+            print(
+                f"{signal.Signals(number).name} received: stopping at the next checkpoint",
+                file=sys.stderr,
+            )
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+
+def _status_line(status: dict[str, Any]) -> None:
+    print(json.dumps(status, separators=(",", ":")), flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     source_endpoint = parse_endpoint("--source", args.source, "SOURCE_REDIS_PASSWORD")
     target_endpoint = parse_endpoint("--target", args.target, "TARGET_REDIS_PASSWORD")
@@ -195,16 +230,19 @@ def run(args: argparse.Namespace) -> int:
         )
     except CopyError as error:
         raise UsageError(str(error)) from None
+    source = build_client(source_endpoint, args.source_ca)
+    target = build_client(target_endpoint, args.target_ca)
     copier = RedisCopier(
-        build_client(source_endpoint, args.source_ca),
-        build_client(target_endpoint, args.target_ca),
+        source,
+        target,
         settings,
         source_label=source_endpoint.label,
         target_label=target_endpoint.label,
     )
     store = FileCheckpointStore(args.checkpoint)
     store.acquire()
-    progress = _Progress(sys.stderr.isatty())
+    progress = _Progress(sys.stderr.isatty() and not args.follow)
+    stop = _Stop()
     try:
         saved = store.load()
         if args.resume:
@@ -221,11 +259,32 @@ def run(args: argparse.Namespace) -> int:
                 )
             state = copier.start()
             store.save(state.to_dict())
-        copier.advance(state, store, progress=progress)
+        if args.follow:
+            report = follow(
+                copier,
+                state,
+                store,
+                source,
+                target,
+                db=source_endpoint.db,
+                stop=stop,
+                status=_status_line,
+            )
+        else:
+            copier.advance(state, store, progress=progress, stop=stop)
+            report = state.report()
     finally:
         progress.close()
         store.release()
-    report = state.report()
+    if not state.done:
+        name = signal.Signals(stop.signal or signal.SIGINT).name
+        print(
+            f"error: stopped by {name} during the copy; progress is saved in "
+            f"{args.checkpoint}: rerun the same command with --resume to continue",
+            file=sys.stderr,
+        )
+        print(json.dumps(report, separators=(",", ":")))
+        return 128 + (stop.signal or signal.SIGINT)
     if not report["ok"]:
         print(
             f"error: verification failed: {report['mismatched']} mismatched key(s): "

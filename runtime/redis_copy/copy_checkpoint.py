@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from copy_engine import CopyError
+from copy_state import CopyError
 
 
 class CheckpointBusy(CopyError):

@@ -19,13 +19,8 @@ from typing import Any
 
 from copy_checkpoint import CheckpointBusy, DynamoDbCheckpointStore
 from copy_clients import make_client
-from copy_engine import (
-    CopyError,
-    CopySettings,
-    CopyState,
-    RedisCopier,
-    VerificationFailed,
-)
+from copy_engine import RedisCopier
+from copy_state import CopyError, CopySettings, CopyState, VerificationFailed
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 

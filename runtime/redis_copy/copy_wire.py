@@ -1,16 +1,24 @@
-"""Hand-written pipelines on a connection borrowed from a redis-py pool.
+"""RESP encoding and hand-written pipelines on a connection borrowed from a redis-py pool.
 
-redis-py spends several microseconds per reply in `read_response`; a copy reads three
-replies per key. `Wire` writes pre-encoded RESP and, when hiredis is installed, parses the
-replies straight off the socket in bulk. Without hiredis (the Lambda bundle) it falls back to
-redis-py's own parser, one reply at a time. Error replies are returned, not raised.
+This is the only module that writes RESP. Everything else talks to a `Link`: send
+pre-encoded commands, read a known number of replies, or collect whatever replies arrive
+within a timeout (a subscription). Two links implement it:
+
+- `FastWire` parses replies straight off the socket in bulk with hiredis (the CLI's venv);
+  redis-py spends several microseconds per reply in `read_response`, and a copy reads three
+  replies per key.
+- `PlainWire` reads through the connection's own redis-py parser, one reply at a time (the
+  Lambda bundle, which has no hiredis).
+
+Error replies are returned as ResponseError instances, never raised.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import select
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -18,24 +26,41 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 READ_CHUNK = 1 << 18
+_RESTORE = b"*5\r\n$7\r\nRESTORE\r\n$"
+_RESTORE_REPLACE = b"*6\r\n$7\r\nRESTORE\r\n$"
+_ABSTTL = b"\r\n$6\r\nABSTTL\r\n"
+_REPLACE_ABSTTL = b"\r\n$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n"
 
 
-class Wire:
-    """Send pre-encoded commands and read a known number of replies."""
+class Link(Protocol):
+    """The narrow client the engine needs: pre-encoded commands in, replies out."""
 
-    def __init__(self, connection: Any) -> None:
+    def send(self, data: bytes) -> None:
+        """Write pre-encoded commands."""
+        ...
+
+    def read(self, count: int) -> list[Any]:
+        """The next `count` replies, in order."""
+        ...
+
+    def arrived(self, timeout: float) -> list[Any]:
+        """Every reply that arrives within `timeout` seconds (at least one if any does)."""
+        ...
+
+
+class FastWire:
+    """Bulk parsing with hiredis on the connection's raw socket."""
+
+    def __init__(self, connection: Any, reader: Any) -> None:
         self._connection = connection
-        self._socket = getattr(connection, "_sock", None)
-        self._reader = _hiredis_reader() if self._socket is not None else None
-        self._buffer = bytearray(READ_CHUNK if self._reader is not None else 0)
+        self._socket = connection._sock
+        self._reader = reader
+        self._buffer = bytearray(READ_CHUNK)
 
     def send(self, data: bytes) -> None:
         self._connection.send_packed_command([data], check_health=False)
 
     def read(self, count: int) -> list[Any]:
-        """The next `count` replies, in order; error replies as ResponseError instances."""
-        if self._reader is None:
-            return [self._read_one() for _ in range(count)]
         reader = self._reader
         replies: list[Any] = []
         append = replies.append
@@ -47,9 +72,27 @@ class Wire:
                 append(reply)
         return replies
 
+    def arrived(self, timeout: float) -> list[Any]:
+        replies = self._parsed()
+        if replies:
+            return replies
+        pending = getattr(self._socket, "pending", None)
+        if not (pending and pending()):
+            readable, _, _ = select.select([self._socket], [], [], timeout)
+            if not readable:
+                return []
+        self._reader.feed(self._buffer, 0, self._receive())
+        return self._parsed()
+
+    def _parsed(self) -> list[Any]:
+        replies = []
+        while (reply := self._reader.gets()) is not False:
+            replies.append(reply)
+        return replies
+
     def _receive(self) -> int:
         try:
-            received = int(self._socket.recv_into(self._buffer))  # type: ignore[union-attr]
+            received = int(self._socket.recv_into(self._buffer))
         except TimeoutError as error:
             raise RedisTimeoutError(f"timeout reading from redis: {error}") from None
         except OSError as error:
@@ -57,6 +100,27 @@ class Wire:
         if not received:
             raise RedisConnectionError("redis closed the connection")
         return received
+
+
+class PlainWire:
+    """redis-py's own parser, one reply at a time."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    def send(self, data: bytes) -> None:
+        self._connection.send_packed_command([data], check_health=False)
+
+    def read(self, count: int) -> list[Any]:
+        return [self._read_one() for _ in range(count)]
+
+    def arrived(self, timeout: float) -> list[Any]:
+        replies = []
+        wait = timeout
+        while self._connection.can_read(timeout=wait):
+            replies.append(self._read_one())
+            wait = 0
+        return replies
 
     def _read_one(self) -> Any:
         try:
@@ -73,8 +137,15 @@ def _hiredis_reader() -> Any:
     return hiredis.Reader(replyError=ResponseError)
 
 
+def link_for(connection: Any) -> Link:
+    """The fastest link the connection and the installed packages allow."""
+    connection.connect()
+    reader = _hiredis_reader() if getattr(connection, "_sock", None) is not None else None
+    return FastWire(connection, reader) if reader is not None else PlainWire(connection)
+
+
 @contextmanager
-def wire(client: redis.Redis) -> Iterator[Wire]:
+def wire(client: redis.Redis) -> Iterator[Link]:
     """Borrow a pooled connection for hand-written pipelines.
 
     The connection is closed afterwards instead of going back to the pool, so nothing read
@@ -83,7 +154,7 @@ def wire(client: redis.Redis) -> Iterator[Wire]:
     pool = client.connection_pool
     connection = pool.get_connection()
     try:
-        yield Wire(connection)
+        yield link_for(connection)
     finally:
         connection.disconnect()
         pool.release(connection)
@@ -95,3 +166,33 @@ def pack(*args: bytes) -> bytes:
     for arg in args:
         parts.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
     return b"".join(parts)
+
+
+def fetch_request(keys: Sequence[bytes]) -> bytes:
+    """TIME, every PTTL, then every DUMP, so all TTLs are read at the TIME instant.
+
+    Reading each PTTL next to its DUMP would shift the TTLs after a big key by the time its
+    DUMP took, and stretch them by that much on the target.
+    """
+    commands = [b"*1\r\n$4\r\nTIME\r\n"]
+    commands += [b"*2\r\n$4\r\nPTTL\r\n$%d\r\n%b\r\n" % (len(key), key) for key in keys]
+    commands += [b"*2\r\n$4\r\nDUMP\r\n$%d\r\n%b\r\n" % (len(key), key) for key in keys]
+    return b"".join(commands)
+
+
+def restores(
+    items: Sequence[tuple[bytes, bytes, bytes]], *, replace: bool
+) -> bytes:
+    """`RESTORE key expire-at payload [REPLACE] ABSTTL` for each (key, expire-at, payload)."""
+    head, tail = (_RESTORE_REPLACE, _REPLACE_ABSTTL) if replace else (_RESTORE, _ABSTTL)
+    return b"".join(
+        b"%b%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b%b"
+        % (head, len(key), key, len(expire_at), expire_at, len(payload), payload, tail)
+        for key, expire_at, payload in items
+    )
+
+
+def one_per_key(command: bytes, keys: Sequence[bytes]) -> bytes:
+    """`COMMAND key` for each key (EXISTS, DEL, TYPE ...)."""
+    head = b"*2\r\n$%d\r\n%b\r\n" % (len(command), command)
+    return b"".join(head + b"$%d\r\n%b\r\n" % (len(key), key) for key in keys)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import redis
 from copy_checkpoint import CheckpointBusy, FileCheckpointStore
-from copy_engine import RedisCopier
+from copy_verify import Verifier
 from copy_support import TARGET_PASSWORD
 from copy_testdata import populate_all_types, populate_strings
 from redis_servers import RedisServer
@@ -215,13 +215,13 @@ def test_cli_exits_non_zero_when_verification_finds_a_tampered_key(
 ) -> None:
     # Given a target key tampered with after the copy and before verification
     populate_strings(source, 100)
-    verify = RedisCopier._verify
+    verify = Verifier.run
 
-    def tamper_then_verify(self: RedisCopier, *args: Any) -> None:
+    def tamper_then_verify(self: Verifier, *args: Any) -> None:
         target.set("k:42", "tampered")
         verify(self, *args)
 
-    monkeypatch.setattr(RedisCopier, "_verify", tamper_then_verify)
+    monkeypatch.setattr(Verifier, "run", tamper_then_verify)
     monkeypatch.setenv("TARGET_REDIS_PASSWORD", TARGET_PASSWORD)
     cli = load_cli(monkeypatch)
 
@@ -250,3 +250,105 @@ def test_file_checkpoint_is_atomic_and_exclusive(tmp_path: Path) -> None:
     first.release()
     second.acquire()
     second.release()
+
+
+def test_cli_explains_an_unencoded_hash_in_a_password(copy_cli: CopyCli) -> None:
+    result = copy_cli.run(target="redis://:pa#ss@127.0.0.1:6379/0")
+
+    assert_one_line_error(result, "--target has an unencoded '#' in its password")
+    assert "%23" in result.stderr
+    assert "TARGET_REDIS_PASSWORD" in result.stderr
+    assert "pa#ss" not in result.stderr
+    assert "invalid port" not in result.stderr
+
+
+def test_cli_tls_url_at_a_plain_server_fails_fast(
+    source: redis.Redis, source_server: RedisServer, copy_cli: CopyCli
+) -> None:
+    started = time.monotonic()
+
+    result = copy_cli.run(source=f"rediss://127.0.0.1:{source_server.port}/0")
+
+    assert_one_line_error(result, f"cannot reach source redis at 127.0.0.1:{source_server.port}")
+    assert time.monotonic() - started < 45
+
+
+def read_status(process: subprocess.Popen[str], state: str) -> list[dict[str, Any]]:
+    """Status lines from the CLI's stdout up to the first one in `state`."""
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:
+        seen.append(json.loads(line))
+        if seen[-1].get("state") == state:
+            return seen
+    raise AssertionError(f"the CLI ended before {state}: {seen}")
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGHUP])
+def test_cli_follow_stops_on_a_signal_drains_verifies_and_exits_0(
+    stop_signal: signal.Signals, source: redis.Redis, target: redis.Redis, copy_cli: CopyCli
+) -> None:
+    # Given the CLI following a source
+    populate_all_types(source, big=False)
+    process = subprocess.Popen(
+        copy_cli.command("--follow"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+        text=True,
+    )
+    statuses = read_status(process, "following")
+
+    # When the source changes and the CLI gets the signal
+    source.set("str:plain", "changed while following")
+    source.delete("bulk:3")
+    source.set("late", "new", ex=600)
+    time.sleep(0.5)
+    process.send_signal(stop_signal)
+    out, err = process.communicate(timeout=60)
+
+    # Then it drains, verifies both ways and ends with the summary; the target is the source
+    lines = [json.loads(line) for line in out.strip().splitlines()]
+    states = [line.get("state") for line in statuses + lines]
+    assert states[0] == "copying"
+    assert {"following", "draining", "done"} <= set(states)
+    assert all("lag_keys" in line and "applied" in line for line in statuses + lines)
+    summary = lines[-1]
+    assert process.returncode == 0, err
+    assert summary["ok"] is True and summary["mismatched"] == 0
+    assert target.get("str:plain") == b"changed while following"
+    assert target.get("bulk:3") is None
+    assert target.ttl("late") > 500
+    assert target.dbsize() == source.dbsize()
+
+
+def test_cli_sigterm_mid_copy_checkpoints_and_resumes(
+    source: redis.Redis, target: redis.Redis, copy_cli: CopyCli
+) -> None:
+    # Given a slow one-shot copy
+    source.execute_command("DEBUG", "POPULATE", 40_000, "key", 16)
+    process = subprocess.Popen(
+        copy_cli.command("--scan-count", "20"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not copy_cli.checkpoint.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    # When it gets SIGTERM
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+
+    # Then it saves its progress, says how to go on, and exits 128 + 15
+    assert process.returncode == 143, err
+    assert "SIGTERM" in err and "--resume" in err
+    assert "Traceback" not in err
+    assert json.loads(copy_cli.checkpoint.read_text())["phase"] == "copy"
+    assert target.dbsize() < 40_000
+    resumed = copy_cli.run("--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert summary_of(resumed)["copied"] == 40_000
+    assert target.dbsize() == 40_000

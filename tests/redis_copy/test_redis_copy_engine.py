@@ -9,13 +9,9 @@ import copy_wire
 import pytest
 import redis
 from copy_clients import make_client
-from copy_engine import (
-    CopyError,
-    CopySettings,
-    CopyState,
-    PreconditionError,
-    RedisCopier,
-)
+from copy_engine import RedisCopier
+from copy_preflight import ServerFacts, check_preconditions, parse_version
+from copy_state import CopyError, CopySettings, CopyState, PreconditionError
 from copy_support import MemoryStore, SimulatedCrash
 from copy_testdata import (
     BIG_HASH_FIELDS,
@@ -206,16 +202,20 @@ def test_existing_keys_follow_the_policy(
     # When copying with the policy
     report = run_copy(copier(source_server, target_server, policy=policy), memory_store)
 
-    # Then skip keeps the target's values, replace overwrites them; both verify
-    assert report["ok"] is True
+    # Then skip keeps the target's values (and its own key) and verifies; replace
+    # overwrites them, and the key only on the target makes it fail verification
     assert report["scanned"] == 50
     assert target.get("only-on-target") == b"stays"
+    assert report["target_only"] == 1
     if policy == "skip":
+        assert report["ok"] is True
         assert (report["copied"], report["skipped"]) == (48, 2)
         assert target.get("k:1") == b"target-own"
         assert target.ttl("k:2") > 0
-        assert report["kept"] == 2
+        assert report["kept"] == 3
     else:
+        assert report["ok"] is False
+        assert report["mismatches"] == ["b'only-on-target': only on the target (deleted on the source?)"]
         assert (report["copied"], report["skipped"]) == (50, 0)
         assert target.get("k:1") == b"value-1"
         assert target.ttl("k:2") == -1
@@ -261,14 +261,29 @@ def test_same_server_is_refused(source: redis.Redis, source_server: RedisServer)
     assert source.dbsize() == 5
 
 
-class ReportsOlderVersion(redis.Redis):
-    """A real client whose INFO server reports an older redis_version; nothing else changes."""
+class ReportsServer(redis.Redis):
+    """A real client whose INFO server reports other engine fields; nothing else changes."""
+
+    def __init__(self, reported: dict[str, str], **options: Any) -> None:
+        super().__init__(**options)
+        self.reported = reported
 
     def info(self, section: Any = None, *args: Any, **kwargs: Any) -> Any:
         result = super().info(section, *args, **kwargs)
         if section == "server":
-            result = {**result, "redis_version": "6.2.14"}
+            result = {**result, **self.reported}
         return result
+
+
+def reporting_target(target_server: RedisServer, **reported: str) -> ReportsServer:
+    return ReportsServer(
+        reported,
+        host="127.0.0.1",
+        port=target_server.port,
+        password=target_server.password,
+        ssl=True,
+        ssl_ca_certs=str(target_server.ca_cert),
+    )
 
 
 def test_target_older_than_source_is_refused(
@@ -278,18 +293,82 @@ def test_target_older_than_source_is_refused(
     target_server: RedisServer,
 ) -> None:
     populate_strings(source, 5)
-    older_target = ReportsOlderVersion(
-        host="127.0.0.1",
-        port=target_server.port,
-        password=target_server.password,
-        ssl=True,
-        ssl_ca_certs=str(target_server.ca_cert),
-    )
+    older_target = reporting_target(target_server, redis_version="6.2.14")
     engine = copier(source_server, target_server, target=older_target)
 
-    with pytest.raises(PreconditionError, match=r"target runs Redis 6\.2\.14, older than .*7\.0"):
+    with pytest.raises(
+        PreconditionError,
+        match=r"target runs Redis 6\.2\.14, which cannot RESTORE the source's Redis 7\.0\.\d+ "
+        r"DUMP payloads \(RDB version 10, the target reads up to 9\)",
+    ):
         engine.start()
     assert target.dbsize() == 0
+
+
+def test_a_valkey_target_takes_a_redis_7_source(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+    memory_store: MemoryStore,
+) -> None:
+    # Given a target that reports itself as Valkey 8.0 (redis_version stays 7.2.4 there)
+    populate_all_types(source, big=False)
+    valkey = reporting_target(
+        target_server, server_name="valkey", valkey_version="8.0.1", redis_version="7.2.4"
+    )
+
+    # When copying from the Redis 7.0 source
+    report = run_copy(copier(source_server, target_server, target=valkey), memory_store)
+
+    # Then the payloads (RDB 10) are accepted and everything arrives
+    assert report["ok"] is True
+    assert_same_keyspace(source, target)
+
+
+def facts(engine: str, version: str) -> ServerFacts:
+    return ServerFacts(
+        run_id=f"{engine}-{version}",
+        engine=engine,
+        version=parse_version(version),
+        version_text=version,
+        used_memory=0,
+        dataset_bytes=0,
+        maxmemory=0,
+        maxmemory_policy="noeviction",
+        keys=0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("source_engine", "target_engine", "accepted"),
+    [
+        (("redis", "7.2.4"), ("valkey", "8.0.1"), True),
+        (("redis", "7.4.1"), ("valkey", "8.1.0"), False),
+        (("redis", "8.0.2"), ("valkey", "7.2.5"), False),
+        (("valkey", "8.0.1"), ("redis", "7.2.4"), True),
+        (("valkey", "8.0.1"), ("redis", "7.0.15"), False),
+        (("valkey", "7.2.5"), ("valkey", "8.1.0"), True),
+        (("redis", "7.4.1"), ("redis", "8.0.2"), True),
+    ],
+)
+def test_payload_versions_decide_between_redis_and_valkey(
+    source_engine: tuple[str, str], target_engine: tuple[str, str], accepted: bool
+) -> None:
+    source_facts, target_facts = facts(*source_engine), facts(*target_engine)
+    check = lambda: check_preconditions(  # noqa: E731
+        source_facts,
+        target_facts,
+        CopySettings(),
+        source_label="old:6379/0",
+        target_label="new:6379/0",
+        resuming=False,
+    )
+    if accepted:
+        check()
+    else:
+        with pytest.raises(PreconditionError, match="cannot RESTORE the source's"):
+            check()
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,96 @@
+"""Batches of keys read from a server: SCAN, then TIME + PTTL + DUMP for every key."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from copy_state import CopyError
+from copy_wire import Link, fetch_request, pack
+from redis.exceptions import ResponseError
+
+
+@dataclass
+class Batch:
+    """Keys with their payloads and TTLs, all read at the server's `source_ms` instant."""
+
+    next_cursor: int
+    keys: list[bytes]
+    payloads: list[bytes | None] = field(default_factory=list)
+    pttls: list[int] = field(default_factory=list)
+    source_ms: int = 0
+    read_at: float = 0.0
+    sent: list[int] = field(default_factory=list)
+    expired: int = 0
+
+
+class SourceStream:
+    """SCAN + TIME/PTTL/DUMP batches with the next batch's request always in flight.
+
+    Each fetch is sent together with the SCAN for the batch after it, so the server prepares
+    batch N+1 while the caller restores batch N.
+    """
+
+    def __init__(self, source: Link, cursor: int, count: int) -> None:
+        self._source = source
+        self._count = b"%d" % count
+        self._inflight: tuple[list[bytes], int] | None = None
+        self.exhausted = False
+        source.send(self._scan(cursor))
+        next_cursor, keys = source.read(1)[0]
+        self._request(keys, int(next_cursor))
+
+    def _scan(self, cursor: int) -> bytes:
+        return pack(b"SCAN", b"%d" % cursor, b"COUNT", self._count)
+
+    def _request(self, keys: list[bytes], next_cursor: int) -> None:
+        request = fetch_request(keys)
+        if next_cursor != 0:
+            request += self._scan(next_cursor)
+        self._source.send(request)
+        self._inflight = (keys, next_cursor)
+
+    def next_batch(self) -> Batch:
+        assert self._inflight is not None, "next_batch after the last batch"
+        keys, next_cursor = self._inflight
+        self._inflight = None
+        batch = Batch(next_cursor=next_cursor, keys=keys)
+        batch.source_ms, batch.payloads, batch.pttls = read_fetch(self._source, len(keys))
+        batch.read_at = time.monotonic()
+        if next_cursor == 0:
+            self.exhausted = True
+        else:
+            after, more_keys = self._source.read(1)[0]
+            self._request(more_keys, int(after))
+        return batch
+
+    def drain(self) -> None:
+        """Read and drop the request still in flight (a stop before the scan's end)."""
+        if self._inflight is not None:
+            keys, next_cursor = self._inflight
+            self._source.read(1 + 2 * len(keys) + (1 if next_cursor else 0))
+            self._inflight = None
+
+
+def fetch(link: Link, keys: Sequence[bytes]) -> Batch:
+    """One batch of the given keys, read now."""
+    batch = Batch(next_cursor=0, keys=list(keys))
+    link.send(fetch_request(batch.keys))
+    batch.source_ms, batch.payloads, batch.pttls = read_fetch(link, len(batch.keys))
+    batch.read_at = time.monotonic()
+    return batch
+
+
+def time_ms(reply: Any) -> int:
+    seconds, micros = reply
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def read_fetch(link: Link, count: int) -> tuple[int, list[bytes | None], list[int]]:
+    replies = link.read(1 + 2 * count)
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            raise CopyError(f"redis refused TIME/PTTL/DUMP: {reply}")
+    return time_ms(replies[0]), replies[1 + count :], replies[1 : 1 + count]

@@ -1,0 +1,285 @@
+"""Verification in both directions: every source key on the target with its value and TTL,
+then every target key on the source (a key only on the target is stale).
+
+A key that differs is a suspect until it is checked again: first `settle()` runs (the follow
+applies the changes it has seen, so a key that changed during verification is compared after
+its change is applied), then both sides are read afresh. Only a key that still differs is a
+mismatch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from copy_scan import Batch, SourceStream, fetch
+from copy_state import CheckpointStore, CopyError, CopySettings, CopyState, ProgressCallback
+from copy_wire import Link, one_per_key, pack, wire
+
+EXPIRED = "expired"
+Commit = Callable[[CopyState, CheckpointStore], None]
+
+
+class Verifier:
+    """Compares source and target; `offset_ms` is the target's clock minus the source's."""
+
+    def __init__(
+        self,
+        source: redis.Redis,
+        target: redis.Redis,
+        settings: CopySettings,
+        *,
+        offset_ms: int = 0,
+        settle: Callable[[], None] | None = None,
+        past: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self._source = source
+        self._target = target
+        self.settings = settings
+        self.offset_ms = offset_ms
+        self._settle = settle
+        self._past = past
+        self._mark = time.monotonic()
+
+    def run(
+        self,
+        state: CopyState,
+        store: CheckpointStore,
+        commit: Commit,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Advance the verify phases until done or until `past()` says to stop."""
+        self._mark = time.monotonic()
+        with wire(self._source) as source, wire(self._target) as target:
+            if state.verify == "sample":
+                self._sample(source, target, state)
+                state.phase = "done"
+            while state.phase in {"verify", "verify-target"}:
+                if self._pass(source, target, state, store, commit, progress):
+                    break
+        if state.done:
+            state.target_keys = int(self._target.dbsize())
+        self._account(state)
+        commit(state, store)
+
+    def _account(self, state: CopyState) -> None:
+        now = time.monotonic()
+        state.seconds += now - self._mark
+        self._mark = now
+
+    def _pass(
+        self,
+        source: Link,
+        target: Link,
+        state: CopyState,
+        store: CheckpointStore,
+        commit: Commit,
+        progress: ProgressCallback | None,
+    ) -> bool:
+        """One phase's scan from its cursor; True when stopped before its end."""
+        from_target = state.phase == "verify-target"
+        scanned, other = (target, source) if from_target else (source, target)
+        stream = SourceStream(scanned, state.verify_cursor, self.settings.scan_count)
+        since_commit = 0
+        while True:
+            batch = stream.next_batch()
+            if from_target:
+                self._check_target_keys(source, target, batch.keys, state)
+            else:
+                self._check_source_keys(source, other, batch, state)
+            state.verify_cursor = batch.next_cursor
+            since_commit += 1
+            if progress:
+                progress(state)
+            if stream.exhausted:
+                state.phase = "done" if from_target else "verify-target"
+                state.verify_cursor = 0
+                return False
+            if self._past():
+                stream.drain()
+                return True
+            if since_commit >= self.settings.batches_per_checkpoint:
+                self._account(state)
+                commit(state, store)
+                since_commit = 0
+
+    def _sample(self, source: Link, target: Link, state: CopyState) -> None:
+        size = self.settings.sample_size
+        keys = _random_keys(source, size)
+        if keys:
+            self._check_source_keys(source, target, fetch(source, keys), state)
+        self._check_target_keys(source, target, _random_keys(target, size), state)
+
+    def _check_source_keys(
+        self, source: Link, target: Link, batch: Batch, state: CopyState
+    ) -> None:
+        counts = state.verification
+        reasons = self.differences(target, batch)
+        suspects = [key for key, reason in reasons.items() if reason not in {None, EXPIRED}]
+        if suspects:
+            if self._settle:
+                self._settle()
+            reasons.update(self.differences(target, fetch(source, suspects)))
+        for reason in reasons.values():
+            if reason == EXPIRED:
+                counts.expired += 1
+            else:
+                counts.checked += 1
+        for key, reason in reasons.items():
+            if reason is None:
+                counts.matched += 1
+            elif reason != EXPIRED:
+                self._record(state, key, reason)
+
+    def _check_target_keys(
+        self, source: Link, target: Link, keys: list[bytes], state: CopyState
+    ) -> None:
+        state.verification.target_checked += len(keys)
+        absent = _absent(source, keys)
+        if absent and self._settle:
+            self._settle()
+        if absent:
+            still_there = set(absent) - set(_absent(target, absent))
+            absent = [key for key in _absent(source, absent) if key in still_there]
+        for key in absent:
+            state.verification.target_only += 1
+            self._record(state, key, "only on the target (deleted on the source?)")
+
+    def _record(self, state: CopyState, key: bytes, reason: str) -> None:
+        if self.settings.policy == "skip":
+            state.verification.kept += 1
+        else:
+            state.verification.mismatch(key, reason)
+
+    def differences(self, target: Link, batch: Batch) -> dict[bytes, str | None]:
+        """Each key's difference: None when the same, EXPIRED when gone from the source."""
+        keys = batch.keys
+        if not keys:
+            return {}
+        there = fetch(target, keys)
+        tolerance = self.settings.ttl_tolerance_ms
+        target_ms = there.source_ms - self.offset_ms
+        result: dict[bytes, str | None] = {}
+        suspects: list[bytes] = []
+        for index, key in enumerate(keys):
+            source_payload, source_pttl = batch.payloads[index], batch.pttls[index]
+            target_payload, target_pttl = there.payloads[index], there.pttls[index]
+            if source_payload is None or source_pttl == -2:
+                result[key] = EXPIRED
+            elif target_payload is None or target_pttl == -2:
+                result[key] = EXPIRED if 0 <= source_pttl <= tolerance else "missing on target"
+            else:
+                reason = ttl_difference(
+                    batch.source_ms, source_pttl, target_ms, target_pttl, tolerance
+                )
+                result[key] = reason
+                if reason is None and source_payload != target_payload:
+                    # Same value, other bytes: e.g. a hashtable-encoded set iterates differently.
+                    suspects.append(key)
+        result.update(value_differences(self._source, self._target, suspects))
+        return result
+
+
+def _random_keys(link: Link, count: int) -> list[bytes]:
+    link.send(pack(b"RANDOMKEY") * count)
+    return list({key for key in link.read(count) if isinstance(key, bytes)})
+
+
+def _absent(link: Link, keys: list[bytes]) -> list[bytes]:
+    if not keys:
+        return []
+    link.send(one_per_key(b"EXISTS", keys))
+    return [key for key, exists in zip(keys, link.read(len(keys)), strict=True) if not exists]
+
+
+def ttl_difference(
+    source_ms: int, source_pttl: int, target_ms: int, target_pttl: int, tolerance: int
+) -> str | None:
+    if source_pttl == -1 and target_pttl == -1:
+        return None
+    if source_pttl == -1:
+        return f"ttl: source has none, target expires in {target_pttl} ms"
+    if target_pttl == -1:
+        return f"ttl: source expires in {source_pttl} ms, target has none"
+    drift = (target_ms + target_pttl) - (source_ms + source_pttl)
+    if abs(drift) > tolerance:
+        return f"ttl: target expires {drift} ms {'later' if drift > 0 else 'earlier'}"
+    return None
+
+
+def _queue_value_read(pipe: Any, key: bytes, kind: str) -> int:
+    """Queue the commands that read a key's whole logical value; returns how many."""
+    if kind == "string":
+        pipe.get(key)
+    elif kind == "hash":
+        pipe.hgetall(key)
+    elif kind == "list":
+        pipe.lrange(key, 0, -1)
+    elif kind == "set":
+        pipe.smembers(key)
+    elif kind == "zset":
+        pipe.zrange(key, 0, -1, withscores=True)
+    elif kind == "stream":
+        pipe.xrange(key)
+        pipe.xinfo_groups(key)
+        return 2
+    else:
+        raise CopyError(f"key {key!r} has type {kind!r}, which the copy does not compare")
+    return 1
+
+
+def _read_values(client: redis.Redis, keys: list[bytes], kinds: list[str]) -> list[Any]:
+    """Each key's logical value, in a form whose equality ignores internal encodings."""
+    pipe = client.pipeline(transaction=False)
+    sizes = [_queue_value_read(pipe, key, kind) for key, kind in zip(keys, kinds, strict=True)]
+    replies = iter(pipe.execute(raise_on_error=False))
+    values = []
+    for size in sizes:
+        value = next(replies)
+        if size == 2:
+            groups = next(replies)
+            if isinstance(groups, Exception):
+                value = groups
+            elif not isinstance(value, Exception):
+                value = (value, [(g["name"], g["last-delivered-id"]) for g in groups])
+        values.append(value)
+    return values
+
+
+def value_differences(
+    source: redis.Redis, target: redis.Redis, keys: list[bytes]
+) -> dict[bytes, str | None]:
+    """Compare keys by type and logical value (not DUMP bytes); None means the same."""
+    if not keys:
+        return {}
+    kinds = []
+    for client in (source, target):
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.type(key)
+        kinds.append([_decode(kind) for kind in pipe.execute()])
+    result: dict[bytes, str | None] = {}
+    comparable = []
+    for key, source_kind, target_kind in zip(keys, kinds[0], kinds[1], strict=True):
+        if source_kind != target_kind:
+            result[key] = f"type: source {source_kind}, target {target_kind}"
+        elif source_kind == "none":
+            result[key] = None
+        else:
+            comparable.append((key, source_kind))
+    names = [key for key, _ in comparable]
+    types = [kind for _, kind in comparable]
+    source_values = _read_values(source, names, types)
+    target_values = _read_values(target, names, types)
+    for key, source_value, target_value in zip(names, source_values, target_values, strict=True):
+        if isinstance(source_value, Exception) or isinstance(target_value, Exception):
+            result[key] = f"value could not be read ({source_value!r}, {target_value!r})"
+        else:
+            result[key] = None if source_value == target_value else "value differs"
+    return result
+
+
+def _decode(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

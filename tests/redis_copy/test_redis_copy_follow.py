@@ -1,0 +1,206 @@
+"""The follow against real redis-servers: a live writer, a killed subscription, a restart."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from copy_engine import RedisCopier
+from copy_follow import follow
+from copy_state import CopySettings, PreconditionError
+from copy_support import MemoryStore
+from copy_testdata import dump_keyspace, populate_all_types, populate_strings
+from redis_servers import RedisServer, start_redis, wait_for_redis
+from test_redis_copy_engine import assert_same_keyspace
+
+from prostudio.topology import ManagedProcess
+
+
+class Run:
+    """follow() in a thread, with its status lines and a stop switch."""
+
+    def __init__(self, source: redis.Redis, target: redis.Redis, labels: tuple[str, str]) -> None:
+        self.stopping = threading.Event()
+        self.statuses: list[dict[str, Any]] = []
+        self.report: dict[str, Any] = {}
+        self.error: BaseException | None = None
+        copier = RedisCopier(
+            source,
+            target,
+            CopySettings(scan_count=50),
+            source_label=labels[0],
+            target_label=labels[1],
+        )
+        store = MemoryStore()
+        state = copier.start()
+        store.save(state.to_dict())
+        self._thread = threading.Thread(
+            target=self._run, args=(copier, state, store, source, target), daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, *args: Any) -> None:
+        try:
+            self.report = follow(*args, stop=self.stopping.is_set, status=self.statuses.append)
+        except BaseException as error:  # noqa: BLE001 - handed to the test thread
+            self.error = error
+
+    def wait_for(self, state: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(status["state"] == state for status in self.statuses):
+            assert self.error is None, self.error
+            assert time.monotonic() < deadline, f"never reached {state}: {self.statuses}"
+            time.sleep(0.01)
+
+    def stop(self) -> dict[str, Any]:
+        self.stopping.set()
+        self._thread.join(120)
+        assert self.error is None, self.error
+        return self.report
+
+
+class Writer(threading.Thread):
+    """Changes the source of every type: writes, deletes, TTL changes, renewals, new keys."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        super().__init__(daemon=True)
+        self._client = client
+        self.halt = threading.Event()
+        self.rounds = 0
+
+    def run(self) -> None:
+        rng = random.Random(7)
+        client = self._client
+        while not self.halt.is_set():
+            self.rounds += 1
+            n = self.rounds
+            pipe = client.pipeline(transaction=False)
+            pipe.set(f"k:{rng.randrange(3000)}", f"changed-{n}")
+            pipe.set(f"new:{n}", n, px=rng.choice([None, 600_000]))
+            pipe.delete(f"k:{rng.randrange(3000)}")
+            pipe.expire(f"k:{rng.randrange(3000)}", rng.randrange(100, 10_000))
+            pipe.persist(f"k:{rng.randrange(3000)}")
+            # A TTL renewed again and again while the copy runs (RedisShake #981).
+            pipe.set("renewed", n, px=2000)
+            pipe.hset("hash:small", f"f{n % 50}", n)
+            pipe.rpush("list:small", n)
+            pipe.sadd("set:ints", n)
+            pipe.zadd("zset:small", {f"m{n % 40}": n})
+            pipe.xadd("stream:small", {"n": n})
+            pipe.set(f"short:{n}", n, px=50)
+            pipe.execute()
+            time.sleep(0.002)
+
+
+def test_follow_converges_against_a_live_writer_key_by_key(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+) -> None:
+    # Given a source that keeps changing through the copy and the follow
+    populate_all_types(source, big=False)
+    populate_strings(source, 3000)
+    writer = Writer(source_server.client())
+    writer.start()
+    run = Run(source_server.client(), target_server.client(), (source_server.label, target_server.label))
+
+    # When the follow runs for a while, the writer stops, and the follow is stopped
+    run.wait_for("following")
+    time.sleep(2)
+    writer.halt.set()
+    writer.join()
+    time.sleep(0.3)
+    report = run.stop()
+
+    # Then the target equals the source, checked key by key here, and the report says so
+    assert writer.rounds > 100
+    assert [s["state"] for s in run.statuses][0] == "copying"
+    assert {"following", "draining", "done"} <= {s["state"] for s in run.statuses}
+    assert_same_keyspace(source, target)
+    assert report["ok"] is True, report
+    assert report["applied"] > 0
+    assert report["lag_keys"] == 0
+    flags = source.config_get("notify-keyspace-events")["notify-keyspace-events"]
+    assert "K" in flags
+
+
+def restart(server: RedisServer) -> None:
+    """Stop the server and start it again on the same port (its data is gone: no persistence)."""
+    command = list(server.process.popen.args)  # type: ignore[arg-type]
+    server.stop()
+    server.process = ManagedProcess("redis-server", command, log=server.process.log)
+    wait_for_redis(server.process, server.port, password=server.password)
+
+
+@pytest.fixture
+def own_source(tmp_path: Path) -> Iterator[RedisServer]:
+    server = start_redis(tmp_path / "own-source")
+    yield server
+    server.stop()
+
+
+def test_a_killed_subscription_and_a_restarted_source_heal_and_converge(
+    own_source: RedisServer, target: redis.Redis, target_server: RedisServer
+) -> None:
+    source = own_source.client()
+    populate_strings(source, 2000)
+    run = Run(own_source.client(), target_server.client(), (own_source.label, target_server.label))
+    run.wait_for("following")
+
+    # When the subscription is killed while keys change
+    source.client_kill_filter(_type="pubsub")
+    for index in range(50):
+        source.set(f"during-kill:{index}", index)
+    source.delete("k:1", "k:2")
+    deadline = time.monotonic() + 30
+    while run.statuses[-1]["resyncs"] < 1 and time.monotonic() < deadline:
+        source.set("poke", time.time())
+        time.sleep(0.2)
+
+    # And the source restarts (empty) and is written again
+    restart(own_source)
+    source = own_source.client()
+    time.sleep(0.5)
+    populate_strings(source, 300, prefix="after-restart")
+    deadline = time.monotonic() + 30
+    while run.statuses[-1]["resyncs"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    report = run.stop()
+
+    # Then both losses were resynced and the target holds exactly the restarted source's keys
+    assert report["resyncs"] >= 2, run.statuses
+    assert report["ok"] is True, report
+    assert dump_keyspace(target).keys() == dump_keyspace(source).keys()
+    assert target.get("k:5") is None
+    assert target.get("after-restart:7") == b"value-7"
+    assert_same_keyspace(source, target)
+
+
+def test_a_source_that_refuses_config_set_is_refused_with_the_setting(
+    tmp_path: Path, target: redis.Redis, target_server: RedisServer
+) -> None:
+    locked = start_redis(tmp_path / "locked", extra_args=("--rename-command", "CONFIG", ""))
+    try:
+        copier = RedisCopier(
+            locked.client(),
+            target_server.client(),
+            CopySettings(),
+            source_label=locked.label,
+            target_label=target_server.label,
+        )
+        state = copier.start()
+        with pytest.raises(
+            PreconditionError,
+            match="set notify-keyspace-events to KA .*ElastiCache parameter group",
+        ):
+            follow(copier, state, MemoryStore(), locked.client(), target_server.client())
+        assert target.dbsize() == 0
+    finally:
+        locked.stop()
