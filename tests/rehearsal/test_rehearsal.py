@@ -42,15 +42,19 @@ def test_short_rehearsal_reports_what_it_measured(tmp_path: Path) -> None:
     assert result.returncode == (0 if summary["ok"] else 1)
     assert summary["requests"] > 500
     assert summary["failed"] == 0, summary["notes"]
-    assert summary["hit_rate_after"] is not None
     weights = [step["new_weight"] for step in summary["steps"]]
     assert weights[0] == 0 and 100 in weights
     after_cutover = weights[weights.index(100) :]
     assert 0 in after_cutover and after_cutover[-1] == 100, "rollback and roll-forward seen"
     page = Path(summary["report"]).read_text()
     assert "plotly" in page and "Route53 weight of new" in page
+    assert summary["hit_rate_after"] > 0.9
+    assert summary["ok"] == (not summary["missed"])
+    for step in summary["not_exercised"]:
+        assert any(step in missed for missed in summary["missed"]), step
     if copy_has_follow():
-        assert summary["ok"], summary["missed"]
+        assert "follow" not in summary["not_exercised"]
+        assert summary["keys_differing"] == 0, summary["key_examples"]
     else:
         # Until the copy can follow a live source, the rehearsal must say so and fail.
         assert not summary["ok"]
