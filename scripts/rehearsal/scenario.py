@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -12,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prostudio.topology import LocalTopology, free_port, http_get, port_in_use
+import redis
+from prostudio.topology import LocalTopology, free_port, http_get
 
 from rehearsal.alarms import GATE_ALARMS, AlarmBridge
 from rehearsal.compare import Comparison, compare
@@ -361,9 +363,7 @@ class Rehearsal:
     def compare(self) -> Comparison:
         return compare(self.old_redis(), self.group.client(self.group.primary_port()))
 
-    def old_redis(self) -> Any:
-        import redis  # noqa: PLC0415
-
+    def old_redis(self) -> redis.Redis:
         return redis.Redis(
             host="127.0.0.1", port=self.old.redis_port, password=self.old.redis_password
         )
@@ -372,7 +372,7 @@ class Rehearsal:
         """Until every client's cached answer points at `tier` (bounded by the TTL)."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            recent = [s for s in self.load.snapshot()[-40:]]
+            recent = self.load.snapshot()[-40:]
             if recent and all(s.tier == tier for s in recent):
                 return
             time.sleep(0.25)
@@ -380,10 +380,5 @@ class Rehearsal:
 
 
 def port_in_use_on(address: str, port: int) -> bool:
-    import socket  # noqa: PLC0415
-
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         return probe.connect_ex((address, port)) == 0
-
-
-__all__ = ["FULL", "SHORT", "Outcome", "Plan", "Rehearsal", "port_in_use"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import http.client
 import json
 import os
 import re
@@ -443,8 +444,6 @@ def _ready(port: int) -> bool:
 
 
 def _get(host: str, port: int, path: str) -> int:
-    import http.client  # noqa: PLC0415
-
     connection = http.client.HTTPConnection(host, port, timeout=2.0)
     try:
         connection.request("GET", path)
