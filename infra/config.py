@@ -1,8 +1,9 @@
 """Turns CDK context into typed, validated, frozen settings.
 
-This is the only module that interprets context. `app.py` hands it the raw context
-mapping; stacks and constructs receive the dataclasses below and never read context
-or the environment themselves. Values given with `-c` arrive as strings, so every
+This is the only module that interprets context. `app.py` lays the raw context over the
+committed environment file (`with_environment`) and hands the mapping to `load_settings`, a
+pure function of it; stacks and constructs receive the dataclasses below and never read
+context or the environment themselves. Values given with `-c` arrive as strings, so every
 flag is parsed here ("false" is a string, and a truthy one).
 """
 
@@ -221,7 +222,7 @@ _NODE_TYPE = re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
 # CDK's own context keys, named rather than guessed: the CLI and cx-api put `aws:cdk:*`
 # keys in context, cdk.json holds `@aws-cdk/*` feature flags, cdk.context.json holds the CLI's
 # own settings and one cached result per lookup (`<provider>:account=...:region=...`).
-CDK_KEY_PREFIXES = ("aws:cdk:", "@aws-cdk/", "@aws-cdk-containers/", "cdk:")
+CDK_KEY_PREFIXES = ("aws:cdk:", "@aws-cdk/", "@aws-cdk-containers/")
 CDK_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
 CDK_LOOKUP_PROVIDERS = (
     "ami",

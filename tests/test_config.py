@@ -229,13 +229,13 @@ def test_the_committed_environment_file_holds_known_flags_only() -> None:
         load_settings(config.with_environment({}, path.parent))
 
 
-def write_environment(directory: Path, name: str = "production", **flags: Any) -> Path:
+def write_environment(directory: Path, name: str = "production", **flags: object) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{name}.json").write_text(json.dumps(flags))
     return directory
 
 
-PRODUCTION_FLAGS = {
+PRODUCTION_FLAGS: dict[str, Any] = {
     "phase": 3,
     "zone_name": "prostudio.io",
     "domain_name": "api.prostudio.io",

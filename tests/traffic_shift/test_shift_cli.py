@@ -132,7 +132,7 @@ def test_abort_restores_and_releases_a_running_shift(
 
 
 def _run_script(
-    *argv: str, credentials: bool = True, **env: str
+    *argv: str, credentials: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     environment = {
         **{key: value for key, value in os.environ.items() if not key.startswith("AWS_")},
@@ -140,7 +140,7 @@ def _run_script(
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        **env,
+        **(env or {}),
     }
     if credentials:
         environment.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
@@ -187,7 +187,7 @@ def test_missing_credentials_are_one_line_and_not_a_failed_gate() -> None:
 @pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ROUTE_53"])
 def test_the_aws_endpoint_variables_redirect_route53(variable: str) -> None:
     # No --endpoint-url: botocore's own endpoint variables send Route53 to the closed port
-    result = _run_script(*args("Z1", "status"), **{variable: CLOSED_ENDPOINT})
+    result = _run_script(*args("Z1", "status"), env={variable: CLOSED_ENDPOINT})
     assert result.returncode == cli.EXIT_AWS_ERROR
     assert f'Could not connect to the endpoint URL: "{CLOSED_ENDPOINT}/' in result.stderr
 
