@@ -91,8 +91,9 @@ class CopyRun:
 
     def stop(self, timeout: float) -> int | None:
         """SIGTERM (the follow's drain signal) and wait; None if it did not exit in time."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+        if self.process.poll() is not None:
+            return self.process.returncode
+        os.killpg(self.process.pid, signal.SIGTERM)
         return self.wait(timeout)
 
     def wait(self, timeout: float) -> int | None:

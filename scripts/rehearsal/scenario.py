@@ -255,6 +255,7 @@ class Rehearsal:
             target_ca=self.group.tls.ca_cert,
             follow=follow,
         )
+        self.stack.callback(self.copy.stop, 30)
         if not follow:
             self.timeline.not_exercised["follow"] = (
                 "scripts/migrate_redis.py has no --follow: one-shot copy only, no change capture"
@@ -292,10 +293,12 @@ class Rehearsal:
         ]  # fmt: skip
 
     def start_shift(self, name: str, target: list[str], interval: int | None = None) -> ShiftRun:
-        return ShiftRun(
+        run = ShiftRun(
             self.workdir, name, self.moto.url, self.plan.time_scale,
             self.shift_args(target, interval),
         )  # fmt: skip
+        self.stack.callback(run.wait, 0)
+        return run
 
     def shift(
         self,
