@@ -19,7 +19,7 @@ TO ?= -c phase=2
 STACK ?= ZeroCostStack
 
 .PHONY: help synth test lint typecheck pytest diff deploy cost system-deps run-local \
-        bench-synth bench-app bench-copy clean
+        bench-synth bench-app bench-copy rehearse clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -91,5 +91,8 @@ bench-app: system-deps $(VENV)/.dev-installed  ## wrk through nginx -> gunicorn 
 bench-copy: system-deps $(VENV)/.dev-installed  ## Copy 1M keys between two local redis-servers
 	$(PY) scripts/bench_copy.py
 
+rehearse: system-deps $(VENV)/.dev-installed  ## Rehearse the whole cutover under load; report in .rehearsal/
+	$(PY) scripts/rehearse.py --workdir .rehearsal/$$(date -u +%Y%m%dT%H%M%SZ)
+
 clean:  ## Remove build output (keeps the venv and node_modules)
-	rm -rf cdk.out cdk.out.* .bench .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out cdk.out.* .bench .rehearsal .pytest_cache .mypy_cache .ruff_cache

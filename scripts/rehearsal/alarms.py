@@ -1,0 +1,173 @@
+"""The shift's health-gate alarms, computed from the stand-in's own metrics as CloudWatch would.
+
+Every (scaled) minute the bridge reads the ALB stand-in's access log and probes each task's
+/health like a target group health check, publishes the load balancer's metrics to moto's
+CloudWatch, and evaluates the three gate alarms the Monitoring construct defines (same
+thresholds, 3 of 5 datapoints, missing data not breaching), setting each alarm's state.
+moto stores alarm states but does not evaluate alarms; this is that evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rehearsal.paths import constants
+
+P99_LATENCY_SECONDS, SERVER_ERROR_PERCENT = constants(
+    "infra/constructs/monitoring.py", "P99_LATENCY_SECONDS", "SERVER_ERROR_PERCENT"
+)
+
+DATAPOINTS_TO_ALARM = 3
+EVALUATION_PERIODS = 5
+PERIOD_SECONDS = 60
+NAMESPACE = "AWS/ApplicationELB"
+ALARM_P99 = "prostudio-rehearsal-P99Latency"
+ALARM_5XX = "prostudio-rehearsal-ServerErrorRate"
+ALARM_UNHEALTHY = "prostudio-rehearsal-UnhealthyTargets"
+GATE_ALARMS = (ALARM_P99, ALARM_5XX, ALARM_UNHEALTHY)
+
+
+@dataclass(frozen=True)
+class Period:
+    """One period's load balancer metrics; None where CloudWatch would have no datapoint."""
+
+    ended: float
+    requests: int
+    target_5xx: int
+    elb_5xx: int
+    p99: float | None
+    unhealthy: int
+
+    def breaches(self) -> dict[str, bool | None]:
+        error_rate = (
+            100 * (self.target_5xx + self.elb_5xx) / self.requests if self.requests else None
+        )
+        return {
+            ALARM_P99: None if self.p99 is None else self.p99 > P99_LATENCY_SECONDS,
+            ALARM_5XX: None if error_rate is None else error_rate > SERVER_ERROR_PERCENT,
+            ALARM_UNHEALTHY: self.unhealthy > 0,
+        }
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+class AlarmBridge:
+    def __init__(
+        self,
+        cloudwatch: Any,
+        access_log: Path,
+        probe_targets: Callable[[], int],
+        *,
+        time_scale: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self.cloudwatch = cloudwatch
+        self.access_log = access_log
+        self.probe_targets = probe_targets
+        self.period_seconds = PERIOD_SECONDS / time_scale
+        self.clock = clock
+        self.offset = 0
+        self.history: deque[Period] = deque(maxlen=EVALUATION_PERIODS)
+        self.periods: list[Period] = []
+        self.states: list[tuple[float, dict[str, str]]] = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def create_alarms(self) -> None:
+        for name in GATE_ALARMS:
+            self.cloudwatch.put_metric_alarm(
+                AlarmName=name,
+                Namespace=NAMESPACE,
+                MetricName=name.rsplit("-", 1)[-1],
+                Statistic="Maximum",
+                Period=PERIOD_SECONDS,
+                EvaluationPeriods=EVALUATION_PERIODS,
+                DatapointsToAlarm=DATAPOINTS_TO_ALARM,
+                Threshold=P99_LATENCY_SECONDS if name == ALARM_P99 else SERVER_ERROR_PERCENT,
+                ComparisonOperator="GreaterThanThreshold",
+                TreatMissingData="notBreaching",
+            )
+        self.evaluate()
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=self.period_seconds + 10)
+
+    def _loop(self) -> None:
+        while not self.stopped.wait(self.period_seconds):
+            self.collect()
+            self.evaluate()
+
+    def collect(self) -> Period:
+        statuses: list[tuple[int, str]] = []
+        latencies: list[float] = []
+        with self.access_log.open("rb") as log:
+            log.seek(self.offset)
+            data = log.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        for line in complete.splitlines():
+            entry = json.loads(line)
+            if not entry["uri"].startswith("/api/"):
+                continue
+            statuses.append((int(entry["status"]), entry["upstream_status"]))
+            upstream = entry["upstream_time"].split(",")[-1].strip()
+            if upstream and upstream != "-":
+                latencies.append(float(upstream))
+        period = Period(
+            ended=self.clock(),
+            requests=len(statuses),
+            target_5xx=sum(1 for _, up in statuses if up.split(",")[-1].strip().startswith("5")),
+            elb_5xx=sum(
+                1 for status, up in statuses if status >= 500 and not up.strip().startswith("5")
+            ),
+            p99=percentile(latencies, 0.99),
+            unhealthy=self.probe_targets(),
+        )
+        self.periods.append(period)
+        self.history.append(period)
+        self.cloudwatch.put_metric_data(
+            Namespace=NAMESPACE,
+            MetricData=[
+                {"MetricName": "RequestCount", "Value": period.requests},
+                {"MetricName": "HTTPCode_Target_5XX_Count", "Value": period.target_5xx},
+                {"MetricName": "HTTPCode_ELB_5XX_Count", "Value": period.elb_5xx},
+                {"MetricName": "UnHealthyHostCount", "Value": period.unhealthy},
+                *(
+                    [{"MetricName": "TargetResponseTime", "Value": period.p99}]
+                    if period.p99 is not None
+                    else []
+                ),
+            ],
+        )
+        return period
+
+    def evaluate(self) -> dict[str, str]:
+        states: dict[str, str] = {}
+        for name in GATE_ALARMS:
+            breaching = sum(1 for p in self.history if p.breaches()[name])
+            states[name] = "ALARM" if breaching >= DATAPOINTS_TO_ALARM else "OK"
+            self.cloudwatch.set_alarm_state(
+                AlarmName=name,
+                StateValue=states[name],
+                StateReason=f"{breaching} of the last {len(self.history)} datapoints breaching",
+            )
+        self.states.append((self.clock(), states))
+        return states
+
+    def all_ok(self) -> bool:
+        return bool(self.states) and all(v == "OK" for v in self.states[-1][1].values())

@@ -1,0 +1,387 @@
+"""The rehearsal's schedule: stand up both tiers, send load, run the engines step by step,
+inject the faults one at a time, then measure everything from outside."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+from prostudio.topology import LocalTopology, free_port, http_get
+
+from rehearsal.alarms import GATE_ALARMS, AlarmBridge
+from rehearsal.compare import Comparison, compare
+from rehearsal.dns import Resolver, Zone, create_zone
+from rehearsal.engines import CopyRun, ShiftRun, box_switch_script, copy_has_follow
+from rehearsal.load import LoadGenerator
+from rehearsal.stands import (
+    ALB_ADDRESS,
+    MotoServer,
+    NewTier,
+    PrimaryEndpoint,
+    RedisGroup,
+    moto_session,
+    wait_until,
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and how hard: the full rehearsal or the short one `make test` runs."""
+
+    faults: bool
+    rate: float
+    time_scale: float
+    warm_seconds: float
+    follow_seconds: float
+    soak_seconds: float
+    shift_interval: int
+    tasks: int
+    workers_per_task: int | None
+    hot_tracks: int
+    seed: int = 13
+    max_seconds: float = 540.0
+
+
+FULL = Plan(
+    faults=True, rate=80, time_scale=20, warm_seconds=25, follow_seconds=20,
+    soak_seconds=15, shift_interval=240, tasks=3, workers_per_task=2, hot_tracks=300,
+)  # fmt: skip
+SHORT = Plan(
+    faults=False, rate=40, time_scale=60, warm_seconds=8, follow_seconds=4, hot_tracks=30,
+    soak_seconds=5, shift_interval=240, tasks=2, workers_per_task=1, max_seconds=240,
+)  # fmt: skip
+
+
+@dataclass
+class Timeline:
+    origin: float = field(default_factory=time.monotonic)
+    phases: list[tuple[str, float, float]] = field(default_factory=list)
+    faults: list[tuple[float, str]] = field(default_factory=list)
+    weights: list[tuple[float, int]] = field(default_factory=list)
+    not_exercised: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def now(self) -> float:
+        return time.monotonic() - self.origin
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Any:
+        started = self.now()
+        try:
+            yield
+        finally:
+            self.phases.append((name, started, self.now()))
+
+    def fault(self, label: str) -> None:
+        self.faults.append((self.now(), label))
+
+
+@dataclass
+class Outcome:
+    timeline: Timeline
+    samples: list[Any]
+    comparison: Comparison | None
+    five_xx_window: tuple[float, float] | None
+    rolled_back_on_5xx: bool
+    alarm_periods: list[Any]
+    follow_status: list[tuple[float, dict[str, object]]]
+    plan: Plan
+    workdir: Path
+
+
+class Rehearsal:
+    def __init__(self, plan: Plan, workdir: Path) -> None:
+        self.plan = plan
+        self.workdir = workdir
+        self.timeline = Timeline()
+        self.stack = contextlib.ExitStack()
+        self.five_xx_window: tuple[float, float] | None = None
+        self.rolled_back_on_5xx = False
+        self.copy: CopyRun | None = None
+
+    # -- stand-ins ---------------------------------------------------------------------------
+
+    def stand_up(self) -> None:
+        port = free_port()
+        while port_in_use_on(ALB_ADDRESS, port):
+            port = free_port()
+        self.port = port
+        self.moto = MotoServer(self.workdir / "moto")
+        self.moto.start()
+        self.stack.callback(self.moto.stop)
+        session = moto_session()
+        self.route53 = session.client("route53", endpoint_url=self.moto.url)
+        self.cloudwatch = session.client("cloudwatch", endpoint_url=self.moto.url)
+        self.zone: Zone = create_zone(self.route53)
+        self.old = LocalTopology(
+            self.workdir / "old", nginx_port=port, api_workers=2, nginx_workers="1"
+        )
+        self.old.start()
+        self.stack.callback(self.old.stop)
+        self.group = RedisGroup(self.workdir / "redis-group")
+        self.stack.callback(self.group.stop)
+        self.group.start()
+        self.new = NewTier(
+            self.workdir / "new",
+            self.group,
+            tasks=self.plan.tasks,
+            workers_per_task=self.plan.workers_per_task,
+            port=port,
+        )
+        self.stack.callback(self.new.stop)
+        self.new.start()
+        self.bridge = AlarmBridge(
+            self.cloudwatch,
+            self.new.access_log,
+            self.unhealthy_targets,
+            time_scale=self.plan.time_scale,
+            clock=self.timeline.now,
+        )
+        self.bridge.create_alarms()
+        self.bridge.start()
+        self.stack.callback(self.bridge.stop)
+        self.resolver = Resolver(
+            self.route53,
+            self.zone,
+            self.plan.time_scale,
+            random.Random(self.plan.seed),  # noqa: S311 - load, not secrets
+        )
+        self.sampler_stop = threading.Event()
+        self.sampler = threading.Thread(target=self._sample_weights, daemon=True)
+        self.sampler.start()
+        self.stack.callback(self.sampler_stop.set)
+        self.load = LoadGenerator(
+            self.resolver,
+            port,
+            rate=self.plan.rate,
+            max_seconds=self.plan.max_seconds,
+            seed=self.plan.seed,
+            origin=self.timeline.origin,
+            hot_tracks=self.plan.hot_tracks,
+        )
+
+    def unhealthy_targets(self) -> int:
+        unhealthy = 0
+        for task_port in self.new.task_ports:
+            try:
+                unhealthy += http_get(task_port, "/health", 2.0)[0] != 200
+            except OSError:
+                unhealthy += 1
+        return unhealthy
+
+    def _sample_weights(self) -> None:
+        while not self.sampler_stop.wait(0.5):
+            with contextlib.suppress(Exception):
+                weights = self.resolver.weights()
+                self.timeline.weights.append((self.timeline.now(), weights.get("new", 0)))
+
+    def new_weight(self) -> int:
+        return self.timeline.weights[-1][1] if self.timeline.weights else 0
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        plan, timeline = self.plan, self.timeline
+        comparison = None
+        with self.stack:
+            with timeline.phase("stand up"):
+                self.stand_up()
+            self.load.start()
+            self.stack.callback(self.load.stop)
+            with timeline.phase("warm (old tier only)"):
+                time.sleep(plan.warm_seconds)
+            with timeline.phase("copy + follow"):
+                self.copy_and_follow()
+            with timeline.phase("boxes' Redis switch"):
+                self.redis_switch()
+            if plan.faults:
+                with timeline.phase("shift, new tier answers 5xx"):
+                    self.shift_with_5xx()
+            with timeline.phase("gated shift to new"):
+                self.shift(
+                    "forward",
+                    ["--to", "100", "--step", "25"],
+                    faults=(
+                        [(50, "production worker killed", self.kill_worker),
+                         (75, "Redis primary failover", self.failover)]
+                        if plan.faults else []
+                    ),
+                )  # fmt: skip
+            with timeline.phase("soak on new"):
+                time.sleep(plan.soak_seconds)
+            with timeline.phase("drain"):
+                self.drain()
+                comparison = self.compare()
+            with timeline.phase("rollback to old"):
+                self.shift("rollback", ["--to", "0", "--step", "100"], interval=0)
+                self.wait_for_tier("old")
+            with timeline.phase("roll forward to new"):
+                self.shift("roll-forward", ["--to", "100", "--step", "50"])
+                self.wait_for_tier("new")
+            self.load.stop()
+            samples = self.load.snapshot()
+            periods = list(self.bridge.periods)
+        return Outcome(
+            timeline=timeline,
+            samples=samples,
+            comparison=comparison,
+            five_xx_window=self.five_xx_window,
+            rolled_back_on_5xx=self.rolled_back_on_5xx,
+            alarm_periods=periods,
+            follow_status=self.copy.status_lines if self.copy else [],
+            plan=plan,
+            workdir=self.workdir,
+        )
+
+    def copy_and_follow(self) -> None:
+        follow = copy_has_follow()
+        self.endpoint = PrimaryEndpoint(self.group)
+        self.endpoint.start()
+        self.stack.callback(self.endpoint.stop)
+        self.copy = CopyRun(
+            self.workdir,
+            source=f"redis://127.0.0.1:{self.old.redis_port}/0",
+            source_password=self.old.redis_password,
+            target=f"rediss://127.0.0.1:{self.endpoint.port}/0",
+            target_password=self.group.password,
+            target_ca=self.group.tls.ca_cert,
+            follow=follow,
+        )
+        self.stack.callback(self.copy.stop, 30)
+        if not follow:
+            self.timeline.not_exercised["follow"] = (
+                "scripts/migrate_redis.py has no --follow: one-shot copy only, no change capture"
+            )
+            self.timeline.not_exercised["follow subscription killed"] = "no follow to kill"
+            code = self.copy.wait(timeout=120)
+            self.timeline.notes.append(f"one-shot copy exited with {code}")
+            return
+        wait_until(lambda: self.copy is not None and self.copy.state() == "following",
+                   "the follow", timeout=90)  # fmt: skip
+        time.sleep(self.plan.follow_seconds / 2)
+        if self.plan.faults:
+            self.timeline.fault("follow's subscription killed")
+            self.old_redis().execute_command("CLIENT KILL TYPE pubsub")
+        time.sleep(self.plan.follow_seconds / 2)
+
+    def redis_switch(self) -> None:
+        script = box_switch_script()
+        reason = (
+            f"{script.name} exists but the rehearsal does not drive it yet"
+            if script
+            else "no box-side Redis switch script under runtime/service/deploy/"
+        )
+        self.timeline.not_exercised["boxes' Redis switch"] = reason
+        self.timeline.not_exercised["Redis switch rolled back under traffic"] = reason
+
+    def shift_args(self, target: list[str], interval: int | None = None) -> list[str]:
+        z = self.zone
+        alarms = [a for name in GATE_ALARMS for a in ("--alarm", name)]
+        every = self.plan.shift_interval if interval is None else interval
+        return [
+            "shift", "--zone-id", z.zone_id, "--name", z.name, "--old-id", z.old_id,
+            "--new-id", z.new_id, *target, "--interval", str(every), *alarms,
+            "--rollback-to", "old", "--region", "us-east-1",
+        ]  # fmt: skip
+
+    def start_shift(self, name: str, target: list[str], interval: int | None = None) -> ShiftRun:
+        run = ShiftRun(
+            self.workdir, name, self.moto.url, self.plan.time_scale,
+            self.shift_args(target, interval),
+        )  # fmt: skip
+        self.stack.callback(run.wait, 0)
+        return run
+
+    def shift(
+        self,
+        name: str,
+        target: list[str],
+        *,
+        interval: int | None = None,
+        faults: list[tuple[int, str, Callable[[], None]]] | None = None,
+    ) -> int | None:
+        run = self.start_shift(name, target, interval)
+        pending = list(faults or [])
+        deadline = time.monotonic() + 180
+        while run.running() and time.monotonic() < deadline:
+            if pending and self.new_weight() >= pending[0][0]:
+                _, label, inject = pending.pop(0)
+                self.timeline.fault(label)
+                inject()
+            time.sleep(0.2)
+        code = run.wait(timeout=max(1.0, deadline - time.monotonic()))
+        self.timeline.notes.append(f"shift {name} exited with {code}")
+        for _, label, _inject in pending:
+            self.timeline.notes.append(f"fault '{label}' not injected: the shift ended first")
+        return code
+
+    def shift_with_5xx(self) -> None:
+        run = self.start_shift("5xx", ["--to", "100", "--step", "25"])
+        deadline = time.monotonic() + 180
+        at_fault = None
+        while run.running() and time.monotonic() < deadline:
+            weight = self.new_weight()
+            if at_fault is None and weight >= 50:
+                at_fault = weight
+                self.timeline.fault("new tier answers 5xx")
+                self.five_xx_window = (self.timeline.now(), self.timeline.now())
+                self.new.answer_5xx(True)
+            if at_fault is not None and weight < at_fault and not self.rolled_back_on_5xx:
+                self.rolled_back_on_5xx = True
+                self.timeline.fault(f"gate walked traffic back to new={weight}%")
+            time.sleep(0.2)
+        run.wait(timeout=max(1.0, deadline - time.monotonic()))
+        time.sleep(1.0)
+        if at_fault is not None and self.new_weight() < at_fault and not self.rolled_back_on_5xx:
+            self.rolled_back_on_5xx = True
+            self.timeline.fault(f"gate walked traffic back to new={self.new_weight()}%")
+        self.new.answer_5xx(False)
+        if self.five_xx_window is not None:
+            self.five_xx_window = (self.five_xx_window[0], self.timeline.now())
+            self.timeline.fault("new tier healthy again")
+        wait_until(self.bridge.all_ok, "the gate alarms to clear", timeout=120)
+
+    def kill_worker(self) -> None:
+        pid = self.new.kill_worker(0)
+        self.timeline.notes.append(f"killed worker {pid} of task-0")
+
+    def failover(self) -> None:
+        before, after = self.group.failover()
+        self.timeline.notes.append(f"Redis primary moved from port {before} to {after}")
+
+    def drain(self) -> None:
+        if self.copy is None or not self.copy.follow:
+            return
+        code = self.copy.stop(timeout=120)
+        self.timeline.notes.append(f"follow drained and exited with {code}")
+
+    def compare(self) -> Comparison:
+        return compare(self.old_redis(), self.group.client(self.group.primary_port()))
+
+    def old_redis(self) -> redis.Redis:
+        return redis.Redis(
+            host="127.0.0.1", port=self.old.redis_port, password=self.old.redis_password
+        )
+
+    def wait_for_tier(self, tier: str) -> None:
+        """Until every client's cached answer points at `tier` (bounded by the TTL)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            recent = self.load.snapshot()[-40:]
+            if recent and all(s.tier == tier for s in recent):
+                return
+            time.sleep(0.25)
+        self.timeline.notes.append(f"traffic did not all reach the {tier} tier within 60 s")
+
+
+def port_in_use_on(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex((address, port)) == 0
