@@ -59,9 +59,7 @@ def test_each_phase_is_within_ten_percent_of_the_independent_estimate(phase: str
     ]
     fixed = sum(item.monthly_usd for item in items if not item.usage)
     assert fixed == pytest.approx(EXPECTED[phase], rel=0.10)
-    assert cost.summarize(items, PRICER)["monthly_usd"] == pytest.approx(
-        EXPECTED[phase], rel=0.10
-    )
+    assert cost.summarize(items, PRICER)["monthly_usd"] == pytest.approx(EXPECTED[phase], rel=0.10)
 
 
 def test_prices_what_the_template_says_node_type_engine_and_counts() -> None:
