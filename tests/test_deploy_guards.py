@@ -136,7 +136,7 @@ class TestTeardownGuard:
     @pytest.mark.parametrize(
         ("stack", "before", "after"),
         [
-            ("ProdStack", {"phase": "3", "migrate_data": "true"}, {"phase": "3"}),
+            ("ProdStack", {"phase": "3"}, {"phase": "2"}),
             ("ProdStack", {"phase": "3"}, {"phase": "3", "domain_name": "www.prostudio.io"}),
             (
                 "ZeroCostStack",
@@ -145,7 +145,7 @@ class TestTeardownGuard:
             ),
             ("ZeroCostStack", {"phase": "2"}, {"phase": "2", "instances": "1"}),
         ],
-        ids=["checkpoint-table-deleted", "records-replaced", "cache-deleted", "box-deleted"],
+        ids=["production-removed", "records-replaced", "cache-deleted", "box-deleted"],
     )
     def test_deleting_or_replacing_a_stateful_resource_is_refused(
         self, stack: str, before: dict[str, str], after: dict[str, str]

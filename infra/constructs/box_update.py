@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, CustomResource, Duration, Stack, Token, Validations
+from aws_cdk import CustomResource, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3_assets as s3_assets
@@ -21,6 +21,7 @@ from constructs import Construct
 
 from infra.config import CUSTOM_RESOURCE_LIMIT_SECONDS
 from infra.constructs.polled_provider import Handler, add_polled_provider
+from infra.stacks.acknowledgements import BOX_STEPS, acknowledge
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "box_ops"
 DOCUMENT = "AWS-RunShellScript"
@@ -46,11 +47,6 @@ class BoxStep:
             "Commands": list(self.commands),
             "TimeoutSeconds": str(self.timeout_seconds),
         }
-
-
-def _nag(value: str, pseudo: str) -> str:
-    """How cdk-nag names a pseudo parameter, or the literal value when it is known."""
-    return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
 
 
 def worst_case_seconds(steps: Sequence[BoxStep]) -> int:
@@ -151,23 +147,7 @@ class BoxSteps(Construct):
                 **dict(extra_properties or {}),
             },
         )
-        Validations.of(self.role).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM5[Resource::*]",
-                reason="ssm:GetCommandInvocation and ssm:CancelCommand have no resource-level "
-                "permissions; SendCommand, which does, is scoped to the boxes and "
-                f"{DOCUMENT}.",
-            )
-        )
-        Validations.of(self.role).acknowledge(
-            Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::arn:{_nag(stack.partition, 'Partition')}:ssm:"
-                f"{_nag(stack.region, 'Region')}:{_nag(stack.account, 'AccountId')}:"
-                f"parameter{state_prefix}/*]",
-                reason="One progress parameter per CloudFormation request, named by its "
-                "request id, under this resource's own prefix.",
-            )
-        )
+        acknowledge(self, BOX_STEPS)
 
     @property
     def last_output(self) -> str:

@@ -7,7 +7,8 @@ construct that applies the table) and the exact finding id, as cdk-nag or CloudF
 validation reports it, so an acknowledgement never hides the same finding elsewhere.
 
 A finding id may hold placeholders, resolved against the scope that applies the table:
-`{region}` and `{partition}` (as the finding prints them), and `{Some/Path}`, the logical
+`{region}` and `{partition}` (as the finding prints them), `{path}` (the scope's construct
+path), and `{Some/Path}`, the logical
 ID of the resource of the construct at that path. An entry whose construct is absent, or
 whose `when` says no, does not apply; the compliance tests prove that in every flag
 combination the entries that apply are exactly the findings reported.
@@ -301,22 +302,40 @@ POLLED_PROVIDER: tuple[Accepted, ...] = (
     ),
 )
 
-REDIS_COPY: tuple[Accepted, ...] = (
+_BOX_STEPS_POLICY = "HandlerRole/DefaultPolicy/Resource"
+BOX_STEPS: tuple[Accepted, ...] = (
     Accepted(
-        "HandlerRole/Resource",
-        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-        "AWSLambdaVPCAccessExecutionRole]",
-        "CDK attaches this AWS-maintained policy to every VPC function: the Lambda service "
-        "needs its ENI actions, which have no resource-level scope.",
+        _BOX_STEPS_POLICY,
+        "AwsSolutions-IAM5[Resource::*]",
+        "ssm:GetCommandInvocation and ssm:CancelCommand have no resource-level permissions; "
+        "SendCommand, which does, is scoped to the boxes and AWS-RunShellScript.",
+    ),
+    Accepted(
+        _BOX_STEPS_POLICY,
+        "AwsSolutions-IAM5[Resource::arn:{partition}:ssm:{region}:<AWS::AccountId>:"
+        "parameter/prostudio/box-ops/{path}/*]",
+        "One progress parameter per CloudFormation request, named by its request id, under "
+        "this resource's own prefix.",
     ),
     *(
         Accepted(
             f"{handler}/Resource",
-            "checkov::CKV_AWS_173",
-            "The copy handlers' variables are the checkpoint table's name and tuning numbers; "
-            "both Redis credentials are read from Secrets Manager at run time.",
+            check,
+            reason,
         )
         for handler in ("OnEvent", "IsComplete")
+        for check, reason in (
+            (
+                "checkov::CKV_AWS_117",
+                "The box-steps handlers call only the SSM API; outside the VPC they need no "
+                "NAT gateway or interface endpoints, and they never touch Redis.",
+            ),
+            (
+                "checkov::CKV_AWS_173",
+                "The only variable is the prefix of the handler's progress parameters, not a "
+                "secret.",
+            ),
+        )
     ),
 )
 
@@ -377,8 +396,8 @@ REGISTRY: dict[str, tuple[Accepted, ...]] = {
     "ZERO_COST": ZERO_COST,
     "PROD": PROD,
     "POLLED_PROVIDER": POLLED_PROVIDER,
-    "REDIS_COPY": REDIS_COPY,
     "TRAFFIC_SHIFT": TRAFFIC_SHIFT,
+    "BOX_STEPS": BOX_STEPS,
     "LOAD_BALANCER": LOAD_BALANCER,
 }
 
@@ -431,6 +450,8 @@ def _resolve(scope: IConstruct, rule: str) -> str:
 
     def name(match: re.Match[str]) -> str:
         key = match.group(1)
+        if key == "path":
+            return scope.node.path
         if key in ("region", "partition"):
             value = getattr(stack, key)
             return f"<AWS::{key.title()}>" if Token.is_unresolved(value) else str(value)

@@ -1,8 +1,7 @@
-"""Durable checkpoint stores: a local JSON file for the CLI, a DynamoDB item for the Lambda.
+"""The copy's durable checkpoint: a local JSON file, written atomically.
 
-Each store also keeps two copies of the same run from advancing at once: the file store holds
-an exclusive `flock` on a sibling lock file, the DynamoDB store a lease written with conditional
-updates, and every save is conditional on still holding that lease.
+The store also keeps two copies of the same run from advancing at once: it holds an
+exclusive `flock` on a sibling lock file.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import fcntl
 import json
 import os
 import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -87,102 +85,3 @@ class FileCheckpointStore:
             os.fsync(directory_fd)
         finally:
             os.close(directory_fd)
-
-
-class DynamoDbCheckpointStore:
-    """One item per run in a table keyed by `pk` (string); saves require holding the lease."""
-
-    def __init__(
-        self,
-        client: Any,
-        table: str,
-        run_key: str,
-        *,
-        owner: str,
-        lease_seconds: int = 900,
-        clock: Any = time.time,
-    ) -> None:
-        self._client = client
-        self._table = table
-        self._key = {"pk": {"S": run_key}}
-        self.owner = owner
-        self._lease_seconds = lease_seconds
-        self._clock = clock
-
-    def create(self, state: Mapping[str, Any], *, started_at: float) -> bool:
-        """Write the first state of a run; False if the run already exists (a retried call)."""
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={
-                    **self._key,
-                    "state": {"S": json.dumps(state)},
-                    "started_at": {"N": repr(started_at)},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
-    def acquire(self) -> None:
-        """Take the run's lease unless another live invocation holds it."""
-        now = int(self._clock())
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=self._key,
-                UpdateExpression="SET lease_owner = :me, lease_expires = :expires",
-                ConditionExpression=(
-                    "attribute_exists(pk) AND (attribute_not_exists(lease_owner) "
-                    "OR lease_owner = :me OR lease_expires < :now)"
-                ),
-                ExpressionAttributeValues={
-                    ":me": {"S": self.owner},
-                    ":now": {"N": str(now)},
-                    ":expires": {"N": str(now + self._lease_seconds)},
-                },
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            raise CheckpointBusy(
-                "another invocation holds this copy's lease (or the run does not exist)"
-            ) from None
-
-    def release(self) -> None:
-        """Give the lease back; a lease already taken over is left alone."""
-        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
-            self._client.update_item(
-                TableName=self._table,
-                Key=self._key,
-                UpdateExpression="REMOVE lease_owner, lease_expires",
-                ConditionExpression="lease_owner = :me",
-                ExpressionAttributeValues={":me": {"S": self.owner}},
-            )
-
-    def started_at(self) -> float:
-        """When the run was created (Unix seconds): the start of its one-hour budget."""
-        item = self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True)
-        return float(item.get("Item", {}).get("started_at", {}).get("N", time.time()))
-
-    def load(self) -> dict[str, Any] | None:
-        item = self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True)
-        stored = item.get("Item", {}).get("state", {}).get("S")
-        return json.loads(stored) if stored else None
-
-    def save(self, state: Mapping[str, Any]) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=self._key,
-                UpdateExpression="SET #state = :state",
-                ConditionExpression="lease_owner = :me",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={
-                    ":state": {"S": json.dumps(state)},
-                    ":me": {"S": self.owner},
-                },
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            raise CheckpointBusy(
-                "this invocation lost the copy's lease; another one is advancing it"
-            ) from None

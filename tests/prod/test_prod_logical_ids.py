@@ -16,7 +16,6 @@ IN_PRODUCTION = {
     "DnsNewRecord42878D63": "AWS::Route53::RecordSet",
     "LoadBalancerAccessLogsB27DFC85": "AWS::S3::Bucket",
 }
-WITH_THE_COPY = {"RedisCopyCheckpointsF4321953": "AWS::DynamoDB::Table"}
 
 
 @pytest.mark.parametrize(
@@ -27,7 +26,7 @@ WITH_THE_COPY = {"RedisCopyCheckpointsF4321953": "AWS::DynamoDB::Table"}
         ({"phase": "3"}, IN_EVERY_PHASE | IN_PRODUCTION),
         (
             {"phase": "3", "migrate_data": "true", "shift_traffic": "true"},
-            IN_EVERY_PHASE | IN_PRODUCTION | WITH_THE_COPY,
+            IN_EVERY_PHASE | IN_PRODUCTION,
         ),
     ],
     ids=["phase1", "phase2", "phase3", "phase3-migration"],

@@ -12,8 +12,8 @@ from prod_support import PHASE3, PHASE3_MIGRATION, only
 from synth_support import ROOT, context_for, resources_of_type, synthesize
 
 from infra import parameters
-from infra.config import CUSTOM_RESOURCE_LIMIT_SECONDS, ConfigError, load_settings
-from infra.constructs import polled_provider, redis_copy
+from infra.config import ConfigError, load_settings
+from infra.constructs import polled_provider
 
 Template = dict[str, Any]
 
@@ -231,61 +231,6 @@ def test_the_box_security_group_is_published_for_production() -> None:
 
 
 # --- migration Lambdas' own security group -----------------------------------------------
-
-
-def test_copy_lambdas_wear_a_security_group_production_owns(migration: Template) -> None:
-    functions = _migration_functions(migration)
-    in_vpc = [
-        r["Properties"]
-        for r in resources_of_type(migration, "AWS::Lambda::Function").values()
-        if "VpcConfig" in r["Properties"]
-    ]
-    assert in_vpc
-    for function in in_vpc:
-        assert function["VpcConfig"]["SecurityGroupIds"] == [functions]
-    group = migration["Resources"][functions["Fn::GetAtt"][0]]
-    assert group["Properties"]["VpcId"] == ssm_ref(migration, parameters.VPC_ID)
-
-
-@pytest.mark.parametrize(
-    ("flags", "port"),
-    [
-        (PHASE3_MIGRATION, 6380),
-        ({**PHASE3_MIGRATION, "separate_redis": "false", "instances": "1"}, 6379),
-    ],
-    ids=["elasticache", "box-redis"],
-)
-def test_the_old_redis_admits_the_copy_lambdas_by_a_rule_production_owns(
-    flags: dict[str, str], port: int
-) -> None:
-    template = synthesize(**flags).template("ProdStack")
-    rules = [
-        r["Properties"]
-        for r in resources_of_type(template, "AWS::EC2::SecurityGroupIngress").values()
-        if r["Properties"]["GroupId"] == ssm_ref(template, parameters.OLD_REDIS_SG)
-    ]
-    assert rules == [
-        {
-            "GroupId": ssm_ref(template, parameters.OLD_REDIS_SG),
-            "SourceSecurityGroupId": _migration_functions(template),
-            "IpProtocol": "tcp",
-            "FromPort": port,
-            "ToPort": port,
-            "Description": "Production's migration Lambdas to the old Redis",
-        }
-    ]
-
-
-@pytest.mark.parametrize("separate_redis", ["true", "false"])
-def test_zero_cost_publishes_the_old_redis_security_group(separate_redis: str) -> None:
-    zero_cost = synthesize(phase="1", separate_redis=separate_redis).template("ZeroCostStack")
-    (parameter,) = [
-        r["Properties"]
-        for r in resources_of_type(zero_cost, "AWS::SSM::Parameter").values()
-        if r["Properties"]["Name"] == parameters.OLD_REDIS_SG
-    ]
-    owner = "CacheSecurityGroup" if separate_redis == "true" else "WebSecurityGroup"
-    assert parameter["Value"]["Fn::GetAtt"][0].startswith(owner)
 
 
 # --- load balancer -----------------------------------------------------------------------
@@ -722,31 +667,7 @@ def test_health_gate_alarms_are_published(prod: Template) -> None:
     ]
 
 
-# --- the copy's waiter -------------------------------------------------------------------
-
-
-def test_the_copy_waiter_gives_up_within_cloudformations_hour(migration: Template) -> None:
-    """Each of the waiter's attempts waits its interval, then runs one is_complete slice."""
-    (machine,) = [
-        r["Properties"]
-        for logical_id, r in resources_of_type(
-            migration, "AWS::StepFunctions::StateMachine"
-        ).items()
-        if logical_id.startswith("RedisCopy")
-    ]
-    # The ARNs (Fn::GetAtt) drop out of the join, leaving empty "Resource" strings.
-    definition = json.loads(
-        "".join(
-            part for part in machine["DefinitionString"]["Fn::Join"][1] if isinstance(part, str)
-        )
-    )
-    (retry,) = definition["States"]["framework-isComplete-task"]["Retry"]
-    worst = retry["MaxAttempts"] * (retry["IntervalSeconds"] + redis_copy.SLICE_SECONDS)
-    assert worst <= CUSTOM_RESOURCE_LIMIT_SECONDS
-    # ...while still leaving the copy most of the hour.
-    assert worst >= CUSTOM_RESOURCE_LIMIT_SECONDS * 0.8
-    _, resource = only(migration, "Custom::RedisCopy")
-    assert resource["ServiceTimeout"] == str(CUSTOM_RESOURCE_LIMIT_SECONDS)
+# --- the Provider waiter ------------------------------------------------------------------
 
 
 def test_a_waiter_without_room_for_one_poll_is_refused() -> None:

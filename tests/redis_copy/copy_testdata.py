@@ -62,6 +62,8 @@ def dump_keyspace(client: Any) -> dict[bytes, tuple[str, Any, int]]:
     for key in client.scan_iter(count=1000):
         kind = client.type(key).decode()
         value: Any
+        if kind == "none":
+            continue  # expired since the scan saw it: absent, like any other missing key
         if kind == "string":
             value = client.get(key)
         elif kind == "hash":
