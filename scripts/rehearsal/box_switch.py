@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from prostudio.provisioning import read_env_file
 from prostudio.topology import LocalTopology, ManagedProcess
 
 from rehearsal.paths import REPO_ROOT
@@ -28,15 +29,6 @@ if [ "$1" = restart ]; then
   while [ -e "$RESTART_REQUEST" ]; do sleep 0.1; done
 fi
 """
-
-
-def environment_file(path: Path) -> dict[str, str]:
-    """A systemd EnvironmentFile as provisioning writes it (NAME='value' lines)."""
-    entries = {}
-    for line in path.read_text().splitlines():
-        name, _, value = line.partition("=")
-        entries[name] = value.strip("'")
-    return entries
 
 
 class BoxSwitch:
@@ -112,7 +104,7 @@ class BoxSwitch:
         """The base environment, then the drop-in's file over it, as systemd applies them."""
         env = self.box.service_environment()
         if (self.root / DROP_IN).exists():
-            env.update(environment_file(self.root / SWITCH_ENV))
+            env.update(read_env_file(self.root / SWITCH_ENV))
         return env
 
     def restart_service(self) -> None:

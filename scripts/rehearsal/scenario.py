@@ -251,16 +251,7 @@ class Rehearsal:
         self.endpoint = PrimaryEndpoint(self.group)
         self.endpoint.start()
         self.stack.callback(self.endpoint.stop)
-        self.copy = CopyRun(
-            self.workdir,
-            source=f"redis://127.0.0.1:{self.old.redis_port}/0",
-            source_password=self.old.redis_password,
-            target=f"rediss://127.0.0.1:{self.endpoint.port}/0",
-            target_password=self.group.password,
-            tls_ca=self.group.tls.ca_cert,
-            follow=follow,
-        )
-        self.stack.callback(self.copy.stop, 30)
+        self.copy = self.start_copy("copy", forward=True, follow=follow)
         if not follow:
             self.timeline.not_exercised["follow"] = (
                 "scripts/migrate_redis.py has no --follow: one-shot copy only, no change capture"
@@ -276,6 +267,19 @@ class Rehearsal:
             self.timeline.fault("follow's subscription killed")
             self.old_redis().execute_command("CLIENT KILL TYPE pubsub")
         time.sleep(self.plan.follow_seconds / 2)
+
+    def start_copy(self, name: str, *, forward: bool, follow: bool) -> CopyRun:
+        """migrate_redis between the old Redis and the new primary: old -> new or back."""
+        old = (f"redis://127.0.0.1:{self.old.redis_port}/0", self.old.redis_password)
+        new = (f"rediss://127.0.0.1:{self.endpoint.port}/0", self.group.password)
+        (source, source_password), (target, target_password) = (old, new) if forward else (new, old)
+        run = CopyRun(
+            self.workdir, source=source, source_password=source_password, target=target,
+            target_password=target_password, tls_ca=self.group.tls.ca_cert, follow=follow,
+            name=name,
+        )  # fmt: skip
+        self.stack.callback(run.stop, 30)
+        return run
 
     def redis_switch(self, action: str) -> None:
         """The deploy's redis-cutover.sh on the old tier's box, then /health/ready from outside."""
@@ -311,17 +315,7 @@ class Rehearsal:
 
     def roll_back_switch(self) -> None:
         """As the deploy reverts: follow new -> old, switch the box back, drain."""
-        self.reverse = CopyRun(
-            self.workdir,
-            source=f"rediss://127.0.0.1:{self.endpoint.port}/0",
-            source_password=self.group.password,
-            target=f"redis://127.0.0.1:{self.old.redis_port}/0",
-            target_password=self.old.redis_password,
-            tls_ca=self.group.tls.ca_cert,
-            follow=True,
-            name="reverse-follow",
-        )
-        self.stack.callback(self.reverse.stop, 30)
+        self.reverse = self.start_copy("reverse-follow", forward=False, follow=True)
         wait_until(lambda: self.reverse is not None and self.reverse.state() == "following",
                    "the reverse follow", timeout=90)  # fmt: skip
         time.sleep(self.plan.follow_seconds / 2)
