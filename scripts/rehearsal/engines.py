@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from rehearsal.paths import REPO_ROOT, SCRIPTS_DIR
+from rehearsal.paths import SCRIPTS_DIR
 
 COPY_CLI = SCRIPTS_DIR / "migrate_redis.py"
 SHIFT_RUNNER = SCRIPTS_DIR / "rehearsal" / "shift_runner.py"
@@ -27,14 +27,9 @@ def copy_has_follow() -> bool:
     return "--follow" in result.stdout
 
 
-def box_switch_script() -> Path | None:
-    """The box-side Redis switch script, when the deploy ships one."""
-    deploy = REPO_ROOT / "runtime" / "service" / "deploy"
-    return next(iter(sorted(deploy.glob("*switch*"))), None)
-
-
 class CopyRun:
-    """scripts/migrate_redis.py from the old Redis to the new primary."""
+    """scripts/migrate_redis.py from one Redis to the other: old -> new, or new -> old when
+    the boxes' switch is rolled back."""
 
     def __init__(
         self,
@@ -44,16 +39,17 @@ class CopyRun:
         source_password: str,
         target: str,
         target_password: str,
-        target_ca: Path,
+        tls_ca: Path,
         follow: bool,
+        name: str = "copy",
     ) -> None:
-        self.log = workdir / "copy.log"
+        self.log = workdir / f"{name}.log"
         self.status_lines: list[tuple[float, dict[str, object]]] = []
         self.follow = follow
         command = [
             sys.executable, str(COPY_CLI), "--source", source, "--target", target,
-            "--target-ca", str(target_ca), "--policy", "replace",
-            "--checkpoint", str(workdir / "copy.checkpoint.json"),
+            "--source-ca" if source.startswith("rediss") else "--target-ca", str(tls_ca),
+            "--policy", "replace", "--checkpoint", str(workdir / f"{name}.checkpoint.json"),
         ]  # fmt: skip
         if follow:
             command.append("--follow")

@@ -117,6 +117,7 @@ def summarize(outcome: Outcome, html: Path) -> dict[str, Any]:
         ],
         "steps": steps(outcome),
         "not_exercised": outcome.timeline.not_exercised,
+        "follow_exits": outcome.timeline.follow_exits,
         "missed": missed,
         "notes": outcome.timeline.notes,
         "report": str(html),
@@ -194,6 +195,8 @@ def text_summary(result: dict[str, Any]) -> str:
         f"of {result['keys_compared']} compared",
         f"  new tier's hit rate after the cutover: {result['hit_rate_after']}",
         f"  traffic walked back on 5xx: {result['rolled_back_on_5xx']}",
+        "  follows' own exit status after the drain (not a goal; the deploy's follow-stop "
+        "checks it): " + ", ".join(f"{k} {v}" for k, v in result["follow_exits"].items()),
         "  phases: " + ", ".join(f"{p['phase']} {p['seconds']} s" for p in result["phases"]),
         "  p99 per step: "
         + ", ".join(f"new={s['new_weight']}% {s['p99_ms']} ms" for s in result["steps"]),

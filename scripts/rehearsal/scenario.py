@@ -17,9 +17,10 @@ import redis
 from prostudio.topology import LocalTopology, free_port, http_get
 
 from rehearsal.alarms import GATE_ALARMS, AlarmBridge
+from rehearsal.box_switch import BoxSwitch
 from rehearsal.compare import Comparison, compare
 from rehearsal.dns import Resolver, Zone, create_zone
-from rehearsal.engines import CopyRun, ShiftRun, box_switch_script, copy_has_follow
+from rehearsal.engines import CopyRun, ShiftRun, copy_has_follow
 from rehearsal.load import LoadGenerator
 from rehearsal.stands import (
     ALB_ADDRESS,
@@ -67,6 +68,7 @@ class Timeline:
     faults: list[tuple[float, str]] = field(default_factory=list)
     weights: list[tuple[float, int]] = field(default_factory=list)
     not_exercised: dict[str, str] = field(default_factory=dict)
+    follow_exits: dict[str, int | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def now(self) -> float:
@@ -106,6 +108,8 @@ class Rehearsal:
         self.five_xx_window: tuple[float, float] | None = None
         self.rolled_back_on_5xx = False
         self.copy: CopyRun | None = None
+        self.reverse: CopyRun | None = None
+        self.comparisons: list[tuple[str, Comparison]] = []
 
     # -- stand-ins ---------------------------------------------------------------------------
 
@@ -190,7 +194,6 @@ class Rehearsal:
 
     def run(self) -> Outcome:
         plan, timeline = self.plan, self.timeline
-        comparison = None
         with self.stack:
             with timeline.phase("stand up"):
                 self.stand_up()
@@ -201,7 +204,10 @@ class Rehearsal:
             with timeline.phase("copy + follow"):
                 self.copy_and_follow()
             with timeline.phase("boxes' Redis switch"):
-                self.redis_switch()
+                self.redis_switch("switch-to-new")
+            with timeline.phase("drain"):
+                self.drain(self.copy)
+                self.comparisons.append(("old -> new", self.compare(forward=True)))
             if plan.faults:
                 with timeline.phase("shift, new tier answers 5xx"):
                     self.shift_with_5xx()
@@ -217,12 +223,11 @@ class Rehearsal:
                 )  # fmt: skip
             with timeline.phase("soak on new"):
                 time.sleep(plan.soak_seconds)
-            with timeline.phase("drain"):
-                self.drain()
-                comparison = self.compare()
             with timeline.phase("rollback to old"):
                 self.shift("rollback", ["--to", "0", "--step", "100"], interval=0)
                 self.wait_for_tier("old")
+            with timeline.phase("Redis switch rolled back under traffic"):
+                self.roll_back_switch()
             with timeline.phase("roll forward to new"):
                 self.shift("roll-forward", ["--to", "100", "--step", "50"])
                 self.wait_for_tier("new")
@@ -232,7 +237,7 @@ class Rehearsal:
         return Outcome(
             timeline=timeline,
             samples=samples,
-            comparison=comparison,
+            comparison=combined(self.comparisons) if self.comparisons else None,
             five_xx_window=self.five_xx_window,
             rolled_back_on_5xx=self.rolled_back_on_5xx,
             alarm_periods=periods,
@@ -246,16 +251,7 @@ class Rehearsal:
         self.endpoint = PrimaryEndpoint(self.group)
         self.endpoint.start()
         self.stack.callback(self.endpoint.stop)
-        self.copy = CopyRun(
-            self.workdir,
-            source=f"redis://127.0.0.1:{self.old.redis_port}/0",
-            source_password=self.old.redis_password,
-            target=f"rediss://127.0.0.1:{self.endpoint.port}/0",
-            target_password=self.group.password,
-            target_ca=self.group.tls.ca_cert,
-            follow=follow,
-        )
-        self.stack.callback(self.copy.stop, 30)
+        self.copy = self.start_copy("copy", forward=True, follow=follow)
         if not follow:
             self.timeline.not_exercised["follow"] = (
                 "scripts/migrate_redis.py has no --follow: one-shot copy only, no change capture"
@@ -272,15 +268,60 @@ class Rehearsal:
             self.old_redis().execute_command("CLIENT KILL TYPE pubsub")
         time.sleep(self.plan.follow_seconds / 2)
 
-    def redis_switch(self) -> None:
-        script = box_switch_script()
-        reason = (
-            f"{script.name} exists but the rehearsal does not drive it yet"
-            if script
-            else "no box-side Redis switch script under runtime/service/deploy/"
-        )
-        self.timeline.not_exercised["boxes' Redis switch"] = reason
-        self.timeline.not_exercised["Redis switch rolled back under traffic"] = reason
+    def start_copy(self, name: str, *, forward: bool, follow: bool) -> CopyRun:
+        """migrate_redis between the old Redis and the new primary: old -> new or back."""
+        old = (f"redis://127.0.0.1:{self.old.redis_port}/0", self.old.redis_password)
+        new = (f"rediss://127.0.0.1:{self.endpoint.port}/0", self.group.password)
+        (source, source_password), (target, target_password) = (old, new) if forward else (new, old)
+        run = CopyRun(
+            self.workdir, source=source, source_password=source_password, target=target,
+            target_password=target_password, tls_ca=self.group.tls.ca_cert, follow=follow,
+            name=name,
+        )  # fmt: skip
+        self.stack.callback(run.stop, 30)
+        return run
+
+    def redis_switch(self, action: str) -> None:
+        """The deploy's redis-cutover.sh on the old tier's box, then /health/ready from outside."""
+        if not hasattr(self, "box_switch"):
+            self.box_switch = BoxSwitch(
+                self.workdir, self.old, new_port=self.endpoint.port,
+                new_ca=self.group.tls.ca_cert, token=self.group.password,
+            )  # fmt: skip
+        self.timeline.fault(f"old tier: redis-cutover.sh {action}")
+        code = self.box_switch.run(action)
+        self.timeline.notes.append(f"redis-cutover.sh {action} exited with {code}")
+        status = http_get(self.old.nginx_port, "/health/ready", 5.0)[0]
+        if status != 200:
+            self.timeline.not_exercised[f"old tier ready after {action}"] = f"HTTP {status}"
+            return
+        self.check_old_tier_writes_to("new" if action == "switch-to-new" else "old", action)
+
+    def check_old_tier_writes_to(self, side: str, action: str) -> None:
+        """A fresh track through the old tier's nginx: its cache entry must land on `side`."""
+        marker = f"rehearsal-{action}-{time.monotonic_ns()}"
+        http_get(self.old.nginx_port, f"/api/v1/tracks/{marker}/waveform", 5.0)
+        new = self.group.client(self.group.primary_port())
+        found = {
+            name: any(marker.encode() in key for key in client.scan_iter(match=f"*{marker}*"))
+            for name, client in (("old", self.old_redis()), ("new", new))
+        }
+        if found != {"old": side == "old", "new": side == "new"}:
+            self.timeline.not_exercised[f"old tier on the {side} Redis after {action}"] = (
+                f"its cache entry for a fresh track was found on {found}"
+            )
+        else:
+            self.timeline.notes.append(f"after {action} the old tier writes to the {side} Redis")
+
+    def roll_back_switch(self) -> None:
+        """As the deploy reverts: follow new -> old, switch the box back, drain."""
+        self.reverse = self.start_copy("reverse-follow", forward=False, follow=True)
+        wait_until(lambda: self.reverse is not None and self.reverse.state() == "following",
+                   "the reverse follow", timeout=90)  # fmt: skip
+        time.sleep(self.plan.follow_seconds / 2)
+        self.redis_switch("switch-to-old")
+        self.drain(self.reverse)
+        self.comparisons.append(("new -> old", self.compare(forward=False)))
 
     def shift_args(self, target: list[str], interval: int | None = None) -> list[str]:
         z = self.zone
@@ -357,14 +398,17 @@ class Rehearsal:
         before, after = self.group.failover()
         self.timeline.notes.append(f"Redis primary moved from port {before} to {after}")
 
-    def drain(self) -> None:
-        if self.copy is None or not self.copy.follow:
+    def drain(self, run: CopyRun | None) -> None:
+        if run is None or not run.follow:
             return
-        code = self.copy.stop(timeout=120)
-        self.timeline.notes.append(f"follow drained and exited with {code}")
+        code = run.stop(timeout=120)
+        self.timeline.follow_exits[run.log.stem] = code
+        self.timeline.notes.append(f"{run.log.stem} drained and exited with {code}")
 
-    def compare(self) -> Comparison:
-        return compare(self.old_redis(), self.group.client(self.group.primary_port()))
+    def compare(self, *, forward: bool) -> Comparison:
+        """Every key of the side the follow read must be on the side it wrote."""
+        old, new = self.old_redis(), self.group.client(self.group.primary_port())
+        return compare(old, new) if forward else compare(new, old)
 
     def old_redis(self) -> redis.Redis:
         return redis.Redis(
@@ -380,6 +424,18 @@ class Rehearsal:
                 return
             time.sleep(0.25)
         self.timeline.notes.append(f"traffic did not all reach the {tier} tier within 60 s")
+
+
+def combined(comparisons: list[tuple[str, Comparison]]) -> Comparison:
+    """Both drains' comparisons as one figure: keys lost or stale in either direction."""
+    parts = [c for _, c in comparisons]
+    return Comparison(
+        compared=sum(c.compared for c in parts),
+        missing=sum(c.missing for c in parts),
+        value_differs=sum(c.value_differs for c in parts),
+        ttl_shorter=sum(c.ttl_shorter for c in parts),
+        examples=tuple(f"{name}: {e}" for name, c in comparisons for e in c.examples),
+    )
 
 
 def port_in_use_on(address: str, port: int) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import redis
+from prostudio.provisioning import read_env_file
 from prostudio.topology import LocalTopology, ManagedProcess, find_binary, free_port
 from redis_servers import answers_ping, wait_for_redis
 from service_helpers import REPO_ROOT, SERVICE_ROOT, TLS_REDIS_TOKEN
@@ -444,15 +445,6 @@ def test_the_forward_follow_is_skipped_on_a_box_already_switched(box: Path) -> N
     assert not any("systemd-run" in call for call in Run(started, box).calls)
 
 
-def environment_file(path: Path) -> dict[str, str]:
-    """A systemd EnvironmentFile as provisioning writes it (NAME='value' lines)."""
-    entries = {}
-    for line in path.read_text().splitlines():
-        name, _, value = line.partition("=")
-        entries[name] = value.strip("'")
-    return entries
-
-
 def test_a_real_service_started_with_the_switched_environment_serves_from_production(
     box: Path, tls_redis: Any, stack: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -463,9 +455,7 @@ def test_a_real_service_started_with_the_switched_environment_serves_from_produc
         box, "switch-to-new", tls_redis.port, stack.url("/health/ready"), tls_redis.ca_cert
     )
     assert switched.returncode == 0, switched.stderr
-    merged = environment_file(box / "etc/prostudio/env") | environment_file(
-        box / SWITCH_ENV.lstrip("/")
-    )
+    merged = read_env_file(box / "etc/prostudio/env") | read_env_file(box / SWITCH_ENV.lstrip("/"))
 
     with LocalTopology(tmp_path_factory.mktemp("switched"), extra_env=merged) as service:
         status, _, body = service.get("/health/ready")

@@ -91,6 +91,15 @@ def env_file_text(entries: Mapping[str, str]) -> str:
     return "".join(lines)
 
 
+def read_env_file(path: Path) -> dict[str, str]:
+    """An EnvironmentFile as env_file_text writes it, read back (NAME='value' lines)."""
+    entries = {}
+    for line in path.read_text().splitlines():
+        name, _, value = line.partition("=")
+        entries[name] = value.strip("'")
+    return entries
+
+
 def redis_auth_text(password: str) -> str:
     """The include file that sets Redis's password."""
     return f"requirepass '{checked_secret(password)}'\n"
