@@ -13,7 +13,7 @@ target whose replies are read while the next source batch is being fetched.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import redis
@@ -133,7 +133,11 @@ class RedisCopier:
         return state
 
     def verifier(
-        self, *, settle: Callable[[], None] | None = None, past: Callable[[], bool] | None = None
+        self,
+        *,
+        settle: Callable[[], None] | None = None,
+        past: Callable[[], bool] | None = None,
+        written_on_target: Collection[bytes] = frozenset(),
     ) -> Verifier:
         """A two-way verifier for these servers, with this run's clock offset."""
         return Verifier(
@@ -143,6 +147,7 @@ class RedisCopier:
             offset_ms=self.offset_ms,
             settle=settle,
             past=past or (lambda: False),
+            written_on_target=written_on_target,
         )
 
     def _past(self, deadline: float | None) -> bool:

@@ -11,6 +11,13 @@ Pub/Sub is fire-and-forget: a dropped subscription (connection lost, source rest
 `CLIENT KILL TYPE pubsub`, output buffer limit) may have missed events. It is detected (a
 closed socket, or no answer to the PING sent every second), opened again, and followed by a
 reconciliation pass that compares both sides and applies every difference (`resyncs`).
+
+Once following, the target may get writers of its own: during the cutover each box in turn
+switches to the new Redis. The follow writes through one connection with `CLIENT TRACKING
+ON ... BCAST NOLOOP`, redirected to a second subscription, so the target announces every key
+another client writes and never the follow's own. A key written there is newer than any
+source change seen before it: that change is dropped, and only a later source change is
+applied over it. Verification counts such keys as `superseded`, never as equal.
 """
 
 from __future__ import annotations
@@ -53,9 +60,17 @@ class Subscription:
         self.close()
         self._connection = self._client.connection_pool.make_connection()
         self._link = link_for(self._connection)
-        self._link.send(pack(b"PSUBSCRIBE", self._prefix + b"*"))
-        self._link.read(1)
+        self._subscribe(self._link)
         self._pinged = self._heard = time.monotonic()
+
+    def _subscribe(self, link: Link) -> None:
+        link.send(pack(b"PSUBSCRIBE", self._prefix + b"*"))
+        link.read(1)
+
+    def _keys(self, reply: Any) -> list[bytes]:
+        if isinstance(reply, list) and reply[0] == b"pmessage":
+            return [reply[2][len(self._prefix) :]]
+        return []
 
     def close(self) -> None:
         if self._connection is not None:
@@ -63,7 +78,7 @@ class Subscription:
         self._connection = self._link = None
 
     def changed_keys(self, timeout: float) -> list[bytes]:
-        """Keys named by the events that arrive within `timeout`; raises when lost."""
+        """Keys named by the messages that arrive within `timeout`; raises when lost."""
         if self._link is None:
             raise RedisConnectionError("the subscription is closed")
         now = time.monotonic()
@@ -73,12 +88,37 @@ class Subscription:
             self._link.send(pack(b"PING"))
             self._pinged = now
         keys = []
-        start = len(self._prefix)
         for reply in self._link.arrived(timeout):
             self._heard = time.monotonic()
-            if isinstance(reply, list) and reply[0] == b"pmessage":
-                keys.append(reply[2][start:])
+            keys += self._keys(reply)
         return keys
+
+
+class TargetWrites(Subscription):
+    """The target's invalidation channel: keys that connections other than the follow's
+    writing connection modified (or that expired there)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        super().__init__(client, 0)
+        self.client_id = 0
+
+    def _subscribe(self, link: Link) -> None:
+        link.send(pack(b"CLIENT", b"ID") + pack(b"SUBSCRIBE", b"__redis__:invalidate"))
+        self.client_id = link.read(2)[0]
+
+    def _keys(self, reply: Any) -> list[bytes]:
+        """A RESP2 subscriber gets `message <channel> <keys>`, a RESP3 one `invalidate <keys>`;
+        the keys are nil after a FLUSHALL."""
+        if not isinstance(reply, list) or not reply:
+            return []
+        keys = {b"message": reply[-1], b"invalidate": reply[-1]}.get(reply[0])
+        return keys if isinstance(keys, list) else []
+
+    def tracking(self) -> bytes:
+        """The command that redirects a writing connection's invalidations here."""
+        return pack(
+            b"CLIENT", b"TRACKING", b"ON", b"REDIRECT", b"%d" % self.client_id, b"BCAST", b"NOLOOP"
+        )
 
 
 class Follower:
@@ -98,8 +138,11 @@ class Follower:
         self._target = target
         self._status = status
         self._subscription = Subscription(source, db)
+        self._target_writes = TargetWrites(target)
+        self._tracking = False
         self._links: dict[str, tuple[Any, Link]] = {}
         self.pending: dict[bytes, float] = {}
+        self.written_on_target: set[bytes] = set()
         self.applied = 0
         self.resyncs = 0
         self.state = "copying"
@@ -109,6 +152,20 @@ class Follower:
         """Enable notifications where needed and subscribe; call before the scan starts."""
         ensure_notifications(self._source, self._copier.source_label)
         self._subscription.open()
+
+    def track_target_writes(self) -> None:
+        """From now on, tell the target's own clients' writes from the follow's."""
+        self._tracking = True
+        self._open_target_writes()
+
+    def _open_target_writes(self) -> None:
+        """The invalidation channel, then the writing connection that reports to it: the
+        target announces nothing until a connection tracks."""
+        self._target_writes.open()
+        connection, _ = self._links.pop("target", (None, None))
+        if connection is not None:
+            connection.disconnect()
+        self._link("target", self._target)
 
     def report(self, state: str | None = None) -> None:
         """A status line at every state change and at least every STATUS_SECONDS."""
@@ -128,6 +185,7 @@ class Follower:
             "applied": self.applied,
             "lag_ms": 0 if oldest is None else round((time.monotonic() - oldest) * 1000),
             "resyncs": self.resyncs,
+            "written_on_target": len(self.written_on_target),
         }
 
     def collect(self, timeout: float = 0.0) -> None:
@@ -135,6 +193,7 @@ class Follower:
         reconciled."""
         try:
             keys = self._subscription.changed_keys(timeout)
+            written = self._written_on_target() if self._tracking else []
         except LOST:
             self._resync()
             return
@@ -142,7 +201,20 @@ class Follower:
         pending = self.pending
         for key in keys:
             pending.setdefault(key, now)
+        for key in written:
+            self.written_on_target.add(key)
+            pending.pop(key, None)
         self.report()
+
+    def _written_on_target(self) -> list[bytes]:
+        """Keys the target's own clients have written since the last call. A key that is
+        gone from the target expired there (the service never deletes), so it claims nothing."""
+        keys = self._target_writes.changed_keys(0)
+        if not keys:
+            return []
+        target = self._link("target", self._target)
+        target.send(one_per_key(b"EXISTS", keys))
+        return [key for key, exists in zip(keys, target.read(len(keys)), strict=True) if exists]
 
     def step(self, timeout: float = 0.05) -> None:
         """Collect the events and apply the changes they name."""
@@ -198,7 +270,16 @@ class Follower:
     def _link(self, side: str, client: redis.Redis) -> Link:
         if side not in self._links:
             connection = client.connection_pool.make_connection()
-            self._links[side] = (connection, link_for(connection))
+            link = link_for(connection)
+            self._links[side] = (connection, link)
+            if side == "target" and self._tracking:
+                link.send(self._target_writes.tracking())
+                reply = link.read(1)[0]
+                if isinstance(reply, ResponseError):
+                    raise CopyError(
+                        f"{self._copier.target_label} refused CLIENT TRACKING ({reply}): the "
+                        "follow needs Redis 6 or Valkey on the target to keep its clients' writes"
+                    )
         return self._links[side][1]
 
     def _drop_links(self) -> None:
@@ -208,6 +289,7 @@ class Follower:
 
     def close(self) -> None:
         self._subscription.close()
+        self._target_writes.close()
         self._drop_links()
 
     def _resync(self) -> None:
@@ -218,6 +300,8 @@ class Follower:
                 self._drop_links()
                 ensure_notifications(self._source, self._copier.source_label)
                 self._subscription.open()
+                if self._tracking:
+                    self._open_target_writes()
                 self.resyncs += 1
                 self.reconcile()
                 return
@@ -231,7 +315,8 @@ class Follower:
                 time.sleep(0.5)
 
     def reconcile(self) -> None:
-        """Compare both sides key by key and mark every difference as a pending change."""
+        """Compare both sides key by key and mark every difference as a pending change
+        (except keys the target's own clients wrote, which are newer there)."""
         verifier = self._copier.verifier()
         source = self._link("source", self._source)
         target = self._link("target", self._target)
@@ -242,7 +327,7 @@ class Follower:
             batch = stream.next_batch()
             differences = verifier.differences(target, batch)
             for key, reason in differences.items():
-                if reason is not None:
+                if reason is not None and key not in self.written_on_target:
                     self.pending.setdefault(key, now)
         with_target = SourceStream(target, 0, count)
         while not with_target.exhausted:
@@ -250,7 +335,7 @@ class Follower:
             if keys:
                 source.send(one_per_key(b"EXISTS", keys))
                 for key, exists in zip(keys, source.read(len(keys)), strict=True):
-                    if not exists:
+                    if not exists and key not in self.written_on_target:
                         self.pending.setdefault(key, now)
 
 
@@ -267,8 +352,9 @@ def follow(
 ) -> dict[str, Any]:
     """Copy (or resume), follow until `stop()`, drain, verify both ways; returns the report.
 
-    The report carries `ok`, the copy counts, `applied` and `resyncs`; `ok` is true only when
-    the target equals the source. A stop during the copy returns with the state checkpointed
+    The report carries `ok`, the copy counts, `applied`, `resyncs` and `written_on_target`;
+    `ok` is true only when every key equals the source's, except keys the target's own clients
+    wrote (`superseded`). A stop during the copy returns with the state checkpointed
     (phase "copy"): resume it with the same call, which reconciles after the scan.
     """
     follower = Follower(copier, source, target, db=db, status=status)
@@ -284,6 +370,7 @@ def follow(
         if resuming:
             follower.resyncs += 1
             follower.reconcile()
+        follower.track_target_writes()
         follower.report("following")
         while not stop():
             follower.step()
@@ -291,7 +378,7 @@ def follow(
         follower.settle()
         state.phase, state.verify_cursor = "verify", 0
         state.verify = "full" if state.verify == "none" else state.verify
-        copier.verifier(settle=follower.settle).run(
+        copier.verifier(settle=follower.settle, written_on_target=follower.written_on_target).run(
             state, store, lambda s, st: st.save(s.to_dict())
         )
         follower.report("done")

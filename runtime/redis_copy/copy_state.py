@@ -84,12 +84,14 @@ class CopyCounts:
 
 @dataclass
 class VerifyCounts:
-    """Outcomes of verification; `kept` counts target keys kept on purpose by policy skip."""
+    """Outcomes of verification; `kept` counts target keys kept on purpose by policy skip,
+    `superseded` keys that differ because the target's own clients wrote them later."""
 
     checked: int = 0
     matched: int = 0
     mismatched: int = 0
     kept: int = 0
+    superseded: int = 0
     expired: int = 0
     target_checked: int = 0
     target_only: int = 0
@@ -161,6 +163,7 @@ class CopyState:
             "target_verified": self.verification.target_checked if verified else 0,
             "target_only": self.verification.target_only,
             "kept": self.verification.kept,
+            "superseded": self.verification.superseded,
             "expired_since_copy": self.verification.expired,
             "target_keys": self.target_keys,
             "seconds": round(self.seconds, 3),

@@ -4,13 +4,13 @@ then every target key on the source (a key only on the target is stale).
 A key that differs is a suspect until it is checked again: first `settle()` runs (the follow
 applies the changes it has seen, so a key that changed during verification is compared after
 its change is applied), then both sides are read afresh. Only a key that still differs is a
-mismatch.
+mismatch, unless the target's own clients wrote it during a follow (`superseded`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import redis
@@ -34,6 +34,7 @@ class Verifier:
         offset_ms: int = 0,
         settle: Callable[[], None] | None = None,
         past: Callable[[], bool] = lambda: False,
+        written_on_target: Collection[bytes] = frozenset(),
     ) -> None:
         self._source = source
         self._target = target
@@ -41,6 +42,7 @@ class Verifier:
         self.offset_ms = offset_ms
         self._settle = settle
         self._past = past
+        self._written_on_target = written_on_target
         self._mark = time.monotonic()
 
     def run(
@@ -124,7 +126,12 @@ class Verifier:
     ) -> None:
         counts = state.verification
         reasons = self.differences(target, batch)
-        suspects = [key for key, reason in reasons.items() if reason not in {None, EXPIRED}]
+        written = self._written_on_target
+        suspects = [
+            key
+            for key, reason in reasons.items()
+            if reason not in {None, EXPIRED} and key not in written
+        ]
         if suspects:
             if self._settle:
                 self._settle()
@@ -145,17 +152,20 @@ class Verifier:
     ) -> None:
         state.verification.target_checked += len(keys)
         absent = _absent(source, keys)
-        if absent and self._settle:
+        if set(absent) - set(self._written_on_target) and self._settle:
             self._settle()
         if absent:
             still_there = set(absent) - set(_absent(target, absent))
             absent = [key for key in _absent(source, absent) if key in still_there]
         for key in absent:
-            state.verification.target_only += 1
+            if key not in self._written_on_target:
+                state.verification.target_only += 1
             self._record(state, key, "only on the target (deleted on the source?)")
 
     def _record(self, state: CopyState, key: bytes, reason: str) -> None:
-        if self.settings.policy == "skip":
+        if key in self._written_on_target:
+            state.verification.superseded += 1
+        elif self.settings.policy == "skip":
             state.verification.kept += 1
         else:
             state.verification.mismatch(key, reason)

@@ -26,6 +26,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 READ_CHUNK = 1 << 18
+ARRIVED_RECEIVES = 256
 _RESTORE = b"*5\r\n$7\r\nRESTORE\r\n$"
 _RESTORE_REPLACE = b"*6\r\n$7\r\nRESTORE\r\n$"
 _ABSTTL = b"\r\n$6\r\nABSTTL\r\n"
@@ -74,15 +75,22 @@ class FastWire:
 
     def arrived(self, timeout: float) -> list[Any]:
         replies = self._parsed()
-        if replies:
+        if replies or not self._readable(timeout):
             return replies
-        pending = getattr(self._socket, "pending", None)
-        if not (pending and pending()):
-            readable, _, _ = select.select([self._socket], [], [], timeout)
-            if not readable:
-                return []
-        self._reader.feed(self._buffer, 0, self._receive())
+        # Over TLS one receive returns one record, and a subscription's every message is a
+        # record of its own: read all that has arrived, not one message per call.
+        for _ in range(ARRIVED_RECEIVES):
+            self._reader.feed(self._buffer, 0, self._receive())
+            if not self._readable(0):
+                break
         return self._parsed()
+
+    def _readable(self, timeout: float) -> bool:
+        pending = getattr(self._socket, "pending", None)
+        if pending and pending():
+            return True
+        readable, _, _ = select.select([self._socket], [], [], timeout)
+        return bool(readable)
 
     def _parsed(self) -> list[Any]:
         replies = []

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import redis
 from copy_engine import RedisCopier
-from copy_follow import follow
+from copy_follow import Follower, follow
 from copy_state import CopySettings, PreconditionError
 from copy_support import MemoryStore
 from copy_testdata import dump_keyspace, populate_all_types, populate_strings
@@ -124,7 +124,7 @@ def test_follow_converges_against_a_live_writer_key_by_key(
     assert run.statuses[0]["state"] == "copying"
     assert {"following", "draining", "done"} <= {s["state"] for s in run.statuses}
     assert_same_keyspace(source, target)
-    assert report["ok"] is True, report
+    assert report["ok"] is True, str(report)
     assert report["applied"] > 0
     assert report["lag_keys"] == 0
     flags = source.config_get("notify-keyspace-events")["notify-keyspace-events"]
@@ -176,7 +176,7 @@ def test_a_killed_subscription_and_a_restarted_source_heal_and_converge(
 
     # Then both losses were resynced and the target holds exactly the restarted source's keys
     assert report["resyncs"] >= 2, run.statuses
-    assert report["ok"] is True, report
+    assert report["ok"] is True, str(report)
     assert dump_keyspace(target).keys() == dump_keyspace(source).keys()
     assert target.get("k:5") is None
     assert target.get("after-restart:7") == b"value-7"
@@ -204,3 +204,132 @@ def test_a_source_that_refuses_config_set_is_refused_with_the_setting(
         assert target.dbsize() == 0
     finally:
         locked.stop()
+
+
+class SwitchedBox(threading.Thread):
+    """A box already switched to the target: it writes there directly, as the service does
+    (SET with a TTL), to keys the source's writer also changes and to keys of its own."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        super().__init__(daemon=True)
+        self._client = client
+        self.halt = threading.Event()
+        self.written: dict[str, str] = {}
+
+    def run(self) -> None:
+        rng = random.Random(11)
+        n = 0
+        while not self.halt.is_set():
+            n += 1
+            for key in (f"k:{rng.randrange(2000)}", f"box:{n}"):
+                value = f"from-the-switched-box-{n}"
+                self._client.set(key, value, ex=300)
+                self.written[key] = value
+            time.sleep(0.002)
+
+
+def test_writes_of_a_box_switched_to_the_target_are_kept_and_not_counted_as_differences(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+) -> None:
+    # Given a follow of a live source, and one box switched to the target while the other
+    # still writes the source
+    populate_strings(source, 3000)
+    writer = Writer(source_server.client())
+    writer.start()
+    run = Run(source_server.client(), target_server.client(), (source_server.label, "target"))
+    run.wait_for("following")
+    box = SwitchedBox(target_server.client())
+    box.start()
+    time.sleep(1.5)
+
+    # When the second box switches too (the source has no writers left) and the follow stops
+    # while the switched boxes keep writing the target
+    writer.halt.set()
+    writer.join()
+    time.sleep(0.5)
+    last_direct = {f"k:{index}": f"direct-{index}" for index in range(2000, 2100)}
+    for key, value in last_direct.items():
+        target.set(key, value, ex=300)
+    report = run.stop()
+    box.halt.set()
+    box.join()
+
+    # Then every source key is on the target unless the box wrote that key there, nothing is
+    # on the target that neither side wrote, and the box's last writes were not overwritten
+    assert_same_keyspace(
+        source, target, written_on_target={key.encode() for key in [*box.written, *last_direct]}
+    )
+    assert {key: target.get(key) for key in last_direct} == {
+        key: value.encode() for key, value in last_direct.items()
+    }
+    assert len(box.written) > 100
+    assert report["ok"] is True, str(report)
+    assert 0 < report["superseded"] <= report["written_on_target"]
+    assert report["mismatched"] == 0
+
+
+def test_a_source_key_deleted_on_the_target_during_the_follow_is_a_mismatch(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+) -> None:
+    # Given a follow whose target gets a write of its own that is not newer data: a DEL
+    populate_strings(source, 500)
+    run = Run(source_server.client(), target_server.client(), (source_server.label, "target"))
+    run.wait_for("following")
+    target.delete("k:7")
+    time.sleep(0.3)
+
+    # When the follow stops
+    report = run.stop()
+
+    # Then the key the source still has is reported missing, and the run is not ok
+    assert target.get("k:7") is None
+    assert source.get("k:7") == b"value-7"
+    assert report["ok"] is False
+    assert report["mismatched"] == 1
+    assert "b'k:7': missing on target" in report["mismatches"][0]
+
+
+def test_a_source_change_seen_before_a_target_write_does_not_overwrite_it(
+    source: redis.Redis,
+    target: redis.Redis,
+    source_server: RedisServer,
+    target_server: RedisServer,
+) -> None:
+    # Given a follower tracking the target's own writes
+    copier = RedisCopier(
+        source_server.client(),
+        target_server.client(),
+        CopySettings(),
+        source_label=source_server.label,
+        target_label=target_server.label,
+    )
+    follower = Follower(copier, source_server.client(), target_server.client())
+    follower.start()
+    follower.track_target_writes()
+    try:
+        # When the unswitched box writes a key on the source and then a switched box writes
+        # the same key on the target, before the follower applies anything
+        source.set("shared", "older, on the source", ex=300)
+        source.set("source-only", "on the source", ex=300)
+        target.set("shared", "newer, on the target", ex=300)
+        time.sleep(0.3)
+        follower.step()
+
+        # Then the newer target write stands, and the other change is applied
+        assert target.get("shared") == b"newer, on the target"
+        assert target.get("source-only") == b"on the source"
+        assert follower.written_on_target == {b"shared"}
+
+        # And a later source change is applied over it
+        source.set("shared", "newest, on the source", ex=300)
+        time.sleep(0.3)
+        follower.step()
+        assert target.get("shared") == b"newest, on the source"
+    finally:
+        follower.close()
