@@ -94,6 +94,9 @@ def summarize(outcome: Outcome, html: Path) -> dict[str, Any]:
         missed.append(f"new tier's hit rate after the cutover {hit_rate} is not above 90%")
     if outcome.plan.faults and not outcome.rolled_back_on_5xx:
         missed.append("the gate did not walk traffic back while the new tier answered 5xx")
+    for name, code in outcome.timeline.follow_exits.items():
+        if code != 0:
+            missed.append(f"{name} exited with {code} after its drain; follow-stop would fail")
     for goal, reason in outcome.timeline.not_exercised.items():
         missed.append(f"not exercised: {goal} ({reason})")
     return {
@@ -195,8 +198,8 @@ def text_summary(result: dict[str, Any]) -> str:
         f"of {result['keys_compared']} compared",
         f"  new tier's hit rate after the cutover: {result['hit_rate_after']}",
         f"  traffic walked back on 5xx: {result['rolled_back_on_5xx']}",
-        "  follows' own exit status after the drain (not a goal; the deploy's follow-stop "
-        "checks it): " + ", ".join(f"{k} {v}" for k, v in result["follow_exits"].items()),
+        "  follows' exit status after the drain (follow-stop needs 0): "
+        + ", ".join(f"{k} {v}" for k, v in result["follow_exits"].items()),
         "  phases: " + ", ".join(f"{p['phase']} {p['seconds']} s" for p in result["phases"]),
         "  p99 per step: "
         + ", ".join(f"new={s['new_weight']}% {s['p99_ms']} ms" for s in result["steps"]),

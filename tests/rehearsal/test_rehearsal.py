@@ -58,6 +58,7 @@ def test_short_rehearsal_reports_what_it_measured(tmp_path: Path) -> None:
     assert "after switch-to-old the old tier writes to the old Redis" in notes
     assert summary["keys_compared"] > 0
     assert summary["keys_differing"] == 0, summary["key_examples"]
+    assert summary["follow_exits"] == {"copy": 0, "reverse-follow": 0}, summary["notes"]
 
 
 def test_comparison_finds_lost_and_stale_keys(tmp_path: Path) -> None:
