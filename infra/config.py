@@ -168,6 +168,8 @@ class ProdSettings:
     copy_generation: int
     copy_policy: str
     shift: ShiftSettings
+    # A snapshot of the production cache restored into a one-node drill group ("" = none).
+    restore_drill: str = ""
     api_workers: int = 2  # one asyncio worker per vCPU of the 2-vCPU task
     max_memory_mb: int = 3072
 
@@ -215,6 +217,7 @@ DEFAULTS: dict[str, Any] = {
     "migrate_data": False,
     "copy_generation": 1,
     "copy_policy": "fail",
+    "restore_drill": "",
     "shift_traffic": False,
     "traffic_weight": 100,
     "shift_step": 10,
@@ -228,6 +231,8 @@ DEFAULTS: dict[str, Any] = {
 }
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 _NODE_TYPE = re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
+# ElastiCache snapshot names: a letter first, letters, digits and single hyphens, no final one.
+_SNAPSHOT_NAME = re.compile(r"^[A-Za-z](?:-?[A-Za-z0-9]){0,254}$")
 
 
 # CDK's own context keys, named rather than guessed: the CLI and cx-api put `aws:cdk:*`
@@ -432,6 +437,12 @@ def _prod(context: Mapping[str, Any]) -> ProdSettings:
         ),
         copy_policy=_copy_policy(context["copy_policy"]),
         shift=_shift(context),
+        restore_drill=parse_text(
+            "restore_drill",
+            context["restore_drill"],
+            _SNAPSHOT_NAME,
+            "an ElastiCache snapshot name (a letter, then letters, digits and single hyphens)",
+        ),
     )
 
 
@@ -533,6 +544,11 @@ def load_settings(raw_context: Mapping[str, Any]) -> Settings:
         raise ConfigError(
             "phase=3 needs alb=true: the box serves plain HTTP, so the weighted name would "
             "answer HTTPS on production and HTTP on the old entry"
+        )
+    if settings.prod.restore_drill and not settings.prod_enabled:
+        raise ConfigError(
+            f"restore_drill={settings.prod.restore_drill!r} restores a production snapshot into "
+            "ProdStack; it needs phase=3"
         )
     if settings.prod_enabled and not settings.dns.has_zone:
         raise ConfigError(

@@ -233,6 +233,7 @@ FLAG_COMBINATIONS: dict[str, dict[str, str]] = {
     "phase2": {"phase": "2"},
     "phase3": {"phase": "3"},
     "phase3-migration": {"phase": "3", "migrate_data": "true", "shift_traffic": "true"},
+    "phase3-restore-drill": {"phase": "3", "restore_drill": "drill-2026-12-01"},
 }
 
 SECOND_REGION = "eu-west-1"

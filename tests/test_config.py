@@ -90,6 +90,14 @@ BAD_INPUT = {
         {"copy_policy": "merge"},
         "copy_policy='merge' is not allowed; use fail",
     ),
+    "restore drill without production": (
+        {"phase": "2", "restore_drill": "drill-1"},
+        "restore_drill='drill-1' restores a production snapshot into ProdStack; it needs phase=3",
+    ),
+    "restore drill snapshot name": (
+        {"phase": "3", "restore_drill": "drill--1"},
+        "restore_drill='drill--1' is not an ElastiCache snapshot name",
+    ),
     "domain outside its zone": (
         {"domain_name": "api.other.com"},
         "domain_name='api.other.com' is not inside zone_name",

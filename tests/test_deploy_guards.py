@@ -153,6 +153,16 @@ class TestTeardownGuard:
         refused = deploy_over(stack, before, after)
         assert refused and f"-c allow_teardown={stack}" in refused[0]
 
+    def test_a_restore_drill_comes_and_goes_but_production_stays_guarded(self) -> None:
+        drill = {"phase": "3", "restore_drill": "drill-2026-12-01"}
+        assert record_written(template("ProdStack", **drill)) == record_written(
+            template("ProdStack", phase="3")
+        )
+        assert deploy_over("ProdStack", {"phase": "3"}, drill) == []
+        assert deploy_over("ProdStack", drill, {"phase": "3"}) == []
+        refused = deploy_over("ProdStack", drill, {"phase": "2"})
+        assert refused and "-c allow_teardown=ProdStack" in refused[0]
+
     def test_a_stack_with_nothing_stateful_records_none_and_accepts_anything(self) -> None:
         none = [deploy_guards.NOTHING_STATEFUL]
         assert refusals(template("ProdStack", phase="3"), none) == []

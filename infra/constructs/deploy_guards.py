@@ -108,6 +108,7 @@ STATEFUL_TYPES: dict[str, tuple[str, ...]] = {
 # What a record holds when the stack has no stateful resource (a StringList cannot be empty).
 NOTHING_STATEFUL = "none"
 DIGEST_CHARS = 12
+DISPOSABLE = "ProStudio::Disposable"
 
 
 def record_name(stack_name: str) -> str:
@@ -123,11 +124,19 @@ def entry(logical_id: str, resource_type: str, properties: dict[str, Any]) -> st
     return f"{logical_id}={hashlib.sha256(text.encode()).hexdigest()[:DIGEST_CHARS]}"
 
 
+def mark_disposable(resource: CfnResource, why: str) -> None:
+    """Leave a stateful resource out of the teardown guard: it holds nothing that is not
+    kept elsewhere (`why` says where, in the template's metadata)."""
+    resource.add_metadata(DISPOSABLE, why)
+
+
 def stateful_entries(stack: Stack) -> list[str]:
-    """The stack's stateful resources as record entries, sorted."""
+    """The stack's guarded stateful resources as record entries, sorted."""
     entries = []
     for node in stack.node.find_all():
         if not isinstance(node, CfnResource) or node.cfn_resource_type not in STATEFUL_TYPES:
+            continue
+        if node.get_metadata(DISPOSABLE):
             continue
         properties = stack.resolve(node._cfn_properties)
         logical_id = stack.resolve(stack.get_logical_id(node))

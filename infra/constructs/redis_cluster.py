@@ -12,6 +12,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infra.constructs.deploy_guards import mark_disposable
+
 # The port is create-only: changing it replaces the group and its data.
 REDIS_PORT = 6380
 
@@ -54,7 +56,12 @@ class RedisCluster(Construct):
         snapshot_retention_days: int,
         engine: str,
         encryption_key: kms.IKey | None = None,
+        snapshot_name: str | None = None,
+        disposable: str | None = None,
     ) -> None:
+        """`snapshot_name` seeds the group from a snapshot (create-only: a new name replaces
+        the group). A `disposable` group, whose data is kept elsewhere (the reason), leaves
+        no final snapshot and is not held by the teardown guard."""
         super().__init__(scope, id_)
         self.engine = ENGINES[engine]
         self.port = REDIS_PORT
@@ -111,10 +118,15 @@ class RedisCluster(Construct):
             cache_subnet_group_name=subnet_group.ref,
             security_group_ids=[self.security_group.security_group_id],
             snapshot_retention_limit=snapshot_retention_days,
+            snapshot_name=snapshot_name,
             auto_minor_version_upgrade=True,
         )
-        # A deleted or replaced group leaves a final snapshot behind.
-        self.group.apply_removal_policy(RemovalPolicy.SNAPSHOT)
+        if disposable:
+            self.group.apply_removal_policy(RemovalPolicy.DESTROY)
+            mark_disposable(self.group, disposable)
+        else:
+            # A deleted or replaced group leaves a final snapshot behind.
+            self.group.apply_removal_policy(RemovalPolicy.SNAPSHOT)
         self.host = self.group.attr_primary_end_point_address
         self.connections = ec2.Connections(
             security_groups=[self.security_group],

@@ -172,7 +172,26 @@ ZERO_COST: tuple[Accepted, ...] = (
     ),
 )
 
+
+def _drill(stack: Any) -> bool:
+    return bool(stack.settings.prod.restore_drill)
+
+
 PROD: tuple[Accepted, ...] = (
+    Accepted(
+        "RestoreDrill/AuthToken/Resource",
+        "AwsSolutions-SMG4",
+        "The drill group lives for one restore drill and is deleted with its token; nothing "
+        "but the copy host that verifies it ever uses the token.",
+        when=_drill,
+    ),
+    Accepted(
+        "RestoreDrill/ReplicationGroup",
+        "AwsSolutions-AEC4",
+        "The restore drill proves a snapshot restores and verifies; one node is enough for "
+        "that, and production's three-node Multi-AZ group is untouched.",
+        when=_drill,
+    ),
     Accepted(
         "Dns/OldRecord",
         "CloudFormation-Validate::E3023",

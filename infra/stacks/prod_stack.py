@@ -115,6 +115,29 @@ class ProdStack(Stack):
             encryption_key=cache_key,
         )
 
+        if prod.restore_drill:
+            self.restore_drill = RedisCluster(
+                self,
+                "RestoreDrill",
+                vpc=self.network.vpc,
+                subnets=self.network.data_subnets,
+                node_type=prod.redis_node_type,
+                node_count=1,
+                description="ProStudio restore drill",
+                snapshot_retention_days=0,
+                engine=settings.cache_engine,
+                encryption_key=cache_key,
+                snapshot_name=prod.restore_drill,
+                disposable=f"restored from snapshot {prod.restore_drill}, which it leaves intact",
+            )
+            self.restore_drill.allow_from(
+                [self.network.migration_clients], "The copy host that verifies the drill"
+            )
+            CfnOutput(self, "RestoreDrillEndpoint", value=self.restore_drill.host)
+            CfnOutput(
+                self, "RestoreDrillAuthTokenArn", value=self.restore_drill.auth_token.secret_arn
+            )
+
         self.load_balancer = LoadBalancer(
             self,
             "LoadBalancer",

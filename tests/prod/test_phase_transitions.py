@@ -14,6 +14,7 @@ from synth_support import context_for, synthesize
 
 from infra.config import Settings, load_settings
 
+DRILL_SNAPSHOT = "drill-2026-12-01"
 CONTEXTS: dict[str, dict[str, str]] = {
     "phase1": {"phase": "1"},
     "phase1-separate-redis": {"phase": "1", "separate_redis": "true"},
@@ -22,6 +23,7 @@ CONTEXTS: dict[str, dict[str, str]] = {
     "phase2": {"phase": "2"},
     "phase3": {"phase": "3"},
     "phase3-migration": PHASE3_MIGRATION,
+    "phase3-restore-drill": {"phase": "3", "restore_drill": DRILL_SNAPSHOT},
 }
 INCREMENTS_UP = ["phase1", "phase1-separate-redis", "phase1-separate-redis-alb", "phase2", "phase3"]
 WALKS = [
@@ -31,6 +33,7 @@ WALKS = [
     ["phase1", "phase1-alb", "phase1"],
     ["phase1", "phase3", "phase1"],
     ["phase3", "phase3-migration", "phase3", "phase3-migration", "phase2"],
+    ["phase3", "phase3-restore-drill", "phase3"],
 ]
 TRANSITIONS = sorted({(walk[i], walk[i + 1]) for walk in WALKS for i in range(len(walk) - 1)})
 STACKS = ("ZeroCostStack", "ProdStack")
@@ -53,6 +56,8 @@ def removable_paths(before: Settings, after: Settings) -> tuple[str, ...]:
         paths.append("ZeroCostStack/Web/Box2")
     if before.prod.migrate_data and not after.prod.migrate_data:
         paths += ["ProdStack/RedisCutover", "ProdStack/BoxRole"]
+    if before.prod.restore_drill and not after.prod.restore_drill:
+        paths.append("ProdStack/RestoreDrill")
     if before.prod.shift.enabled and not after.prod.shift.enabled:
         paths.append("ProdStack/TrafficShift")
     if before.prod_enabled and not after.prod_enabled:
@@ -182,3 +187,19 @@ def test_switching_the_cache_engine_is_announced_as_a_replacement(phase: str, st
         ("AWS::ElastiCache::ReplicationGroup", "REPLACEMENT")
     ]
     assert '"redis" -> "valkey"' in findings[0].detail
+
+
+def test_a_restore_drill_from_a_new_snapshot_replaces_only_the_drill_group() -> None:
+    def drill(snapshot: str) -> dict[str, Any]:
+        synthesis = synthesize(phase="3", restore_drill=snapshot)
+        assert synthesis.error is None, synthesis.error
+        return synthesis.template("ProdStack")
+
+    findings = stateful_changes("ProdStack", drill(DRILL_SNAPSHOT), drill("drill-2026-12-08"))
+
+    assert [(f.logical_id.startswith("RestoreDrill"), f.kind) for f in findings] == [
+        (True, "REPLACEMENT")
+    ]
+    assert f'create-only SnapshotName: "{DRILL_SNAPSHOT}" -> "drill-2026-12-08"' in (
+        findings[0].detail
+    )
