@@ -21,7 +21,6 @@ OLD_REDIS_SECRET_ARN = f"{PREFIX}/zero-cost/redis-secret-arn"
 REDIS_MIGRATION_CLIENT_SG = f"{PREFIX}/zero-cost/redis-migration-client-sg"
 # The old Redis's own security group: production's copy Lambdas are admitted to it by a rule
 # that ProdStack owns.
-OLD_REDIS_SG = f"{PREFIX}/zero-cost/redis-sg"
 # The zero-cost entry point: the "old" weighted record points here.
 OLD_ENTRY_DNS_NAME = f"{PREFIX}/zero-cost/entry-dns-name"
 OLD_ENTRY_HOSTED_ZONE_ID = f"{PREFIX}/zero-cost/entry-hosted-zone-id"

@@ -36,9 +36,7 @@ class Handoff(Construct):
         port: int,
         tls: bool,
         secret: secretsmanager.ISecret,
-        security_group: ec2.ISecurityGroup,
     ) -> None:
-        self._put("RedisSgParam", parameters.OLD_REDIS_SG, security_group.security_group_id)
         self._put("RedisHostParam", parameters.OLD_REDIS_HOST, host)
         self._put("RedisPortParam", parameters.OLD_REDIS_PORT, str(port))
         self._put("RedisTlsParam", parameters.OLD_REDIS_TLS, "true" if tls else "false")

@@ -22,7 +22,6 @@ from aws_cdk import (
     ILocalBundling,
     RemovalPolicy,
 )
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -85,15 +84,6 @@ class Handler:
 
 
 @dataclass(frozen=True)
-class InVpc:
-    """Where VPC-bound handlers run; the Provider's own functions stay outside the VPC."""
-
-    vpc: ec2.IVpc
-    subnets: ec2.SubnetSelection
-    security_groups: Sequence[ec2.ISecurityGroup]
-
-
-@dataclass(frozen=True)
 class PolledProvider:
     on_event: lambda_.Function
     is_complete: lambda_.Function
@@ -123,7 +113,6 @@ def add_polled_provider(
     query_interval: Duration,
     total_timeout: Duration,
     environment: Mapping[str, str] | None = None,
-    in_vpc: InVpc | None = None,
     slice_time: Duration | None = None,
 ) -> PolledProvider:
     """Add the two handlers (sharing `role`), their log groups and the Provider to `scope`,
@@ -137,15 +126,6 @@ def add_polled_provider(
     def function(id_: str, handler: Handler) -> lambda_.Function:
         logs_of_function = log_group(scope, f"{id_}Logs")
         logs_of_function.grant_write(role)
-        network: dict[str, Any] = (
-            {
-                "vpc": in_vpc.vpc,
-                "vpc_subnets": in_vpc.subnets,
-                "security_groups": list(in_vpc.security_groups),
-            }
-            if in_vpc
-            else {}
-        )
         return lambda_.Function(
             scope,
             id_,
@@ -161,7 +141,6 @@ def add_polled_provider(
             # also keeps a retry storm from taking the account's whole concurrency.
             reserved_concurrent_executions=HANDLER_CONCURRENCY,
             description=f"{title} ({handler.entry_point.rsplit('.', maxsplit=1)[-1]})",
-            **network,
         )
 
     on_event_function = function("OnEvent", on_event)

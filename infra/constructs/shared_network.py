@@ -42,29 +42,6 @@ class SharedNetwork(Construct):
             "MigrationClients", parameters.REDIS_MIGRATION_CLIENT_SG
         )
         self.boxes = self._imported_group("Boxes", parameters.BOX_SECURITY_GROUP)
-        # Worn by production's in-VPC Lambdas. ProdStack owns it, so the network interfaces
-        # Lambda releases 20-40 minutes after a function is deleted hold up only this stack's
-        # teardown, never ZeroCostStack's migration group.
-        self.migration_functions = ec2.SecurityGroup(
-            self,
-            "MigrationFunctions",
-            vpc=self.vpc,
-            description="ProStudio production in-VPC migration Lambdas",
-            allow_all_outbound=True,
-        )
-
-    def admit_to_old_redis(self, clients: ec2.ISecurityGroup, *, port: int) -> None:
-        """An ingress rule, owned by this stack, on the old Redis's security group."""
-        ec2.CfnSecurityGroupIngress(
-            self,
-            "OldRedisIngress",
-            group_id=self._read(parameters.OLD_REDIS_SG),
-            source_security_group_id=clients.security_group_id,
-            ip_protocol="tcp",
-            from_port=port,
-            to_port=port,
-            description="Production's migration Lambdas to the old Redis",
-        )
 
     def _imported_group(self, id_: str, parameter_name: str) -> ec2.ISecurityGroup:
         return ec2.SecurityGroup.from_security_group_id(

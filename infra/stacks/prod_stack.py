@@ -28,13 +28,13 @@ from infra.constructs.egress import Egress
 from infra.constructs.fargate_service import Capacity, FargateService
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.monitoring import Monitoring, RedisNodes
-from infra.constructs.redis_cluster import REDIS_PORT, RedisCluster
+from infra.constructs.redis_cluster import RedisCluster
 from infra.constructs.redis_copy import RedisEndpoint as CopyEndpoint
 from infra.constructs.redis_cutover import Box, RedisCutover
 from infra.constructs.redis_endpoint import RedisEndpoint
 from infra.constructs.shared_network import SharedNetwork
 from infra.constructs.traffic_shift import TrafficShift
-from infra.constructs.web_hosts import LOCAL_REDIS_PORT, SERVICE_DIR
+from infra.constructs.web_hosts import SERVICE_DIR
 from infra.constructs.weighted_dns import NEW, OLD, WeightedDns
 from infra.stacks.acknowledgements import PROD, acknowledge
 
@@ -168,17 +168,9 @@ class ProdStack(Stack):
             api_workers=prod.api_workers,
             max_memory_mb=prod.max_memory_mb,
         )
-        clients: list[ec2.IConnectable] = [
-            self.service.service,
-            self.network.migration_clients,
-            self.network.migration_functions,
-        ]
+        clients: list[ec2.IConnectable] = [self.service.service, self.network.migration_clients]
         self.cache.allow_from(clients, "Service tasks and migration clients")
         egress.allow_from([*clients, self.network.boxes], "Clients of AWS APIs in the VPC")
-        self.network.admit_to_old_redis(
-            self.network.migration_functions,
-            port=REDIS_PORT if settings.zero_cost.separate_redis else LOCAL_REDIS_PORT,
-        )
         dns.add_new(self.load_balancer.alb)
 
         self.monitoring = Monitoring(

@@ -83,7 +83,6 @@ class ZeroCostStack(Stack):
                 port=cache.port,
                 tls=True,
                 secret=cache.auth_token,
-                security_group=cache.security_group,
             )
         else:
             hosts.allow_redis_from(handoff.migration_clients, "Redis migration Lambdas")
@@ -92,7 +91,6 @@ class ZeroCostStack(Stack):
                 port=hosts.local_redis_port,
                 tls=False,
                 secret=hosts.redis_password,
-                security_group=hosts.security_group,
             )
         BoxAlarms(
             self,

@@ -146,10 +146,6 @@ def _refs(*refs: dict[str, Any]) -> list[str]:
     return sorted(json.dumps(ref, sort_keys=True) for ref in refs)
 
 
-def _migration_functions(template: Template) -> dict[str, list[str]]:
-    return group_id(ref_of(template, "AWS::EC2::SecurityGroup", "NetworkMigrationFunctions"))
-
-
 def test_endpoints_admit_https_from_every_client_of_aws_apis_in_the_vpc(prod: Template) -> None:
     """Private DNS sends the whole VPC's calls to the endpoints: the boxes included."""
     endpoints_group = ref_of(prod, "AWS::EC2::SecurityGroup", "Egress")
@@ -158,7 +154,6 @@ def test_endpoints_admit_https_from_every_client_of_aws_apis_in_the_vpc(prod: Te
     assert _sources(rules) == _refs(
         group_id(ref_of(prod, "AWS::EC2::SecurityGroup", "Service")),
         ssm_ref(prod, parameters.REDIS_MIGRATION_CLIENT_SG),
-        _migration_functions(prod),
         ssm_ref(prod, parameters.BOX_SECURITY_GROUP),
     )
 
@@ -466,7 +461,6 @@ def test_cache_admits_the_service_and_the_migration_clients_only(prod: Template)
     assert _sources(rules) == _refs(
         group_id(ref_of(prod, "AWS::EC2::SecurityGroup", "Service")),
         ssm_ref(prod, parameters.REDIS_MIGRATION_CLIENT_SG),
-        _migration_functions(prod),
     )
 
 
