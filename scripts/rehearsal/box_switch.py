@@ -1,11 +1,11 @@
 """The boxes' Redis switch: the deploy's own runtime/service/deploy/redis-cutover.sh, run
 against the old tier. Only what a laptop lacks is stood in: `aws` answers the production
 token, and `systemctl restart prostudio.service` becomes a restart of the old tier's gunicorn
-with the environment the script's drop-in names, as systemd would merge it."""
+on its held socket, with the environment the script's drop-in names, as systemd would merge
+it."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 
 from prostudio.provisioning import read_env_file
-from prostudio.topology import LocalTopology, ManagedProcess
+from prostudio.topology import LocalTopology
 
 from rehearsal.paths import REPO_ROOT
-from rehearsal.stands import wait_until
 
 CUTOVER_SCRIPT = REPO_ROOT / "runtime" / "service" / "deploy" / "redis-cutover.sh"
 DROP_IN = "etc/systemd/system/prostudio.service.d/redis-switch.conf"
@@ -58,7 +57,6 @@ class BoxSwitch:
             path.chmod(0o755)
         (self.root / "etc/prostudio").mkdir(parents=True, exist_ok=True)
         self.request = self.root / "restart-request"
-        self.generation = 0
         self.env = {
             **os.environ,
             "PATH": f"{stubs}:{os.environ['PATH']}",
@@ -108,40 +106,6 @@ class BoxSwitch:
         return env
 
     def restart_service(self) -> None:
-        """Start the replacement gunicorn on its own socket, point nginx's socket path at it,
-        then stop the old one gracefully (it finishes the requests it holds)."""
-        self.generation += 1
-        live = self.box.socket_path
-        socket = live.with_name(f"gunicorn-{self.generation}.sock")
-        env = self.service_environment()
-        env["GUNICORN_BIND"] = f"unix:{socket}"
-        replacement = ManagedProcess(
-            "gunicorn",
-            self.box._pinned(self.box.gunicorn_command()),
-            log=self.box.log_path("gunicorn"),
-            cwd=str(self.box.service_root),
-            env=env,
-        )
-        wait_until(socket.exists, "the restarted gunicorn's socket", timeout=30)
-        self._point(live, socket)
-        previous = self.box.processes["gunicorn"]
-        self.box.processes["gunicorn"] = replacement
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(previous.pid, signal.SIGTERM)
-        # The first gunicorn was bound to the live path itself and unlinks it as it stops.
-        deadline = time.monotonic() + 5
-        while previous.running() and time.monotonic() < deadline:
-            if not live.is_symlink():
-                self._point(live, socket)
-            time.sleep(0.001)
-        if not live.is_symlink():
-            self._point(live, socket)
-        previous.stop()
-
-    @staticmethod
-    def _point(live: Path, socket: Path) -> None:
-        staged = live.with_name(live.name + ".staged")
-        with contextlib.suppress(FileNotFoundError):
-            staged.unlink()
-        staged.symlink_to(socket)
-        os.replace(staged, live)
+        """`systemctl restart prostudio.service`: gunicorn stops and starts again on the
+        socket the box holds (prostudio.socket), with the merged environment."""
+        self.box.restart_gunicorn(self.service_environment())

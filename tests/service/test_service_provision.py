@@ -156,12 +156,13 @@ def test_local_mode_installs_redis_with_the_secret_and_starts_everything(box: Pa
     assert f"ExecStart={find_binary('redis-server')} /etc/prostudio/redis.conf" in unit
     site = run.file("/etc/nginx/conf.d/prostudio.conf").read_text()
     assert "listen 80 default_server;" in site
-    assert "server unix:/run/prostudio/gunicorn.sock" in site
+    assert "server unix:/run/prostudio-api/gunicorn.sock" in site
     assert f"alias {box}/opt/prostudio/app/static/;" in site
     assert (
         "include /etc/nginx/conf.d/prostudio.conf;" in run.file("/etc/nginx/nginx.conf").read_text()
     )
     assert run.file("/etc/systemd/system/prostudio.service").exists()
+    assert_socket_is_held_by_systemd(run, site)
     assert run.file("/etc/systemd/system/nginx.service.d/prostudio.conf").exists()
     calls = run.calls
     assert "dnf install -y -q nginx redis6 python3.11 python3.11-pip" in calls
@@ -173,11 +174,33 @@ def test_local_mode_installs_redis_with_the_secret_and_starts_everything(box: Pa
         "systemctl disable --now redis6.service",
         "systemctl enable prostudio-redis.service",
         "systemctl restart prostudio-redis.service",
+        "systemctl enable --now prostudio.socket",
         "systemctl enable prostudio.service nginx.service",
         "systemctl restart prostudio.service",
         "systemctl reload-or-restart nginx.service",
     ]
     assert SECRET not in "\n".join(calls)
+
+
+def unit_settings(text: str) -> dict[str, str]:
+    return dict(
+        line.split("=", 1) for line in text.splitlines() if "=" in line and line[0].isalpha()
+    )
+
+
+def assert_socket_is_held_by_systemd(run: Run, site: str) -> None:
+    """systemd listens on the socket nginx uses and hands it to gunicorn, outside the
+    runtime directory systemd empties whenever the service stops."""
+    socket_unit = unit_settings(run.file("/etc/systemd/system/prostudio.socket").read_text())
+    service = run.file("/etc/systemd/system/prostudio.service").read_text()
+    service_unit = unit_settings(service)
+    path = socket_unit["ListenStream"]
+    assert f"server unix:{path}" in site
+    assert f"Environment=GUNICORN_BIND=unix:{path}" in service
+    assert service_unit["Requires"] == "prostudio.socket"
+    assert "prostudio.socket" in service_unit["After"].split()
+    assert socket_unit["SocketGroup"] == service_unit["Group"]
+    assert not path.startswith(f"/run/{service_unit['RuntimeDirectory']}/")
 
 
 def test_rendered_box_redis_conf_runs_in_redis_server(box: Path, tmp_path: Path) -> None:

@@ -105,3 +105,42 @@ def test_reloads_recycling_and_an_aborted_worker_drop_no_request(
     logged = {r.get("request_id") for r in parse_json_lines(log) if r.get("event") == "request"}
     missing = [request_id for request_id, _ in answers if request_id not in logged]
     assert missing == [], f"{len(missing)} answered requests have no log line"
+
+
+def test_a_full_restart_as_systemctl_restart_does_drops_no_request(tmp_path: Path) -> None:
+    # Given the box's topology under load, its socket held as the prostudio.socket unit does
+    with LocalTopology(tmp_path, api_workers=1) as stack:
+        first_arbiter = stack.processes["gunicorn"].pid
+        stop = threading.Event()
+        answers: list[tuple[str, int]] = []
+        clients = [
+            threading.Thread(target=keep_requesting, args=(stack.nginx_port, stop, answers))
+            for _ in range(CLIENTS)
+        ]
+        for client in clients:
+            client.start()
+
+        # When gunicorn is stopped and started again, twice (the Redis switch does this)
+        try:
+            time.sleep(LOAD_SECONDS / 4)
+            stack.restart_gunicorn()
+            time.sleep(LOAD_SECONDS / 4)
+            stack.restart_gunicorn()
+            time.sleep(LOAD_SECONDS / 4)
+        finally:
+            stop.set()
+            for client in clients:
+                client.join(timeout=30)
+
+        # Then every request was answered, by a new master
+        failed = [(request_id, status) for request_id, status in answers if status != 200]
+        assert len(answers) > 500, "too little load to cross the restarts"
+        assert failed == [], f"{len(failed)} of {len(answers)} requests failed: {failed[:5]}"
+        assert stack.processes["gunicorn"].pid != first_arbiter
+        log = stack.log_path("gunicorn")
+        starts = [
+            r
+            for r in parse_json_lines(log)
+            if str(r.get("event", "")).startswith("Starting gunicorn")
+        ]
+        assert len(starts) == 3

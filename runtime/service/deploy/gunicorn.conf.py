@@ -23,7 +23,8 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prostudio-metrics-")
 
 wsgi_app = "prostudio.asgi:app"
-bind = [os.environ.get("GUNICORN_BIND", "unix:/run/prostudio/gunicorn.sock")]
+# On the box systemd's prostudio.socket hands the socket over (LISTEN_FDS) and bind is unused.
+bind = [os.environ.get("GUNICORN_BIND", "unix:/run/prostudio-api/gunicorn.sock")]
 # The socket is group-accessible: nginx's user joins the service's group on the box.
 umask = 0o007
 backlog = 2048

@@ -151,7 +151,7 @@ configure_local_redis() {
 configure_nginx() {
   install -D -m 0644 "$DEPLOY_DIR/proxy_params.conf" "$ROOT/etc/nginx/prostudio-proxy.conf"
   provisioning render "$DEPLOY_DIR/nginx.conf" "$ROOT/etc/nginx/conf.d/prostudio.conf" \
-    LISTEN=80 SOCKET=/run/prostudio/gunicorn.sock STATIC_ROOT="$APP_DIR/static" \
+    LISTEN=80 SOCKET=/run/prostudio-api/gunicorn.sock STATIC_ROOT="$APP_DIR/static" \
     ACCESS_LOG=/var/log/nginx/prostudio.access.log PROXY_PARAMS=/etc/nginx/prostudio-proxy.conf
   provisioning render "$DEPLOY_DIR/nginx-main.conf" "$ROOT/etc/nginx/nginx.conf" \
     USER=nginx WORKER_PROCESSES=auto PID_FILE=/run/nginx.pid \
@@ -163,6 +163,7 @@ configure_nginx() {
 }
 
 start_services() {
+  install -D -m 0644 "$DEPLOY_DIR/prostudio.socket" "$ROOT/etc/systemd/system/prostudio.socket"
   install -D -m 0644 "$DEPLOY_DIR/prostudio.service" "$ROOT/etc/systemd/system/prostudio.service"
   systemctl daemon-reload
   # The distribution's own Redis unit never runs: ours uses the rendered configuration.
@@ -173,6 +174,7 @@ start_services() {
   else
     systemctl disable --now prostudio-redis.service >/dev/null 2>&1 || true
   fi
+  systemctl enable --now prostudio.socket
   systemctl enable prostudio.service nginx.service
   systemctl restart prostudio.service
   systemctl reload-or-restart nginx.service

@@ -25,6 +25,10 @@ from prostudio.provisioning import redis_maxmemory_mb, render_file, write_file
 SERVICE_ROOT = Path(__file__).resolve().parent.parent
 DEPLOY_DIR = SERVICE_ROOT / "deploy"
 STATIC_DIR = SERVICE_ROOT / "static"
+# As deploy/prostudio.socket (Backlog=) and prostudio.service (TimeoutStopSec=) set them.
+SOCKET_BACKLOG = 2048
+GRACEFUL_STOP_SECONDS = 30
+SYSTEMD_FIRST_FD = 3
 SERVICE_VARIABLES = (
     "REDIS_",
     "API_WORKERS",
@@ -143,6 +147,7 @@ class LocalTopology:
         # an earlier version of the service); nginx and Redis always use this tree's files.
         self.service_root = service_root
         self.socket_path = self.workdir / "gunicorn.sock"
+        self.listener: socket.socket | None = None
         self.redis_socket = self.workdir / "redis" / "redis.sock"
         self.processes: dict[str, ManagedProcess] = {}
 
@@ -185,6 +190,10 @@ class LocalTopology:
             process = self.processes.pop(name, None)
             if process is not None:
                 process.stop()
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+            self.socket_path.unlink(missing_ok=True)
 
     def render_redis_config(self) -> Path:
         """redis.conf from deploy/, bound to 127.0.0.1 with a throwaway password."""
@@ -263,16 +272,56 @@ class LocalTopology:
         config = self.service_root / "deploy" / "gunicorn.conf.py"
         return [self.python, "-m", "gunicorn", "--config", str(config)]
 
-    def start_gunicorn(self) -> None:
-        """Start gunicorn on the unix socket and wait for the socket to appear."""
+    def hold_socket(self) -> int:
+        """Listen on gunicorn's unix socket here, as the box's prostudio.socket unit does:
+        connections wait in its backlog while gunicorn restarts. Returns its descriptor."""
+        if self.listener is None:
+            self.socket_path.unlink(missing_ok=True)
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(str(self.socket_path))
+            self.socket_path.chmod(0o660)
+            listener.listen(SOCKET_BACKLOG)
+            self.listener = listener
+        return self.listener.fileno()
+
+    def start_gunicorn(self, env: Mapping[str, str] | None = None) -> None:
+        """Start gunicorn on the held socket, handed over as systemd does (descriptor 3,
+        LISTEN_FDS, LISTEN_PID), and wait until it answers."""
+        held = self.hold_socket()
+        move = "" if held == SYSTEMD_FIRST_FD else f"exec {SYSTEMD_FIRST_FD}<&{held} {held}<&-; "
+        handover = f'{move}LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"'
+        command = self._pinned(self.gunicorn_command())
         self.processes["gunicorn"] = ManagedProcess(
             "gunicorn",
-            self._pinned(self.gunicorn_command()),
+            [find_binary("bash"), "-c", handover, "gunicorn", *command],
             log=self.log_path("gunicorn"),
             cwd=str(self.service_root),
-            env=self.service_environment(),
+            env=dict(env) if env is not None else self.service_environment(),
+            pass_fds=(held,),
         )
-        self._wait(self.socket_path.exists, "gunicorn")
+        self._wait(self._gunicorn_answers, "gunicorn")
+
+    def restart_gunicorn(self, env: Mapping[str, str] | None = None) -> None:
+        """What `systemctl restart prostudio.service` does: SIGTERM the master (it finishes
+        the requests it holds), wait for it, start a new one. The socket stays open."""
+        process = self.processes.pop("gunicorn")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.popen.wait(timeout=GRACEFUL_STOP_SECONDS)
+        process.stop()
+        self.start_gunicorn(env)
+
+    def _gunicorn_answers(self) -> bool:
+        """True when gunicorn itself (not the socket's backlog) answers /health."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(0.5)
+                conn.connect(str(self.socket_path))
+                conn.sendall(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                return conn.recv(12).startswith(b"HTTP/1.1 200")
+        except OSError:
+            return False
 
     def render_nginx_config(self) -> Path:
         """nginx's main file and the site, from deploy/, for loopback and this workdir."""
