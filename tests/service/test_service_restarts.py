@@ -4,6 +4,7 @@ for a missed heartbeat (SIGABRT) lose no request and no log line, through the re
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -58,6 +59,31 @@ def keep_requesting(port: int, stop: threading.Event, answers: list[tuple[str, i
     connection.close()
 
 
+@contextlib.contextmanager
+def under_load(port: int) -> Iterator[list[tuple[str, int]]]:
+    """CLIENTS keep-alive clients requesting through nginx for as long as the block runs;
+    yields their (request id, status) answers."""
+    stop = threading.Event()
+    answers: list[tuple[str, int]] = []
+    clients = [
+        threading.Thread(target=keep_requesting, args=(port, stop, answers)) for _ in range(CLIENTS)
+    ]
+    for client in clients:
+        client.start()
+    try:
+        yield answers
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(timeout=30)
+
+
+def assert_all_answered(answers: list[tuple[str, int]], *, at_least: int) -> None:
+    failed = [(request_id, status) for request_id, status in answers if status != 200]
+    assert len(answers) > at_least, "too little load to cross the restarts"
+    assert failed == [], f"{len(failed)} of {len(answers)} requests failed: {failed[:5]}"
+
+
 def worker_pids(stack: LocalTopology) -> set[int]:
     """The gunicorn arbiter's children."""
     arbiter = stack.processes["gunicorn"].pid
@@ -71,15 +97,7 @@ def test_reloads_recycling_and_an_aborted_worker_drop_no_request(
     stack = recycling_stack
     arbiter = stack.processes["gunicorn"].pid
     first_workers = worker_pids(stack)
-    stop = threading.Event()
-    answers: list[tuple[str, int]] = []
-    clients = [
-        threading.Thread(target=keep_requesting, args=(stack.nginx_port, stop, answers))
-        for _ in range(CLIENTS)
-    ]
-    for client in clients:
-        client.start()
-    try:
+    with under_load(stack.nginx_port) as answers:
         time.sleep(LOAD_SECONDS / 4)
         os.kill(arbiter, signal.SIGHUP)
         time.sleep(LOAD_SECONDS / 4)
@@ -88,14 +106,8 @@ def test_reloads_recycling_and_an_aborted_worker_drop_no_request(
         time.sleep(LOAD_SECONDS / 4)
         os.kill(arbiter, signal.SIGHUP)
         time.sleep(LOAD_SECONDS / 4)
-    finally:
-        stop.set()
-        for client in clients:
-            client.join(timeout=30)
 
-    failed = [(request_id, status) for request_id, status in answers if status != 200]
-    assert len(answers) > 1000, "too little load to cross the restarts"
-    assert failed == [], f"{len(failed)} of {len(answers)} requests failed: {failed[:5]}"
+    assert_all_answered(answers, at_least=1000)
     log = stack.log_path("gunicorn")
     boots = [r for r in parse_json_lines(log) if str(r.get("event", "")).startswith("Booting")]
     # Two reloads, one abort and several recycled workers each booted a new worker.
@@ -111,31 +123,17 @@ def test_a_full_restart_as_systemctl_restart_does_drops_no_request(tmp_path: Pat
     # Given the box's topology under load, its socket held as the prostudio.socket unit does
     with LocalTopology(tmp_path, api_workers=1) as stack:
         first_arbiter = stack.processes["gunicorn"].pid
-        stop = threading.Event()
-        answers: list[tuple[str, int]] = []
-        clients = [
-            threading.Thread(target=keep_requesting, args=(stack.nginx_port, stop, answers))
-            for _ in range(CLIENTS)
-        ]
-        for client in clients:
-            client.start()
 
         # When gunicorn is stopped and started again, twice (the Redis switch does this)
-        try:
+        with under_load(stack.nginx_port) as answers:
             time.sleep(LOAD_SECONDS / 4)
             stack.restart_gunicorn()
             time.sleep(LOAD_SECONDS / 4)
             stack.restart_gunicorn()
             time.sleep(LOAD_SECONDS / 4)
-        finally:
-            stop.set()
-            for client in clients:
-                client.join(timeout=30)
 
         # Then every request was answered, by a new master
-        failed = [(request_id, status) for request_id, status in answers if status != 200]
-        assert len(answers) > 500, "too little load to cross the restarts"
-        assert failed == [], f"{len(failed)} of {len(answers)} requests failed: {failed[:5]}"
+        assert_all_answered(answers, at_least=500)
         assert stack.processes["gunicorn"].pid != first_arbiter
         log = stack.log_path("gunicorn")
         starts = [
