@@ -38,7 +38,6 @@ COMMON_DIR = RUNTIME_DIR / "common"
 _NOT_BUNDLED = shutil.ignore_patterns("__pycache__", "*.pyc")
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 RUNTIME = lambda_.Runtime.PYTHON_3_12
-HANDLER_CONCURRENCY = 1
 FAILED_EVENT_RETENTION = Duration.days(14)
 
 
@@ -137,9 +136,6 @@ def add_polled_provider(
             memory_size=handler.memory_mb,
             environment=dict(environment or {}),
             log_group=logs_of_function,
-            # The Provider calls each handler once at a time for its one resource; the limit
-            # also keeps a retry storm from taking the account's whole concurrency.
-            reserved_concurrent_executions=HANDLER_CONCURRENCY,
             description=f"{title} ({handler.entry_point.rsplit('.', maxsplit=1)[-1]})",
         )
 

@@ -280,6 +280,16 @@ POLLED_PROVIDER: tuple[Accepted, ...] = (
     ),
     *(
         Accepted(
+            f"{handler}/Resource",
+            "checkov::CKV_AWS_115",
+            "Lambda refuses any reservation that leaves an account under 10 unreserved "
+            "(a new account's whole limit), which would fail the first deploy; the Provider "
+            "calls this handler once at a time for its one resource anyway.",
+        )
+        for handler in ("OnEvent", "IsComplete")
+    ),
+    *(
+        Accepted(
             f"Provider/{fn}/Resource",
             "checkov::CKV_AWS_116",
             "The waiter state machine invokes this framework function synchronously; its "
