@@ -22,6 +22,7 @@ applied over it. Verification counts such keys as `superseded`, never as equal.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -201,10 +202,14 @@ class Follower:
         pending = self.pending
         for key in keys:
             pending.setdefault(key, now)
+        self._claim(written)
+        self.report()
+
+    def _claim(self, written: list[bytes]) -> None:
+        """The target's own writes are newer than the source changes seen before them."""
         for key in written:
             self.written_on_target.add(key)
-            pending.pop(key, None)
-        self.report()
+            self.pending.pop(key, None)
 
     def _written_on_target(self) -> list[bytes]:
         """Keys the target's own clients have written since the last call. A key that is
@@ -293,7 +298,12 @@ class Follower:
         self._drop_links()
 
     def _resync(self) -> None:
-        """Subscribe again (waiting for the source to come back), then reconcile."""
+        """Subscribe again (waiting for the source to come back), then reconcile. The
+        target's writes announced so far are claimed first, so the reconciliation does not
+        take them for differences to overwrite."""
+        if self._tracking:
+            with contextlib.suppress(*LOST):
+                self._claim(self._written_on_target())
         deadline = time.monotonic() + RECONNECT_SECONDS
         while True:
             try:

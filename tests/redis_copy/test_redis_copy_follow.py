@@ -295,13 +295,9 @@ def test_a_source_key_deleted_on_the_target_during_the_follow_is_a_mismatch(
     assert "b'k:7': missing on target" in report["mismatches"][0]
 
 
-def test_a_source_change_seen_before_a_target_write_does_not_overwrite_it(
-    source: redis.Redis,
-    target: redis.Redis,
-    source_server: RedisServer,
-    target_server: RedisServer,
-) -> None:
-    # Given a follower tracking the target's own writes
+@pytest.fixture
+def follower(source_server: RedisServer, target_server: RedisServer) -> Iterator[Follower]:
+    """A follower past its copy, tracking the target's own writes, driven step by step."""
     copier = RedisCopier(
         source_server.client(),
         target_server.client(),
@@ -312,24 +308,50 @@ def test_a_source_change_seen_before_a_target_write_does_not_overwrite_it(
     follower = Follower(copier, source_server.client(), target_server.client())
     follower.start()
     follower.track_target_writes()
-    try:
-        # When the unswitched box writes a key on the source and then a switched box writes
-        # the same key on the target, before the follower applies anything
-        source.set("shared", "older, on the source", ex=300)
-        source.set("source-only", "on the source", ex=300)
-        target.set("shared", "newer, on the target", ex=300)
-        time.sleep(0.3)
-        follower.step()
+    yield follower
+    follower.close()
 
-        # Then the newer target write stands, and the other change is applied
-        assert target.get("shared") == b"newer, on the target"
-        assert target.get("source-only") == b"on the source"
-        assert follower.written_on_target == {b"shared"}
 
-        # And a later source change is applied over it
-        source.set("shared", "newest, on the source", ex=300)
-        time.sleep(0.3)
-        follower.step()
-        assert target.get("shared") == b"newest, on the source"
-    finally:
-        follower.close()
+def test_a_source_change_seen_before_a_target_write_does_not_overwrite_it(
+    source: redis.Redis, target: redis.Redis, follower: Follower
+) -> None:
+    # When the unswitched box writes a key on the source and then a switched box writes
+    # the same key on the target, before the follower applies anything
+    source.set("shared", "older, on the source", ex=300)
+    source.set("source-only", "on the source", ex=300)
+    target.set("shared", "newer, on the target", ex=300)
+    time.sleep(0.3)
+    follower.step()
+
+    # Then the newer target write stands, and the other change is applied
+    assert target.get("shared") == b"newer, on the target"
+    assert target.get("source-only") == b"on the source"
+    assert follower.written_on_target == {b"shared"}
+
+    # And a later source change is applied over it
+    source.set("shared", "newest, on the source", ex=300)
+    time.sleep(0.3)
+    follower.step()
+    assert target.get("shared") == b"newest, on the source"
+
+
+def test_a_resync_keeps_the_target_writes_announced_before_it(
+    source: redis.Redis, target: redis.Redis, follower: Follower
+) -> None:
+    # Given a key applied from the source, then written again by a switched box
+    source.set("shared", "on the source", ex=300)
+    time.sleep(0.3)
+    follower.step()
+    assert target.get("shared") == b"on the source"
+    target.set("shared", "newer, on the target", ex=300)
+    time.sleep(0.3)
+
+    # When the source's subscription is lost before the follower reads that announcement
+    source.client_kill_filter(_type="pubsub")
+    time.sleep(0.3)
+    follower.step()
+
+    # Then the resync's reconciliation left the box's write alone
+    assert follower.resyncs == 1
+    assert target.get("shared") == b"newer, on the target"
+    assert follower.written_on_target == {b"shared"}
