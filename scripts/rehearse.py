@@ -22,9 +22,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rehearsal.report import text_summary, write_report
-from rehearsal.scenario import FULL, SHORT, Rehearsal
-from rehearsal.stands import TopologyError
+try:
+    from rehearsal.report import text_summary, write_report
+    from rehearsal.scenario import FULL, SHORT, Rehearsal
+    from rehearsal.stands import TopologyError
+except ModuleNotFoundError as missing:
+    package = (missing.name or "a module").partition(".")[0]
+    sys.exit(
+        f"error: the rehearsal needs the test tools ({package} is not installed); "
+        "run `make rehearse`, which installs them"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -138,3 +138,18 @@ def test_primary_endpoint_follows_a_failover(tmp_path: Path) -> None:
     finally:
         endpoint.stop()
         group.stop()
+
+
+def test_without_the_test_tools_it_says_how_to_get_them() -> None:
+    hide_plotly = (
+        "import runpy, sys; sys.modules['plotly'] = None; sys.argv = ['rehearse.py', '--help'];"
+        f" runpy.run_path({str(ROOT / 'scripts' / 'rehearse.py')!r}, run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", hide_plotly], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: the rehearsal needs the test tools (plotly is not installed); "
+        "run `make rehearse`, which installs them"
+    )
