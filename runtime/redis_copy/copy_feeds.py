@@ -88,10 +88,10 @@ class TargetWrites(Subscription):
     def _keys(self, reply: Any) -> list[bytes]:
         """A RESP2 subscriber gets `message <channel> <keys>`, a RESP3 one `invalidate <keys>`;
         the keys are nil after a FLUSHALL."""
-        if not isinstance(reply, list) or not reply:
-            return []
-        keys = {b"message": reply[-1], b"invalidate": reply[-1]}.get(reply[0])
-        return keys if isinstance(keys, list) else []
+        if isinstance(reply, list) and reply[0] in {b"message", b"invalidate"}:
+            keys = reply[-1]
+            return keys if isinstance(keys, list) else []
+        return []
 
     def tracking(self) -> bytes:
         """The command that redirects a writing connection's invalidations here."""

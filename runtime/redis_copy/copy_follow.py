@@ -33,6 +33,7 @@ from copy_feeds import Subscription, TargetWrites
 from copy_preflight import ensure_notifications
 from copy_scan import SourceStream, fetch
 from copy_state import CheckpointStore, CopyError, CopyState
+from copy_verify import absent
 from copy_wire import Link, link_for, one_per_key, restores
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -140,9 +141,8 @@ class Follower:
         keys = self._target_writes.changed_keys(0)
         if not keys:
             return []
-        target = self._link("target", self._target)
-        target.send(one_per_key(b"EXISTS", keys))
-        return [key for key, exists in zip(keys, target.read(len(keys)), strict=True) if exists]
+        gone = set(absent(self._link("target", self._target), keys))
+        return [key for key in keys if key not in gone]
 
     def step(self, timeout: float = 0.05) -> None:
         """Collect the events and apply the changes they name."""
@@ -264,12 +264,9 @@ class Follower:
                     self.pending.setdefault(key, now)
         with_target = SourceStream(target, 0, count)
         while not with_target.exhausted:
-            keys = with_target.next_batch().keys
-            if keys:
-                source.send(one_per_key(b"EXISTS", keys))
-                for key, exists in zip(keys, source.read(len(keys)), strict=True):
-                    if not exists and key not in self.written_on_target:
-                        self.pending.setdefault(key, now)
+            for key in absent(source, with_target.next_batch().keys):
+                if key not in self.written_on_target:
+                    self.pending.setdefault(key, now)
 
 
 def follow(

@@ -151,13 +151,13 @@ class Verifier:
         self, source: Link, target: Link, keys: list[bytes], state: CopyState
     ) -> None:
         state.verification.target_checked += len(keys)
-        absent = _absent(source, keys)
-        if set(absent) - set(self._written_on_target) and self._settle:
+        only_on_target = absent(source, keys)
+        if set(only_on_target) - set(self._written_on_target) and self._settle:
             self._settle()
-        if absent:
-            still_there = set(absent) - set(_absent(target, absent))
-            absent = [key for key in _absent(source, absent) if key in still_there]
-        for key in absent:
+        if only_on_target:
+            still_there = set(only_on_target) - set(absent(target, only_on_target))
+            only_on_target = [key for key in absent(source, only_on_target) if key in still_there]
+        for key in only_on_target:
             if key not in self._written_on_target:
                 state.verification.target_only += 1
             self._record(state, key, "only on the target (deleted on the source?)")
@@ -204,7 +204,8 @@ def _random_keys(link: Link, count: int) -> list[bytes]:
     return list({key for key in link.read(count) if isinstance(key, bytes)})
 
 
-def _absent(link: Link, keys: list[bytes]) -> list[bytes]:
+def absent(link: Link, keys: list[bytes]) -> list[bytes]:
+    """The keys that do not exist on the link's server."""
     if not keys:
         return []
     link.send(one_per_key(b"EXISTS", keys))
