@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import socket
 import sys
 from types import FrameType
 from typing import Any, ClassVar
 
+from gunicorn.arbiter import Arbiter
+from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
 # Seconds a worker's shutdown keeps for the lifespan shutdown (pools closed, logs flushed)
 # inside gunicorn's graceful_timeout, after which the arbiter kills it.
 SHUTDOWN_MARGIN_SECONDS = 2
+# How long a stopping worker keeps reading after it stops accepting, before it closes its
+# idle connections: long enough for a request already sent on one to be read and answered.
+READ_BEFORE_CLOSING_SECONDS = 0.05
+
+
+class DrainingServer(Server):
+    """uvicorn's server, except that a shutdown stops accepting first and closes idle
+    connections only after READ_BEFORE_CLOSING_SECONDS. uvicorn closes them at once, and a
+    connection just accepted whose request was not read yet is then reset: nginx retries
+    that only on a connection it had cached, and answers 502 for a new one."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        await asyncio.sleep(READ_BEFORE_CLOSING_SECONDS)
+        await super().shutdown(sockets)
 
 
 class ServiceWorker(UvicornWorker):
@@ -37,6 +57,15 @@ class ServiceWorker(UvicornWorker):
         self.config.timeout_graceful_shutdown = max(
             1, self.cfg.graceful_timeout - SHUTDOWN_MARGIN_SECONDS
         )
+
+    async def _serve(self) -> None:
+        """UvicornWorker's, with the DrainingServer."""
+        self.config.app = self.wsgi
+        server = DrainingServer(config=self.config)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
     def init_signals(self) -> None:
         """uvicorn's signals, plus SIGABRT: flush the logs, then exit like gunicorn's."""
