@@ -34,7 +34,14 @@ PROD_REDIS_HOST = f"{PREFIX}/prod/redis-host"
 OLD_SET_ID = "old"
 NEW_SET_ID = "new"
 # The zero-cost boxes, for the deploy-time Redis cutover that ProdStack runs on them; their
-# security group is admitted by production's VPC endpoints (the boxes call AWS APIs).
+# security group is admitted by production's VPC endpoints (the boxes call AWS APIs). Which
+# instances the cutover may command is decided by IAM (the CloudFormation stack tag), never by
+# these ids.
 BOX_INSTANCE_IDS = f"{PREFIX}/zero-cost/box-instance-ids"
-BOX_ROLE_ARN = f"{PREFIX}/zero-cost/box-role-arn"
 BOX_SECURITY_GROUP = f"{PREFIX}/zero-cost/box-sg"
+
+
+def box_role_name(zero_cost_stack: str, region: str) -> str:
+    """The boxes' instance role: ZeroCostStack names it, ProdStack grants to it by this name
+    (IAM names are global to the account, so the region is part of it)."""
+    return f"{zero_cost_stack}-box-{region}"

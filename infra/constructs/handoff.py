@@ -42,11 +42,8 @@ class Handoff(Construct):
         self._put("RedisTlsParam", parameters.OLD_REDIS_TLS, "true" if tls else "false")
         self._put("RedisSecretParam", parameters.OLD_REDIS_SECRET_ARN, secret.secret_arn)
 
-    def publish_boxes(
-        self, *, instance_ids: list[str], role_arn: str, security_group_id: str
-    ) -> None:
+    def publish_boxes(self, *, instance_ids: list[str], security_group_id: str) -> None:
         self._put("BoxIdsParam", parameters.BOX_INSTANCE_IDS, ",".join(instance_ids))
-        self._put("BoxRoleParam", parameters.BOX_ROLE_ARN, role_arn)
         self._put("BoxSecurityGroupParam", parameters.BOX_SECURITY_GROUP, security_group_id)
 
     def publish_entry_ip(self, ip: str) -> None:

@@ -21,7 +21,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra import parameters
-from infra.config import Settings
+from infra.config import ZERO_COST_STACK, Settings
 from infra.constructs.budgets import StackBudget, committed_cost
 from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.egress import Egress
@@ -226,8 +226,9 @@ class ProdStack(Stack):
         count = settings.zero_cost.instances
         read = ssm.StringParameter.value_for_string_parameter
         instance_ids = Fn.split(",", read(self, parameters.BOX_INSTANCE_IDS), count)
-        box_role = iam.Role.from_role_arn(
-            self, "BoxRole", read(self, parameters.BOX_ROLE_ARN), mutable=True
+        # By the name ZeroCostStack gives it, in this account: never by a writable parameter.
+        box_role = iam.Role.from_role_name(
+            self, "BoxRole", parameters.box_role_name(ZERO_COST_STACK, self.region), mutable=True
         )
         self.cache.auth_token.grant_read(box_role)
         self.cache.allow_from(
@@ -240,6 +241,8 @@ class ProdStack(Stack):
                 Box("Box" if index == 0 else f"Box{index + 1}", instance_id)
                 for index, instance_id in enumerate(instance_ids)
             ],
+            box_stack_name=ZERO_COST_STACK,
+            box_role=box_role,
             region=self.region,
             old=self.network.old_redis(tls=settings.zero_cost.separate_redis),
             new=CopyEndpoint(

@@ -10,6 +10,7 @@ from aws_cdk import aws_elasticloadbalancingv2_targets as targets
 from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
+from infra import parameters
 from infra.config import Settings
 from infra.constructs.box_alarms import BoxAlarms
 from infra.constructs.box_update import BoxUpdate
@@ -53,6 +54,7 @@ class ZeroCostStack(Stack):
             subnets=network.public_subnets,
             count=flags.instances,
             instance_type=flags.instance_type,
+            role_name=parameters.box_role_name(id_, settings.region),
             api_workers=flags.api_workers,
             max_memory_mb=flags.max_memory_mb,
             external_redis=(
@@ -65,13 +67,13 @@ class ZeroCostStack(Stack):
             self,
             "BoxUpdate",
             boxes=[(box.node.id, box.instance_id) for box in hosts.instances],
+            box_role=hosts.role,
             app=hosts.app_asset,
             tools=hosts.tools_asset,
             env=hosts.provision_env(),
         )
         handoff.publish_boxes(
             instance_ids=[box.instance_id for box in hosts.instances],
-            role_arn=hosts.role.role_arn,
             security_group_id=hosts.security_group.security_group_id,
         )
         if cache:
