@@ -14,8 +14,11 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.constructs.monitoring import NAMESPACE
+from infra.constructs.monitoring import NAMESPACE as PRODUCTION_NAMESPACE
 
+# The boxes' own namespace: their role may write here and nowhere else, so a box cannot
+# write production's metrics (PRODUCTION_NAMESPACE).
+NAMESPACE = f"{PRODUCTION_NAMESPACE}/Box"
 HEALTH_METRIC = "BoxHealthy"
 MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)

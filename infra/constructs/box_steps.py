@@ -163,9 +163,7 @@ def document_arn(stack: Stack, document_name: str) -> str:
 class BoxDocument(Construct):
     """One script as an SSM Command document, and the grant that lets `sender` send it."""
 
-    def __init__(
-        self, scope: Construct, id_: str, *, script: BoxScript, sender: iam.IRole
-    ) -> None:
+    def __init__(self, scope: Construct, id_: str, *, script: BoxScript, sender: iam.IRole) -> None:
         super().__init__(scope, id_)
         self.script = script
         self.document = ssm.CfnDocument(

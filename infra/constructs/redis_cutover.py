@@ -82,9 +82,7 @@ class RedisCutover(Construct):
         script = BoxScript(
             id="Cutover",
             description="ProStudio: one action of the Redis cutover on this box",
-            parameters={
-                "Action": Parameter("The cutover action to run", allowed_values=ACTIONS)
-            },
+            parameters={"Action": Parameter("The cutover action to run", allowed_values=ACTIONS)},
             lines=("set -euo pipefail", f"env {exports} bash {SCRIPT} {{{{ Action }}}}"),
         )
 

@@ -188,7 +188,7 @@ class ProdStack(Stack):
 
         cutover = None
         if prod.migrate_data:
-            cutover = self._cutover(settings)
+            cutover = self._cutover(settings, cache_key)
             # The boxes switch once the endpoints and the cache's ingress rules exist.
             cutover.resource.node.add_dependency(egress, self.cache)
             CfnOutput(self, "CutoverSummary", value=cutover.summary)
@@ -221,7 +221,7 @@ class ProdStack(Stack):
             value=",".join(alarm.alarm_name for alarm in self.monitoring.gate_alarms),
         )
 
-    def _cutover(self, settings: Settings) -> RedisCutover:
+    def _cutover(self, settings: Settings, cache_key: kms.IKey) -> RedisCutover:
         """The zero-cost boxes move to the production Redis; they reach it and its token."""
         count = settings.zero_cost.instances
         read = ssm.StringParameter.value_for_string_parameter
@@ -230,7 +230,25 @@ class ProdStack(Stack):
         box_role = iam.Role.from_role_name(
             self, "BoxRole", parameters.box_role_name(ZERO_COST_STACK, self.region), mutable=True
         )
-        self.cache.auth_token.grant_read(box_role)
+        # In the role's own policy, not the key's: a key policy naming a role keeps its old
+        # unique id if the role is ever recreated.
+        box_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                resources=[self.cache.auth_token.secret_arn],
+            )
+        )
+        box_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[cache_key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"
+                    }
+                },
+            )
+        )
         self.cache.allow_from(
             [self.network.boxes], "Zero-cost boxes: the cutover's follow and the switched service"
         )

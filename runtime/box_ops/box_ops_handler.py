@@ -88,9 +88,7 @@ def _step(key: str, index: int, raw: Any) -> Step:
         ) from None
     if not step.instance_id.startswith("i-"):
         raise StepFailed(f"{label} ({step.name}) names no instance")
-    if not _DOCUMENT_NAME.match(step.document) or step.document.startswith(
-        AWS_DOCUMENT_PREFIXES
-    ):
+    if not _DOCUMENT_NAME.match(step.document) or step.document.startswith(AWS_DOCUMENT_PREFIXES):
         raise StepFailed(f"{label} ({step.name}): {step.document!r} is not a project document")
     bad = [name for name, _ in step.parameters if not _PARAMETER_NAME.match(name)]
     if bad:

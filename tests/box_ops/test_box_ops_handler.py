@@ -320,7 +320,7 @@ def test_a_long_successful_step_returns_its_real_last_line(
     request = event("Update", [TWO_BOXES[0]])
     request = {**request, **on_event(request, ssm=ssm)}
     (sent,) = boxes.sent()
-    whole = [*(f"copy: {n:06d} keys ........................" for n in range(1000)), "{\"ok\": 1}"]
+    whole = [*(f"copy: {n:06d} keys ........................" for n in range(1000)), '{"ok": 1}']
     boxes.write_output(sent, "stdout", whole)
     boxes.answer(sent, "Success", stdout="\n".join(whole)[:24_000])
 
