@@ -54,7 +54,7 @@ class Boxes:
                 command_id=command.command_id,
                 instance_id=command.instance_ids[0],
                 comment=command.comment,
-                document=command.document_name,
+                document=str(command.document_name),
                 parameters={k: list(v) for k, v in command.parameters.items()},
             )
             for command in self.backend._commands
