@@ -5,9 +5,16 @@ unchecked cfn-hup path left."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+from aws_cdk import App, Environment, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
 from synth_support import resources_of_type, synthesize
+
+from infra.constructs.box_role import release_policy
 
 TWO_BOXES = synthesize(phase=2, instances=2).template("ZeroCostStack")
 
@@ -133,3 +140,29 @@ def test_the_update_fits_in_the_custom_resource_hour() -> None:
     assert update["Properties"]["ServiceTimeout"] == "3600" or update.get("ServiceTimeout")
     total = sum(int(step["TimeoutSeconds"]) for step in update["Properties"]["Apply"])
     assert total < 3300
+
+
+def test_each_release_reads_its_assets_through_a_policy_of_its_own(tmp_path: Path) -> None:
+    """A new release is a new policy resource, so the previous one (and the read of the
+    previous assets) lives until CloudFormation's cleanup, after the deploy succeeded."""
+    stack = Stack(App(), "Releases", env=Environment(region="us-east-1"))
+    role = iam.Role(stack, "Box", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"))
+
+    def release(name: str, text: str) -> iam.Policy:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "version.txt").write_text(text)
+        asset = s3_assets.Asset(stack, f"{name}Asset", path=str(folder))
+        return release_policy(stack, role=role, assets=(asset,))
+
+    first, second = release("One", "v1"), release("Two", "v2")
+
+    assert first.node.id != second.node.id
+    for policy in (first, second):
+        (statement,) = stack.resolve(policy.document.to_json())["Statement"]
+        assert statement["Action"] == "s3:GetObject"
+        assert json.dumps(statement["Resource"]).count(".zip") == 1
+    same = stack.node.find_child("OneAsset")
+    assert isinstance(same, s3_assets.Asset)
+    with pytest.raises(RuntimeError, match="There is already a Construct"):
+        release_policy(stack, role=role, assets=(same,))
