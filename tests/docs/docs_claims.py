@@ -82,7 +82,7 @@ class Page:
 
 def slug(heading: str) -> str:
     """GitHub's anchor for a heading."""
-    text = re.sub(r"[`*_]|<[^>]*>", "", heading).strip().lower()
+    text = re.sub(r"[`*]|<[^>]*>", "", heading).strip().lower()
     text = re.sub(r"[^\w\- ]", "", text)
     return text.replace(" ", "-")
 
