@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import json
 import operator
+import os
 import re
 import shlex
 import subprocess
@@ -335,8 +336,9 @@ def _candidate_path(token: str, root: Path) -> str | None:
 
 def _exists(path: str, roots: Iterable[Path]) -> bool:
     pattern = _PLACEHOLDER.sub("*", path.split("#", 1)[0]).rstrip("/")
-    return any(list(base.glob(pattern)) if "*" in pattern else (base / pattern).exists()
-               for base in roots)
+    return any(
+        list(base.glob(pattern)) if "*" in pattern else (base / pattern).exists() for base in roots
+    )
 
 
 def check_paths(page: Page, root: Path = ROOT) -> list[str]:
@@ -377,8 +379,6 @@ class HelpRunner:
     cache: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     def environment(self) -> dict[str, str]:
-        import os
-
         path = f"{self.root / '.venv/bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}"
         return {**os.environ, "PATH": path, "NO_COLOR": "1", "COLUMNS": "200"}
 
@@ -409,14 +409,17 @@ def _program(words: list[str]) -> tuple[list[str], list[str]] | None:
     if not words:
         return None
     head = words[0]
-    if head in CLI_NAMES or re.fullmatch(r"(\.venv/bin/)?(migrate-redis|shift-traffic|"
-                                         r"monitor-migration)", head):
+    if head in CLI_NAMES or re.fullmatch(
+        r"(\.venv/bin/)?(migrate-redis|shift-traffic|"
+        r"monitor-migration)",
+        head,
+    ):
         return words[:1], words[1:]
     if re.fullmatch(r"(\./)?scripts/[\w/.-]+\.(py|sh)", head):
         return words[:1], words[1:]
-    if re.fullmatch(r"(\.venv/bin/)?python3?(\.\d+)?", head) and len(words) > 1:
-        if re.fullmatch(r"(\./)?scripts/[\w/.-]+\.py", words[1]):
-            return words[:2], words[2:]
+    interpreter = re.fullmatch(r"(\.venv/bin/)?python3?(\.\d+)?", head)
+    if interpreter and len(words) > 1 and re.fullmatch(r"(\./)?scripts/[\w/.-]+\.py", words[1]):
+        return words[:2], words[2:]
     if head == "npx" and len(words) > 1 and words[1] == "cdk":
         return words[:2], words[2:]
     return None
@@ -476,6 +479,12 @@ def check_commands(page: Page, runner: HelpRunner) -> list[str]:
             if split and (split[1] or span.kind == "block" or split[0][0] in CLI_NAMES):
                 found.append((line, *split))
     runner.prefetch(" ".join(program) for _, program, _ in found)
+    runner.prefetch(
+        f"{' '.join(program)} {sub}"
+        for _, program, rest in found
+        for sub in [w for w in rest if not w.startswith("-")][:1]
+        if sub in _subcommands(runner.help(" ".join(program))[1])
+    )
     for line, program, rest in found:
         prefix = " ".join(program)
         code, text = runner.help(prefix)
@@ -491,7 +500,6 @@ def check_commands(page: Page, runner: HelpRunner) -> list[str]:
                 problems.append(f"{page.where(line)}: {prefix} has no command {sub!r}")
                 continue
             prefix = f"{prefix} {sub}"
-            runner.prefetch([prefix])
             code, text = runner.help(prefix)
             if code != 0:
                 problems.append(f"{page.where(line)}: `{prefix} --help` fails")
@@ -504,9 +512,7 @@ def check_commands(page: Page, runner: HelpRunner) -> list[str]:
         if not named_only and program[0] != "npx" and not {"--help", "-h"} & set(options):
             for group in _required(text):
                 if not set(group) & set(options):
-                    problems.append(
-                        f"{page.where(line)}: `{prefix}` needs {' or '.join(group)}"
-                    )
+                    problems.append(f"{page.where(line)}: `{prefix}` needs {' or '.join(group)}")
     return problems
 
 
@@ -554,18 +560,24 @@ def check_ports(page: Page, facts: PortFacts) -> list[str]:
             if host.startswith(_LOOPBACK):
                 continue
             if scheme == "rediss" and port != facts.elasticache:
-                problems.append(f"{where}: {scheme}://{host}:{port}: TLS Redis (ElastiCache)"
-                                f" listens on {facts.elasticache}")
+                problems.append(
+                    f"{where}: {scheme}://{host}:{port}: TLS Redis (ElastiCache)"
+                    f" listens on {facts.elasticache}"
+                )
             elif scheme == "redis" and port != facts.box_redis:
-                problems.append(f"{where}: {scheme}://{host}:{port}: the box's Redis listens"
-                                f" on {facts.box_redis}")
+                problems.append(
+                    f"{where}: {scheme}://{host}:{port}: the box's Redis listens"
+                    f" on {facts.box_redis}"
+                )
             elif scheme.startswith("http") and port not in facts.known:
                 problems.append(f"{where}: port {port} is none of the ports the code uses")
         if span.kind == "prose":
             for port_text in _PORT_WORD.findall(span.text):
                 if int(port_text) not in facts.known:
-                    problems.append(f"{page.where(span.line)}: port {port_text} is none of the"
-                                    " ports the code uses")
+                    problems.append(
+                        f"{page.where(span.line)}: port {port_text} is none of the"
+                        " ports the code uses"
+                    )
     return problems
 
 
