@@ -23,3 +23,6 @@ def test_the_summary_shows_each_stacks_changes_and_the_cost_delta() -> None:
     cost_line = next(line for line in summary.splitlines() if line.startswith("cost: $"))
     assert "-> $" in cost_line and "(+" in cost_line
     assert not any(line.startswith('{"region"') for line in summary.splitlines())
+    tables = [line for line in summary.splitlines() if line[:1] in "┌│├└"]
+    assert tables, "the IAM changes are drawn as a table"
+    assert max(len(line) for line in tables) <= 100

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Keep the newest KEEP run folders of DIR (named by their UTC start time), remove the others.
+# Usage: scripts/prune_runs.sh DIR KEEP
+set -euo pipefail
+dir=$1 keep=$2
+[ -d "$dir" ] || exit 0
+mapfile -t runs < <(find "$dir" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort)
+excess=$(( ${#runs[@]} - keep ))
+for (( i = 0; i < excess; i++ )); do
+  rm -rf -- "${dir:?}/${runs[i]}"
+done
