@@ -65,12 +65,14 @@ def _page(text: str, path: str = "docs/broken.md") -> claims.Page:
 
 @pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
 def test_make_targets_and_variables_exist(page: claims.Page) -> None:
-    assert claims.check_make(page, claims.make_facts()) == []
+    problems = claims.check_make(page, claims.make_facts())
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
 def test_flags_are_the_config_modules(page: claims.Page) -> None:
-    assert claims.check_flags(page, DEFAULTS, is_cdk_key) == []
+    problems = claims.check_flags(page, DEFAULTS, is_cdk_key)
+    assert not problems, "\n".join(problems)
 
 
 def test_every_flag_is_documented_in_the_configuration_page() -> None:
@@ -80,24 +82,28 @@ def test_every_flag_is_documented_in_the_configuration_page() -> None:
 
 @pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
 def test_paths_and_links_exist(page: claims.Page) -> None:
-    assert claims.check_paths(page) == []
+    problems = claims.check_paths(page)
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
 def test_commands_run_as_written(page: claims.Page, help_runner: claims.HelpRunner) -> None:
-    assert claims.check_commands(page, help_runner) == []
+    problems = claims.check_commands(page, help_runner)
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
 def test_ports_are_the_codes(page: claims.Page) -> None:
-    assert claims.check_ports(page, claims.port_facts()) == []
+    problems = claims.check_ports(page, claims.port_facts())
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
 def test_figures_equal_make_cost_and_the_price_table(
     page: claims.Page, figure_facts: claims.FigureFacts
 ) -> None:
-    assert claims.check_figures(page, figure_facts) == []
+    problems = claims.check_figures(page, figure_facts)
+    assert not problems, "\n".join(problems)
 
 
 def test_the_runbook_holds_the_rollout_between_its_markers() -> None:
