@@ -99,7 +99,7 @@ bench-copy: system-deps $(VENV)/.dev-installed  ## Copy 1M keys between two loca
 # Each rehearsal keeps its logs and report (~17 MB): the newest REHEARSALS_KEPT runs are kept.
 REHEARSALS_KEPT ?= 5
 rehearse: system-deps $(VENV)/.dev-installed  ## Rehearse the whole cutover under load; reports of the last 5 runs in .rehearsal/
-	@bash scripts/prune_runs.sh .rehearsal $$(( $(REHEARSALS_KEPT) - 1 ))
+	@bash scripts/prune_runs.sh .rehearsal $$(( $(REHEARSALS_KEPT) > 0 ? $(REHEARSALS_KEPT) - 1 : 0 ))
 	$(PY) scripts/rehearse.py --workdir .rehearsal/$$(date -u +%Y%m%dT%H%M%SZ)
 
 clean:  ## Remove build output (keeps the venv and node_modules)

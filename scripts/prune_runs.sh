@@ -3,9 +3,12 @@
 # Usage: scripts/prune_runs.sh DIR KEEP
 set -euo pipefail
 dir=$1 keep=$2
+if ! [[ $keep =~ ^[0-9]+$ ]]; then
+  echo "error: keep ${keep} runs? use a whole number >= 0" >&2
+  exit 2
+fi
 [ -d "$dir" ] || exit 0
 mapfile -t runs < <(find "$dir" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort)
-excess=$(( ${#runs[@]} - keep ))
-for (( i = 0; i < excess; i++ )); do
-  rm -rf -- "${dir:?}/${runs[i]}"
+for (( i = 0; i < ${#runs[@]} - keep; i++ )); do
+  rm -rf -- "${dir:?}/${runs[i]:?}"
 done

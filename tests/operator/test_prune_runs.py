@@ -27,6 +27,21 @@ def test_a_missing_folder_is_nothing_to_prune(tmp_path: Path) -> None:
     assert done.returncode == 0
 
 
+def test_a_bad_count_is_refused_in_one_line_and_removes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "20261207T000000Z").mkdir()
+    done = subprocess.run(
+        ["bash", str(SCRIPT), str(tmp_path), "-1"], capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stderr) == (2, "error: keep -1 runs? use a whole number >= 0\n")
+    assert (tmp_path / "20261207T000000Z").is_dir()
+
+
+def test_keeping_none_removes_every_run(tmp_path: Path) -> None:
+    (tmp_path / "20261207T000000Z").mkdir()
+    subprocess.run(["bash", str(SCRIPT), str(tmp_path), "0"], check=True)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_shellcheck_finds_nothing() -> None:
     shellcheck = ROOT / ".venv" / "bin" / "shellcheck"
     subprocess.run([str(shellcheck), str(SCRIPT)], check=True)
