@@ -25,9 +25,11 @@ from infra.stacks.zero_cost_stack import ZeroCostStack
 
 def build(app: App, settings: Settings) -> tuple[ZeroCostStack, ProdStack]:
     env = Environment(region=settings.region)
+    names = settings.names
     zero_cost = ZeroCostStack(
         app,
         ZERO_COST_STACK,
+        stack_name=names.stack(ZERO_COST_STACK),
         settings=settings,
         env=env,
         description="ProStudio zero-cost topology: one burstable box, phase-2 increments",
@@ -35,6 +37,7 @@ def build(app: App, settings: Settings) -> tuple[ZeroCostStack, ProdStack]:
     prod = ProdStack(
         app,
         PROD_STACK,
+        stack_name=names.stack(PROD_STACK),
         settings=settings,
         env=env,
         description="ProStudio production: ALB, ECS Fargate, ElastiCache, migration",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from infra.parameters import Names
 from runtime.common.copy_rules import COPY_POLICIES
 
 T = TypeVar("T")
@@ -192,6 +193,11 @@ class Settings:
     @property
     def prod_enabled(self) -> bool:
         return self.phase >= 3
+
+    @property
+    def names(self) -> Names:
+        """This environment's physical names (stacks, SSM parameters, budgets)."""
+        return Names(self.environment)
 
 
 # Every flag this app understands, with its default: the one home of the defaults (cdk.json

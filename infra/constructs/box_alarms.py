@@ -14,8 +14,6 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.constructs.monitoring import NAMESPACE
-
 HEALTH_METRIC = "BoxHealthy"
 MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
@@ -75,8 +73,10 @@ class BoxAlarms(Construct):
         role: iam.IRole,
         instance_type: str,
         alarm_email: str,
+        metric_namespace: str,
     ) -> None:
         super().__init__(scope, id_)
+        self._namespace = metric_namespace
         self.topic = sns.Topic(self, "Topic", display_name="ProStudio box alarms", enforce_ssl=True)
         if alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
@@ -94,13 +94,13 @@ class BoxAlarms(Construct):
                 iam.PolicyStatement(
                     actions=["cloudwatch:PutMetricData"],
                     resources=["*"],
-                    conditions={"StringEquals": {"cloudwatch:namespace": NAMESPACE}},
+                    conditions={"StringEquals": {"cloudwatch:namespace": self._namespace}},
                 )
             ],
         )
         policy.attach_to_role(role)
         script = PROBE_SCRIPT.format(
-            region=Stack.of(self).region, namespace=NAMESPACE, metric=HEALTH_METRIC
+            region=Stack.of(self).region, namespace=self._namespace, metric=HEALTH_METRIC
         )
         commands = [
             _heredoc(f"/usr/local/bin/{PROBE_UNIT}", script),
@@ -175,7 +175,7 @@ class BoxAlarms(Construct):
             self._alarm(
                 f"{name}Health",
                 cloudwatch.Metric(
-                    namespace=NAMESPACE,
+                    namespace=self._namespace,
                     metric_name=HEALTH_METRIC,
                     dimensions_map={"InstanceId": box.instance_id},
                     statistic="Minimum",

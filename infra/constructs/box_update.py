@@ -25,7 +25,6 @@ from infra.stacks.acknowledgements import BOX_STEPS, acknowledge
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "box_ops"
 DOCUMENT = "AWS-RunShellScript"
-STATE_PREFIX = "/prostudio/box-ops"
 POLL_SECONDS = 15
 TOTAL_TIMEOUT_SECONDS = CUSTOM_RESOURCE_LIMIT_SECONDS - 300
 # Per step beyond its own timeout: SSM delivery and the handler's cancel grace.
@@ -68,6 +67,7 @@ class BoxSteps(Construct):
         instance_ids: Sequence[str],
         apply: Sequence[BoxStep],
         revert: Sequence[BoxStep] = (),
+        state_prefix: str,
         extra_properties: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, id_)
@@ -78,7 +78,7 @@ class BoxSteps(Construct):
                     f"than the {TOTAL_TIMEOUT_SECONDS} s a custom resource is given"
                 )
         stack = Stack.of(self)
-        state_prefix = f"{STATE_PREFIX}/{self.node.path}"
+        self.state_prefix = state_prefix = f"{state_prefix}/{self.node.path}"
         self.role = iam.Role(
             self,
             "HandlerRole",
@@ -185,6 +185,7 @@ class BoxUpdate(Construct):
         app: s3_assets.Asset,
         tools: s3_assets.Asset,
         env: Mapping[str, str],
+        state_prefix: str,
     ) -> None:
         super().__init__(scope, id_)
         commands = update_commands(app, tools, env)
@@ -193,6 +194,7 @@ class BoxUpdate(Construct):
             "Steps",
             title="Box update",
             resource_type="Custom::BoxUpdate",
+            state_prefix=state_prefix,
             instance_ids=[instance_id for _, instance_id in boxes],
             apply=[
                 BoxStep(f"update {name}", instance_id, commands, UPDATE_TIMEOUT_SECONDS)

@@ -38,6 +38,7 @@ class StackBudget(Construct):
         scope: Construct,
         id_: str,
         *,
+        budget_name: str,
         stack_name: str,
         limit_usd: float,
         email: str,
@@ -61,7 +62,7 @@ class StackBudget(Construct):
             self,
             "Budget",
             budget=budgets.CfnBudget.BudgetDataProperty(
-                budget_name=f"prostudio-{stack_name}",
+                budget_name=budget_name,
                 budget_type="COST",
                 time_unit="MONTHLY",
                 budget_limit=budgets.CfnBudget.SpendProperty(
@@ -104,19 +105,21 @@ def _let_budgets_publish(topic: sns.ITopic) -> None:
 class CostAnomalyDetection(Construct):
     """An account-wide, per-service anomaly monitor with a daily e-mail summary."""
 
-    def __init__(self, scope: Construct, id_: str, *, email: str) -> None:
+    def __init__(
+        self, scope: Construct, id_: str, *, email: str, monitor_name: str, subscription_name: str
+    ) -> None:
         super().__init__(scope, id_)
         monitor = ce.CfnAnomalyMonitor(
             self,
             "Monitor",
-            monitor_name="prostudio-services",
+            monitor_name=monitor_name,
             monitor_type="DIMENSIONAL",
             monitor_dimension="SERVICE",
         )
         ce.CfnAnomalySubscription(
             self,
             "Subscription",
-            subscription_name="prostudio-anomalies",
+            subscription_name=subscription_name,
             frequency="DAILY",
             monitor_arn_list=[monitor.attr_monitor_arn],
             subscribers=[ce.CfnAnomalySubscription.SubscriberProperty(type="EMAIL", address=email)],

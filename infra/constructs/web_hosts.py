@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from aws_cdk import Duration, Stack
@@ -57,8 +58,10 @@ class WebHosts(Construct):
         api_workers: int,
         max_memory_mb: int,
         external_redis: RedisEndpoint | None,
+        launch_template_name: Callable[[str], str],
     ) -> None:
         super().__init__(scope, id_)
+        self._launch_template_name = launch_template_name
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
@@ -137,7 +140,6 @@ class WebHosts(Construct):
             credit_specification=ec2.CpuCredits.STANDARD,
             security_group=self.security_group,
             role=self.role,
-            require_imdsv2=True,
             associate_public_ip_address=True,
             block_devices=[
                 ec2.BlockDevice(
@@ -149,6 +151,22 @@ class WebHosts(Construct):
             ],
             detailed_monitoring=False,
             ssm_session_permissions=False,
+        )
+        # IMDSv2 only, through a launch template named per environment (CDK's require_imdsv2
+        # names it after the construct alone); same construct id, so the same logical id.
+        template_name = self._launch_template_name(id_)
+        template = ec2.CfnLaunchTemplate(
+            instance,
+            "LaunchTemplate",
+            launch_template_data=ec2.CfnLaunchTemplate.LaunchTemplateDataProperty(
+                metadata_options=ec2.CfnLaunchTemplate.MetadataOptionsProperty(
+                    http_tokens="required"
+                )
+            ),
+            launch_template_name=template_name,
+        )
+        instance.instance.launch_template = ec2.CfnInstance.LaunchTemplateSpecificationProperty(
+            launch_template_name=template_name, version=template.attr_latest_version_number
         )
         # cfn-lint's AMI pattern predates EC2's resolve:ssm image ids.
         instance.instance.add_metadata("cfn-lint", {"config": {"ignore_checks": ["E1152"]}})

@@ -10,8 +10,8 @@ from aws_cdk.assertions import Match, Template
 from cfnlint.api import ManualArgs, lint
 from synth_support import context_for, resources_of_type, synthesize
 
-from infra import parameters
 from infra.config import ConfigError, load_settings
+from infra.parameters import PRODUCTION_NAMES
 
 PHASE_1 = synthesize(phase=1)
 PHASE_2 = synthesize(phase=2)
@@ -58,11 +58,11 @@ class TestNetwork:
     def test_network_ids_are_published_to_ssm(self) -> None:
         template = zero_cost(phase=1)
         for name in (
-            parameters.VPC_ID,
-            parameters.APP_SUBNET_IDS,
-            parameters.DATA_SUBNET_IDS,
-            parameters.PUBLIC_SUBNET_IDS,
-            parameters.APP_ROUTE_TABLE_IDS,
+            PRODUCTION_NAMES.vpc_id,
+            PRODUCTION_NAMES.app_subnet_ids,
+            PRODUCTION_NAMES.data_subnet_ids,
+            PRODUCTION_NAMES.public_subnet_ids,
+            PRODUCTION_NAMES.app_route_table_ids,
         ):
             template.has_resource_properties("AWS::SSM::Parameter", {"Name": name})
 
@@ -536,16 +536,16 @@ class TestHandoff:
     def test_old_redis_and_entry_are_published_for_production(self) -> None:
         phase_1 = zero_cost(phase=1)
         for name in (
-            parameters.OLD_REDIS_HOST,
-            parameters.OLD_REDIS_PORT,
-            parameters.OLD_REDIS_TLS,
-            parameters.OLD_REDIS_SECRET_ARN,
-            parameters.REDIS_MIGRATION_CLIENT_SG,
-            parameters.OLD_ENTRY_IP,
+            PRODUCTION_NAMES.old_redis_host,
+            PRODUCTION_NAMES.old_redis_port,
+            PRODUCTION_NAMES.old_redis_tls,
+            PRODUCTION_NAMES.old_redis_secret_arn,
+            PRODUCTION_NAMES.redis_migration_client_sg,
+            PRODUCTION_NAMES.old_entry_ip,
         ):
             phase_1.has_resource_properties("AWS::SSM::Parameter", {"Name": name})
         zero_cost(phase=2).has_resource_properties(
-            "AWS::SSM::Parameter", {"Name": parameters.OLD_ENTRY_DNS_NAME}
+            "AWS::SSM::Parameter", {"Name": PRODUCTION_NAMES.old_entry_dns_name}
         )
 
 
