@@ -30,6 +30,12 @@ AL2023_AMI_PARAMETERS = {
         "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
     ),
 }
+
+
+def launch_credits(instance_type: str) -> ec2.CpuCredits:
+    return ec2.CpuCredits.STANDARD if instance_type.startswith("t2.") else ec2.CpuCredits.UNLIMITED
+
+
 HEALTH_WAIT = (
     "for attempt in $(seq 90); do "
     "curl -fsS -o /dev/null http://127.0.0.1/health && exit 0; sleep 2; "
@@ -136,8 +142,10 @@ class WebHosts(Construct):
             machine_image=ec2.MachineImage.resolve_ssm_parameter_at_launch(
                 AL2023_AMI_PARAMETERS[box_type.architecture], os=ec2.OperatingSystemType.LINUX
             ),
-            # T3/T4g default to unlimited, which bills surplus credits: never on the free box.
-            credit_specification=ec2.CpuCredits.STANDARD,
+            # A new box provisions in unlimited mode (a standard T3/T4g gets no launch credits
+            # and would provision at its 10% baseline); BoxUpdate switches it to standard
+            # once it has signalled healthy. A T2 gets launch credits, so it stays standard.
+            credit_specification=launch_credits(instance_type),
             security_group=self.security_group,
             role=self.role,
             associate_public_ip_address=True,

@@ -81,6 +81,7 @@ def synth_venv() -> Path:
     target = VENV_CACHE / _venv_key()
     with _locked(VENV_CACHE.with_suffix(".lock")):
         if not (target / "bin" / "python").exists():
+            VENV_CACHE.mkdir(parents=True, exist_ok=True)
             for stale in VENV_CACHE.iterdir():
                 shutil.rmtree(stale, ignore_errors=True)
             _build_venv(target)
@@ -153,6 +154,14 @@ def _handler_code_calls() -> int:
     return count
 
 
+def _recording(original: Any, ran: list[tuple[str, tuple[str, ...]]]) -> Any:
+    def try_bundle(self: Any, output_dir: str, *, image: Any, **options: Any) -> bool:
+        ran.append((type(self).__name__, tuple(getattr(self, "packages", ()))))
+        return bool(original(self, output_dir, image=image, **options))
+
+    return try_bundle
+
+
 def test_the_widest_synth_runs_every_bundler(monkeypatch: pytest.MonkeyPatch) -> None:
     """The premise of two synths: the widest combination runs every local bundler the app
     has, and every handler_code call site, so no other combination bundles anything else."""
@@ -160,15 +169,7 @@ def test_the_widest_synth_runs_every_bundler(monkeypatch: pytest.MonkeyPatch) ->
     assert {polled_provider._LocalBundle, box_assets._ToolsLayout} <= bundlers
     ran: list[tuple[str, tuple[str, ...]]] = []
     for bundler in bundlers:
-        original = bundler.try_bundle
-
-        def recording(
-            self: Any, output_dir: str, *, _original: Any = original, **options: Any
-        ) -> bool:
-            ran.append((type(self).__name__, tuple(getattr(self, "packages", ()))))
-            return bool(_original(self, output_dir, **options))
-
-        monkeypatch.setattr(bundler, "try_bundle", recording)
+        monkeypatch.setattr(bundler, "try_bundle", _recording(bundler.try_bundle, ran))
     synthesis = synthesize_with(WIDEST)
     assert synthesis.error is None, synthesis.error
     assert {name for name, _ in ran} == {bundler.__name__ for bundler in bundlers}
