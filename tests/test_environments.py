@@ -192,7 +192,6 @@ def test_production_keeps_its_names(widest: dict[str, list[str]]) -> None:
         "SSM parameter read /prostudio/zero-cost/box-instance-ids",
         "AWS::EC2::LaunchTemplate BoxLaunchTemplate",
         "AWS::Budgets::Budget prostudio-ZeroCostStack",
-        "AWS::Budgets::Budget prostudio-ProdStack",
         "AWS::SSM::Association ZeroCostStack-health-probe",
         "AWS::CE::AnomalyMonitor prostudio-services",
         "AWS::Logs::MetricFilter ProStudio|ServiceErrors",

@@ -1,9 +1,16 @@
-"""A monthly AWS Budgets budget for one stack, and optionally Cost Anomaly Detection.
+"""A monthly AWS Budgets budget for one environment, and optionally Cost Anomaly Detection.
 
-The budget's limit is `make cost`'s on-demand figure for the stack at the deployed phase,
+The budget's limit is `make cost`'s on-demand figure for both stacks at the deployed phase,
 committed in infra/cost_baseline.json (`scripts/cost.py --write-baseline` rewrites it; a test
 keeps the two equal). It alerts at 80 % and 100 % of actual spend and at 100 % of forecast.
 Both AWS Budgets (without actions) and Cost Anomaly Detection are free.
+
+It counts the spend of the environment's region, a dimension every budget can filter on from
+the first hour. A per-stack filter would need a cost-allocation tag (`aws:cloudformation:
+stack-name`), which reads $0 until it is activated; activation cannot be done reliably from
+the stack: a tag key can be activated only once it has shown up in billing data (up to a day
+after first use), only from an Organization's management account, and it applies from then
+on, up to a day later.
 """
 
 from __future__ import annotations
@@ -30,8 +37,14 @@ def committed_cost(phase: int, stack: str) -> float:
     return figures[str(phase)][stack]
 
 
-class StackBudget(Construct):
-    """Spend of the resources tagged with this stack's name, against its committed cost."""
+def environment_cost(phase: int) -> float:
+    """`make cost`'s monthly on-demand figure for both stacks at ``phase``."""
+    figures: dict[str, dict[str, float]] = json.loads(BASELINE.read_text())["phases"]
+    return sum(figures[str(phase)].values())
+
+
+class EnvironmentBudget(Construct):
+    """Spend in the environment's region against both stacks' committed cost."""
 
     def __init__(
         self,
@@ -39,7 +52,7 @@ class StackBudget(Construct):
         id_: str,
         *,
         budget_name: str,
-        stack_name: str,
+        region: str,
         limit_usd: float,
         email: str,
         topic: sns.ITopic | None = None,
@@ -68,9 +81,7 @@ class StackBudget(Construct):
                 budget_limit=budgets.CfnBudget.SpendProperty(
                     amount=max(math.ceil(limit_usd), 1), unit="USD"
                 ),
-                # CloudFormation tags every resource it creates with the stack's name; activate
-                # aws:cloudformation:stack-name as a cost allocation tag in Billing once.
-                cost_filters={"TagKeyValue": [f"aws:cloudformation:stack-name${stack_name}"]},
+                cost_filters={"Region": [region]},
             ),
             # Without an e-mail or a topic the budget still shows spend against the figure.
             notifications_with_subscribers=[

@@ -21,7 +21,6 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.config import Settings
-from infra.constructs.budgets import StackBudget, committed_cost
 from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.egress import Egress
 from infra.constructs.fargate_service import Capacity, FargateService
@@ -81,16 +80,6 @@ class ProdStack(Stack):
             confirmed=id_ in settings.allow_teardown,
             parameter_prefix=names.prefix,
         )
-        if settings.budgets and settings.prod_enabled:
-            StackBudget(
-                self,
-                "Budget",
-                budget_name=names.budget(id_),
-                stack_name=self.stack_name,
-                limit_usd=committed_cost(settings.phase, id_),
-                email=settings.prod.alarm_email,
-                topic=self.monitoring.topic,
-            )
         acknowledge(self, PROD)
 
     def _production(self, settings: Settings, dns: WeightedDns) -> None:

@@ -13,7 +13,7 @@ from constructs import Construct
 from infra.config import Settings
 from infra.constructs.box_alarms import BoxAlarms
 from infra.constructs.box_update import BoxUpdate
-from infra.constructs.budgets import CostAnomalyDetection, StackBudget, committed_cost
+from infra.constructs.budgets import CostAnomalyDetection, EnvironmentBudget, environment_cost
 from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.handoff import Handoff
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
@@ -157,12 +157,13 @@ class ZeroCostStack(Stack):
         CfnOutput(self, "BoxPublicIp", value=hosts.elastic_ip.ref)
         CfnOutput(self, "BoxInstanceId", value=hosts.instances[0].instance_id)
         if settings.budgets:
-            StackBudget(
+            # One budget for the environment, here since this stack exists in every phase.
+            EnvironmentBudget(
                 self,
                 "Budget",
                 budget_name=names.budget(id_),
-                stack_name=self.stack_name,
-                limit_usd=committed_cost(settings.phase, id_),
+                region=self.region,
+                limit_usd=environment_cost(settings.phase),
                 email=settings.prod.alarm_email,
             )
         if settings.cost_anomaly_detection:
