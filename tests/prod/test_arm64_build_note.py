@@ -12,10 +12,10 @@ import pytest
 from synth_support import ROOT, context_for
 
 import app as entry
-from infra.config import load_settings
+from infra.config import Settings, load_settings
 
 
-def _settings(phase: int) -> object:
+def _settings(phase: int) -> Settings:
     return load_settings(context_for({"phase": phase}))
 
 
