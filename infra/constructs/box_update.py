@@ -25,7 +25,6 @@ from infra.stacks.acknowledgements import BOX_STEPS, acknowledge
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "box_ops"
 DOCUMENT = "AWS-RunShellScript"
-STATE_PREFIX = "/prostudio/box-ops"
 POLL_SECONDS = 15
 TOTAL_TIMEOUT_SECONDS = CUSTOM_RESOURCE_LIMIT_SECONDS - 300
 # Per step beyond its own timeout: SSM delivery and the handler's cancel grace.
@@ -56,6 +55,10 @@ def worst_case_seconds(steps: Sequence[BoxStep]) -> int:
 class BoxSteps(Construct):
     """Runs `apply` on Create and Update, `revert` on Delete, step by step on the named boxes.
 
+    With `boxes_of_this_template` (the boxes are this stack's own, provisioned by cfn-init), a
+    box created or replaced by the same deploy is left out (it was provisioned from this very
+    template before it signalled), and every box is switched to standard CPU credits first.
+
     The handler's role may run AWS-RunShellScript on `instance_ids` only."""
 
     def __init__(
@@ -68,7 +71,9 @@ class BoxSteps(Construct):
         instance_ids: Sequence[str],
         apply: Sequence[BoxStep],
         revert: Sequence[BoxStep] = (),
+        state_prefix: str,
         extra_properties: Mapping[str, str] | None = None,
+        boxes_of_this_template: bool = False,
     ) -> None:
         super().__init__(scope, id_)
         for label, steps in (("apply", apply), ("revert", revert)):
@@ -78,7 +83,7 @@ class BoxSteps(Construct):
                     f"than the {TOTAL_TIMEOUT_SECONDS} s a custom resource is given"
                 )
         stack = Stack.of(self)
-        state_prefix = f"{STATE_PREFIX}/{self.node.path}"
+        self.state_prefix = state_prefix = f"{state_prefix}/{self.node.path}"
         self.role = iam.Role(
             self,
             "HandlerRole",
@@ -111,6 +116,18 @@ class BoxSteps(Construct):
                 actions=["ssm:GetCommandInvocation", "ssm:CancelCommand"], resources=["*"]
             )
         )
+        if boxes_of_this_template:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["ec2:ModifyInstanceCreditSpecification"],
+                    resources=[
+                        stack.format_arn(
+                            service="ec2", resource="instance", resource_name=instance_id
+                        )
+                        for instance_id in instance_ids
+                    ],
+                )
+            )
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter"],
@@ -145,6 +162,11 @@ class BoxSteps(Construct):
                 "Apply": [step.to_property() for step in apply],
                 "Revert": [step.to_property() for step in revert],
                 **dict(extra_properties or {}),
+                **(
+                    {"SkipNewBoxes": "true", "StandardCredits": "true"}
+                    if boxes_of_this_template
+                    else {}
+                ),
             },
         )
         acknowledge(self, BOX_STEPS)
@@ -174,7 +196,8 @@ def update_commands(
 
 
 class BoxUpdate(Construct):
-    """Applies the service and tools assets to each box in turn through deploy/update.sh."""
+    """Applies the service and tools assets to each box in turn through deploy/update.sh; a new
+    box is provisioned by cfn-init alone and then set to standard CPU credits."""
 
     def __init__(
         self,
@@ -185,6 +208,7 @@ class BoxUpdate(Construct):
         app: s3_assets.Asset,
         tools: s3_assets.Asset,
         env: Mapping[str, str],
+        state_prefix: str,
     ) -> None:
         super().__init__(scope, id_)
         commands = update_commands(app, tools, env)
@@ -193,7 +217,9 @@ class BoxUpdate(Construct):
             "Steps",
             title="Box update",
             resource_type="Custom::BoxUpdate",
+            state_prefix=state_prefix,
             instance_ids=[instance_id for _, instance_id in boxes],
+            boxes_of_this_template=True,
             apply=[
                 BoxStep(f"update {name}", instance_id, commands, UPDATE_TIMEOUT_SECONDS)
                 for name, instance_id in boxes

@@ -51,6 +51,7 @@ class RedisCutover(Construct):
         old: RedisEndpoint,
         new: RedisEndpoint,
         generation: int,
+        state_prefix: str,
     ) -> None:
         super().__init__(scope, id_)
         env = {
@@ -100,6 +101,7 @@ class RedisCutover(Construct):
             "Steps",
             title="Redis cutover",
             resource_type="Custom::RedisCutover",
+            state_prefix=state_prefix,
             instance_ids=[box.instance_id for box in boxes],
             apply=apply,
             revert=revert,

@@ -13,7 +13,7 @@ from constructs import Construct
 from infra.config import Settings
 from infra.constructs.box_alarms import BoxAlarms
 from infra.constructs.box_update import BoxUpdate
-from infra.constructs.budgets import CostAnomalyDetection, StackBudget, committed_cost
+from infra.constructs.budgets import CostAnomalyDetection, EnvironmentBudget, environment_cost
 from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.handoff import Handoff
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
@@ -30,8 +30,9 @@ class ZeroCostStack(Stack):
         super().__init__(scope, id_, **kwargs)
         self.settings = settings
         flags = settings.zero_cost
-        network = Network(self, "Network")
-        handoff = Handoff(self, "Handoff", vpc=network.vpc)
+        names = settings.names
+        network = Network(self, "Network", names=names)
+        handoff = Handoff(self, "Handoff", vpc=network.vpc, names=names)
 
         cache = None
         if flags.separate_redis:
@@ -60,6 +61,7 @@ class ZeroCostStack(Stack):
                 if cache
                 else None
             ),
+            launch_template_name=names.launch_template,
         )
         BoxUpdate(
             self,
@@ -68,6 +70,7 @@ class ZeroCostStack(Stack):
             app=hosts.app_asset,
             tools=hosts.tools_asset,
             env=hosts.provision_env(),
+            state_prefix=names.box_ops_state,
         )
         handoff.publish_boxes(
             instance_ids=[box.instance_id for box in hosts.instances],
@@ -99,6 +102,7 @@ class ZeroCostStack(Stack):
             role=hosts.role,
             instance_type=flags.instance_type,
             alarm_email=settings.prod.alarm_email,
+            metric_namespace=names.metric_namespace,
         )
         Patching(self, "Patching", boxes=hosts.instances)
 
@@ -145,18 +149,29 @@ class ZeroCostStack(Stack):
         if flags.alb and settings.dns.example_values:
             ExampleValuesGuard(self, "ExampleValuesGuard", values=settings.dns.example_values)
         self.teardown_guard = TeardownGuard(
-            self, "TeardownGuard", confirmed=id_ in settings.allow_teardown
+            self,
+            "TeardownGuard",
+            confirmed=id_ in settings.allow_teardown,
+            parameter_prefix=names.prefix,
         )
         CfnOutput(self, "BoxPublicIp", value=hosts.elastic_ip.ref)
         CfnOutput(self, "BoxInstanceId", value=hosts.instances[0].instance_id)
         if settings.budgets:
-            StackBudget(
+            # One budget for the environment, here since this stack exists in every phase.
+            EnvironmentBudget(
                 self,
                 "Budget",
-                stack_name=id_,
-                limit_usd=committed_cost(settings.phase, id_),
+                budget_name=names.budget(id_),
+                region=self.region,
+                limit_usd=environment_cost(settings.phase),
                 email=settings.prod.alarm_email,
             )
         if settings.cost_anomaly_detection:
-            CostAnomalyDetection(self, "CostAnomalies", email=settings.prod.alarm_email)
+            CostAnomalyDetection(
+                self,
+                "CostAnomalies",
+                email=settings.prod.alarm_email,
+                monitor_name=names.anomaly_monitor,
+                subscription_name=names.anomaly_subscription,
+            )
         acknowledge(self, ZERO_COST)

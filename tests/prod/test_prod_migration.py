@@ -8,8 +8,8 @@ from typing import Any
 from prod_support import PHASE3_MIGRATION, only
 from synth_support import context_for, resources_of_type, synthesize
 
-from infra import parameters
 from infra.config import load_settings
+from infra.parameters import PRODUCTION_NAMES
 
 Template = dict[str, Any]
 
@@ -82,7 +82,7 @@ def test_two_boxes_switch_in_order_and_back_in_reverse_order() -> None:
 def test_cutover_reads_both_redis_from_what_the_stacks_publish(migration: Template) -> None:
     commands = json.dumps(_steps(migration)["Apply"][0]["Commands"])
     group = _logical_id(migration, "AWS::ElastiCache::ReplicationGroup", "Cache")
-    for name in (parameters.OLD_REDIS_HOST, parameters.OLD_REDIS_PORT):
+    for name in (PRODUCTION_NAMES.old_redis_host, PRODUCTION_NAMES.old_redis_port):
         assert json.dumps(_parameter(migration, name)) in commands
     assert json.dumps({"Fn::GetAtt": [group, "PrimaryEndPoint.Address"]}) in commands
     token = _logical_id(migration, "AWS::SecretsManager::Secret", "CacheAuthToken")
@@ -91,7 +91,7 @@ def test_cutover_reads_both_redis_from_what_the_stacks_publish(migration: Templa
 
 
 def test_the_boxes_reach_the_production_redis_and_read_its_token(migration: Template) -> None:
-    box_group = _parameter(migration, parameters.BOX_SECURITY_GROUP)
+    box_group = _parameter(migration, PRODUCTION_NAMES.box_security_group)
     rules = [
         rule["Properties"]
         for rule in resources_of_type(migration, "AWS::EC2::SecurityGroupIngress").values()
@@ -103,7 +103,7 @@ def test_the_boxes_reach_the_production_redis_and_read_its_token(migration: Temp
     box_policies = [
         policy["Properties"]
         for policy in resources_of_type(migration, "AWS::IAM::Policy").values()
-        if json.dumps(_parameter(migration, parameters.BOX_ROLE_ARN)) in json.dumps(policy)
+        if json.dumps(_parameter(migration, PRODUCTION_NAMES.box_role_arn)) in json.dumps(policy)
     ]
     assert box_policies
     assert json.dumps({"Ref": token}) in json.dumps(box_policies)
