@@ -4,6 +4,7 @@ decides what each contains."""
 
 from __future__ import annotations
 
+import platform
 import sys
 from pathlib import Path
 
@@ -22,12 +23,30 @@ from infra.config import (
 from infra.stacks.prod_stack import ProdStack
 from infra.stacks.zero_cost_stack import ZeroCostStack
 
+# The kernel registers an emulator for foreign binaries here (binfmt_misc); Docker's arm64 build
+# on an x86 host runs the image's RUN steps through it.
+BINFMT_ARM64 = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+ARM64_BUILD_NOTE = (
+    "note: ProdStack builds its image for linux/arm64; on this {machine} machine `cdk deploy` "
+    "needs docker buildx and QEMU registered for arm64 (`docker run --privileged --rm "
+    "tonistiigi/binfmt --install arm64`), or Docker fails at the image's first RUN step"
+)
+
+
+def arm64_build_note(settings: Settings, machine: str, binfmt: Path = BINFMT_ARM64) -> str | None:
+    """One line for a deploy that will build the arm64 image on a host that cannot run it."""
+    if not settings.prod_enabled or machine.lower() in {"aarch64", "arm64"} or binfmt.exists():
+        return None
+    return ARM64_BUILD_NOTE.format(machine=machine or "non-arm64")
+
 
 def build(app: App, settings: Settings) -> tuple[ZeroCostStack, ProdStack]:
     env = Environment(region=settings.region)
+    names = settings.names
     zero_cost = ZeroCostStack(
         app,
         ZERO_COST_STACK,
+        stack_name=names.stack(ZERO_COST_STACK),
         settings=settings,
         env=env,
         description="ProStudio zero-cost topology: one burstable box, phase-2 increments",
@@ -35,6 +54,7 @@ def build(app: App, settings: Settings) -> tuple[ZeroCostStack, ProdStack]:
     prod = ProdStack(
         app,
         PROD_STACK,
+        stack_name=names.stack(PROD_STACK),
         settings=settings,
         env=env,
         description="ProStudio production: ALB, ECS Fargate, ElastiCache, migration",
@@ -61,6 +81,9 @@ def main(environments: Path = ENVIRONMENTS_DIR) -> int:
             f"environments/{settings.environment}.json holds yours",
             file=sys.stderr,
         )
+    note = arm64_build_note(settings, platform.machine())
+    if note:
+        print(note, file=sys.stderr)
     build(app, settings)
     app.synth()
     return 0

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from infra.parameters import Names
 from runtime.common.copy_rules import COPY_POLICIES
 
 T = TypeVar("T")
@@ -192,6 +193,11 @@ class Settings:
     @property
     def prod_enabled(self) -> bool:
         return self.phase >= 3
+
+    @property
+    def names(self) -> Names:
+        """This environment's physical names (stacks, SSM parameters, budgets)."""
+        return Names(self.environment)
 
 
 # Every flag this app understands, with its default: the one home of the defaults (cdk.json
@@ -490,7 +496,32 @@ def with_environment(
         _reject_unknown({key: value for key, value in committed.items() if not is_cdk_key(key)})
     except ConfigError as error:
         raise ConfigError(f"{shown}: {error}") from None
-    return {**committed, **context, "environment": name}
+    merged = {**committed, **context, "environment": name}
+    _refuse_a_shared_public_name(name, merged, directory)
+    return merged
+
+
+def _refuse_a_shared_public_name(name: str, context: Mapping[str, Any], directory: Path) -> None:
+    """Each environment's weighted records are its public name's: two environments serving one
+    name would overwrite each other's records (same name, type and set identifiers)."""
+    domain = str(context.get("domain_name", DEFAULTS["domain_name"])).strip()
+    for other in sorted(directory.glob("*.json")):
+        if other.stem == name:
+            continue
+        try:
+            committed = json.loads(other.read_text())
+        except (OSError, ValueError):
+            continue
+        theirs = (
+            committed.get("domain_name", DEFAULTS["domain_name"])
+            if isinstance(committed, dict)
+            else None
+        )
+        if str(theirs).strip() == domain:
+            raise ConfigError(
+                f"environment={name}: domain_name={domain} is also {other.parent.name}/"
+                f"{other.name}'s; give each environment its own public name"
+            )
 
 
 def _allow_teardown(raw: Any) -> frozenset[str]:

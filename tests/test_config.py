@@ -251,6 +251,9 @@ PRODUCTION_FLAGS: dict[str, Any] = {
 }
 
 
+STAGING_NAME = "api.staging.prostudio.io"
+
+
 class TestCommittedEnvironment:
     def test_the_committed_file_is_what_loads_without_any_flag(self, tmp_path: Path) -> None:
         directory = write_environment(tmp_path, **PRODUCTION_FLAGS)
@@ -264,9 +267,27 @@ class TestCommittedEnvironment:
 
     def test_another_environment_is_chosen_by_name(self, tmp_path: Path) -> None:
         write_environment(tmp_path, **PRODUCTION_FLAGS)
-        write_environment(tmp_path, "staging", **{**PRODUCTION_FLAGS, "phase": 2})
+        write_environment(
+            tmp_path, "staging", **{**PRODUCTION_FLAGS, "phase": 2, "domain_name": STAGING_NAME}
+        )
         merged = config.with_environment({"environment": "staging"}, tmp_path)
         assert load_settings(merged).phase == 2
+
+    def test_two_environments_serving_one_name_are_refused(self, tmp_path: Path) -> None:
+        """Their weighted records would be the same records, each deploy overwriting the
+        other's; the file or the -c flag that makes them equal is refused in one line."""
+        write_environment(tmp_path, **PRODUCTION_FLAGS)
+        write_environment(tmp_path, "staging", **{**PRODUCTION_FLAGS, "domain_name": STAGING_NAME})
+        shared = (
+            r"^environment=staging: domain_name=api\.prostudio\.io is also \S+/production\.json's"
+        )
+        with pytest.raises(ConfigError, match=shared):
+            config.with_environment(
+                {"environment": "staging", "domain_name": "api.prostudio.io"}, tmp_path
+            )
+        write_environment(tmp_path, "qa", **PRODUCTION_FLAGS)
+        with pytest.raises(ConfigError, match=r"^environment=qa: domain_name=api"):
+            config.with_environment({"environment": "qa"}, tmp_path)
 
     @pytest.mark.parametrize(
         ("flags", "message"),

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 from synth_support import FLAG_COMBINATIONS, ROOT, Synthesis, resources_of_type, synthesize
 
-from infra import parameters
 from infra.config import ZERO_COST_STACK
 from infra.constructs.box_steps import STACK_NAME_TAG
+from infra.parameters import PRODUCTION_NAMES, Names
 
 Template = dict[str, Any]
 EACH = pytest.mark.parametrize(
@@ -251,7 +251,7 @@ def test_the_box_role_has_only_the_projects_own_policies(flags: dict[str, str]) 
     template = _build(flags).template("ZeroCostStack")
     logical_id, role = _box_role(template)
     assert "ManagedPolicyArns" not in role["Properties"]
-    assert role["Properties"]["RoleName"] == parameters.box_role_name(
+    assert role["Properties"]["RoleName"] == PRODUCTION_NAMES.box_role_name(
         ZERO_COST_STACK, flags.get("region", "us-east-1")
     )
     granted = [
@@ -311,6 +311,47 @@ def test_production_grants_the_token_to_the_role_the_zero_cost_stack_names() -> 
     assert {"secretsmanager:GetSecretValue", "kms:Decrypt"} <= actions
     for key in resources_of_type(prod, "AWS::KMS::Key").values():
         assert name not in json.dumps(key["Properties"]["KeyPolicy"])
+
+
+def test_another_environment_grants_and_commands_only_its_own_boxes() -> None:
+    """Staging's ProdStack grants to staging's box role, commands the instances of staging's
+    zero-cost stack, and staging's boxes write their own namespace: none is production's."""
+    staging = Names("staging")
+    synthesis = _build(
+        {
+            **FLAG_COMBINATIONS["phase3-migration"],
+            "environment": "staging",
+            "domain_name": "api.staging.prostudio.example.com",
+        }
+    )
+    zero_cost, prod = synthesis.template("ZeroCostStack"), synthesis.template("ProdStack")
+    logical_id, role = _box_role(zero_cost)
+    name = role["Properties"]["RoleName"]
+    assert name == staging.box_role_name(ZERO_COST_STACK, "us-east-1")
+    assert name == "ZeroCostStack-staging-box-us-east-1"
+    assert [
+        policy
+        for policy in resources_of_type(prod, "AWS::IAM::Policy").values()
+        if policy["Properties"]["Roles"] == [name]
+    ]
+    assert PRODUCTION_NAMES.box_role_name(ZERO_COST_STACK, "us-east-1") not in json.dumps(prod)
+    tag_conditions = [
+        statement["Condition"]
+        for _, statement in statements(prod)
+        if _allows(statement, "ssm:SendCommand")
+        and json.dumps(statement["Resource"]).endswith(':instance/*"]]}')
+    ]
+    assert tag_conditions == [
+        {"StringEquals": {f"ssm:resourceTag/{STACK_NAME_TAG}": "ZeroCostStack-staging"}}
+    ]
+    namespaces = [
+        statement["Condition"]["StringEquals"]["cloudwatch:namespace"]
+        for policy in resources_of_type(zero_cost, "AWS::IAM::Policy").values()
+        if {"Ref": logical_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if _allows(statement, "cloudwatch:PutMetricData")
+    ]
+    assert namespaces == [staging.box_metric_namespace] == ["ProStudio-staging/Box"]
 
 
 @EACH

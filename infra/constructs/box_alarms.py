@@ -14,11 +14,6 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.constructs.monitoring import NAMESPACE as PRODUCTION_NAMESPACE
-
-# The boxes' own namespace: their role may write here and nowhere else, so a box cannot
-# write production's metrics (PRODUCTION_NAMESPACE).
-NAMESPACE = f"{PRODUCTION_NAMESPACE}/Box"
 HEALTH_METRIC = "BoxHealthy"
 MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
@@ -27,6 +22,10 @@ CREDITS_PER_HOUR = {"t2.micro": 6, "t3.micro": 12, "t3.small": 24, "t4g.micro": 
 # Warn with a fifth of a full balance left: at full load that is 30-40 minutes before the box
 # falls to its baseline (10% of a vCPU on a micro).
 CREDIT_WARNING_FRACTION = 0.2
+# ... but only while the box spends at least this share of what it earns. A new box starts with
+# an empty balance (T3/T4g get no launch credits) and fills it over hours while idle: a low
+# balance alone is no warning. A box held at its baseline spends exactly what it earns.
+CREDIT_DRAIN_FRACTION = 0.9
 PROBE_UNIT = "prostudio-health-metric"
 # Each box publishes 1 (its /health answered 200 on loopback) or 0 once a minute. A dead box
 # publishes nothing, and missing data counts as unhealthy.
@@ -60,6 +59,11 @@ def credit_warning_threshold(instance_type: str) -> float:
     return CREDITS_PER_HOUR[instance_type] * 24 * CREDIT_WARNING_FRACTION
 
 
+def credit_drain_threshold(instance_type: str) -> float:
+    """Credits spent per five minutes that count as draining: 90% of those earned."""
+    return CREDITS_PER_HOUR[instance_type] / 12 * CREDIT_DRAIN_FRACTION
+
+
 def _heredoc(path: str, content: str) -> str:
     return f"cat > {path} <<'PROSTUDIO_EOF'\n{content}PROSTUDIO_EOF"
 
@@ -78,8 +82,12 @@ class BoxAlarms(Construct):
         role: iam.IRole,
         instance_type: str,
         alarm_email: str,
+        metric_namespace: str,
     ) -> None:
+        """`metric_namespace` is the boxes' own (Names.box_metric_namespace): their role may
+        write there and nowhere else, so a box cannot write the service's metrics."""
         super().__init__(scope, id_)
+        self._namespace = metric_namespace
         self.topic = sns.Topic(self, "Topic", display_name="ProStudio box alarms", enforce_ssl=True)
         if alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
@@ -97,13 +105,13 @@ class BoxAlarms(Construct):
                 iam.PolicyStatement(
                     actions=["cloudwatch:PutMetricData"],
                     resources=["*"],
-                    conditions={"StringEquals": {"cloudwatch:namespace": NAMESPACE}},
+                    conditions={"StringEquals": {"cloudwatch:namespace": self._namespace}},
                 )
             ],
         )
         policy.attach_to_role(role)
         script = PROBE_SCRIPT.format(
-            region=Stack.of(self).region, namespace=NAMESPACE, metric=HEALTH_METRIC
+            region=Stack.of(self).region, namespace=self._namespace, metric=HEALTH_METRIC
         )
         commands = [
             _heredoc(f"/usr/local/bin/{PROBE_UNIT}", script),
@@ -143,16 +151,28 @@ class BoxAlarms(Construct):
             )
 
         threshold = credit_warning_threshold(instance_type)
+        drain = credit_drain_threshold(instance_type)
+        low_and_draining = cloudwatch.MathExpression(
+            expression=f"IF(balance < {threshold:g} AND usage >= {drain:g}, 1, 0)",
+            using_metrics={
+                "balance": metric("CPUCreditBalance", "Minimum", FIVE_MINUTES),
+                "usage": metric("CPUCreditUsage", "Sum", FIVE_MINUTES),
+            },
+            label="Credit balance low while spending what it earns",
+            period=FIVE_MINUTES,
+        )
         return [
             self._alarm(
                 f"{name}CpuCredits",
-                metric("CPUCreditBalance", "Minimum", FIVE_MINUTES),
-                threshold=threshold,
-                comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                low_and_draining,
+                threshold=1,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 periods=3,
                 missing=cloudwatch.TreatMissingData.NOT_BREACHING,
                 description=f"{name}: CPU credit balance below {threshold:.0f} (a fifth of "
-                f"a full {instance_type} balance); at zero it runs at its baseline",
+                f"a full {instance_type} balance) while it spends {drain:g}+ credits per 5 "
+                "minutes; at zero it runs at its baseline. A new box's empty balance, filling "
+                "while idle, does not count",
             ),
             self._alarm(
                 f"{name}SystemStatus",
@@ -178,7 +198,7 @@ class BoxAlarms(Construct):
             self._alarm(
                 f"{name}Health",
                 cloudwatch.Metric(
-                    namespace=NAMESPACE,
+                    namespace=self._namespace,
                     metric_name=HEALTH_METRIC,
                     dimensions_map={"InstanceId": box.instance_id},
                     statistic="Minimum",

@@ -35,7 +35,6 @@ from infra.constructs.polled_provider import Handler, add_polled_provider, log_g
 from infra.stacks.acknowledgements import BOX_STEPS, acknowledge
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "box_ops"
-STATE_PREFIX = "/prostudio/box-ops"
 POLL_SECONDS = 15
 TOTAL_TIMEOUT_SECONDS = CUSTOM_RESOURCE_LIMIT_SECONDS - 300
 # Per step beyond its own timeout: SSM delivery and the handler's cancel grace.
@@ -200,8 +199,13 @@ def content_digest(scope: Construct, script: BoxScript) -> str:
 class BoxSteps(Construct):
     """Runs `apply` on Create and Update, `revert` on Delete, step by step on the boxes.
 
-    The handler role may send the steps' documents to `boxes` only; `box_role` (the boxes'
-    instance role) may write the steps' output to this construct's log group only."""
+    With `boxes_of_this_template` (the boxes are this stack's own, provisioned by cfn-init), a
+    box created or replaced by the same deploy is left out (it was provisioned from this very
+    template before it signalled), and every box is switched to standard CPU credits first.
+
+    The handler role may send the steps' documents to `boxes` only (and, for boxes of this
+    template, change their credit specification); `box_role` (the boxes' instance role) may
+    write the steps' output to this construct's log group only."""
 
     def __init__(
         self,
@@ -214,9 +218,13 @@ class BoxSteps(Construct):
         box_role: iam.IRole,
         apply: Sequence[BoxStep],
         revert: Sequence[BoxStep] = (),
+        state_prefix: str,
         extra_properties: Mapping[str, str] | None = None,
+        boxes_of_this_template: bool = False,
     ) -> None:
         super().__init__(scope, id_)
+        if boxes_of_this_template and not boxes.instance_ids:
+            raise ValueError(f"{title}: the boxes of this template are named by instance_ids")
         for label, steps in (("apply", apply), ("revert", revert)):
             if worst_case_seconds(steps) > TOTAL_TIMEOUT_SECONDS:
                 raise ValueError(
@@ -225,7 +233,7 @@ class BoxSteps(Construct):
                 )
         stack = Stack.of(self)
         self.commands_by_stack_tag = boxes.stack_name is not None
-        state_prefix = f"{STATE_PREFIX}/{self.node.path}"
+        self.state_prefix = state_prefix = f"{state_prefix}/{self.node.path}"
         self.role = iam.Role(
             self,
             "HandlerRole",
@@ -253,6 +261,16 @@ class BoxSteps(Construct):
                 resources=["*"],
             )
         )
+        if boxes_of_this_template:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    # A statement of its own: SendCommand's, on the same instances, stays
+                    # SendCommand only.
+                    sid="StandardCredits",
+                    actions=["ec2:ModifyInstanceCreditSpecification"],
+                    resources=_instance_arns(stack, boxes.instance_ids),
+                )
+            )
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=list(OUTPUT_READ_ACTIONS), resources=[self.output.log_group_arn]
@@ -293,6 +311,11 @@ class BoxSteps(Construct):
                 "Revert": [self._property(step) for step in revert],
                 "OutputLogGroup": self.output.log_group_name,
                 **dict(extra_properties or {}),
+                **(
+                    {"SkipNewBoxes": "true", "StandardCredits": "true"}
+                    if boxes_of_this_template
+                    else {}
+                ),
             },
         )
         self.resource.node.add_dependency(
@@ -335,14 +358,17 @@ class BoxSteps(Construct):
         return self.output
 
 
+def _instance_arns(stack: Stack, instance_ids: Sequence[str]) -> list[str]:
+    return [
+        stack.format_arn(service="ec2", resource="instance", resource_name=instance_id)
+        for instance_id in instance_ids
+    ]
+
+
 def _send_to(stack: Stack, boxes: Boxes) -> iam.PolicyStatement:
     if boxes.instance_ids:
         return iam.PolicyStatement(
-            actions=["ssm:SendCommand"],
-            resources=[
-                stack.format_arn(service="ec2", resource="instance", resource_name=instance_id)
-                for instance_id in boxes.instance_ids
-            ],
+            actions=["ssm:SendCommand"], resources=_instance_arns(stack, boxes.instance_ids)
         )
     return iam.PolicyStatement(
         actions=["ssm:SendCommand"],

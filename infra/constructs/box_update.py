@@ -51,7 +51,8 @@ def update_script(app_bucket: str, tools_bucket: str, env: Mapping[str, str]) ->
 
 
 class BoxUpdate(Construct):
-    """Applies the service and tools assets to each box in turn through deploy/update.sh."""
+    """Applies the service and tools assets to each box in turn through deploy/update.sh; a new
+    box is provisioned by cfn-init alone and then set to standard CPU credits."""
 
     def __init__(
         self,
@@ -63,6 +64,7 @@ class BoxUpdate(Construct):
         app: s3_assets.Asset,
         tools: s3_assets.Asset,
         env: Mapping[str, str],
+        state_prefix: str,
     ) -> None:
         super().__init__(scope, id_)
         script = update_script(app.s3_bucket_name, tools.s3_bucket_name, env)
@@ -73,6 +75,8 @@ class BoxUpdate(Construct):
             resource_type="Custom::BoxUpdate",
             boxes=Boxes(instance_ids=[instance_id for _, instance_id in boxes]),
             box_role=box_role,
+            state_prefix=state_prefix,
+            boxes_of_this_template=True,
             apply=[
                 BoxStep(
                     f"update {name}",

@@ -1,9 +1,16 @@
-"""A monthly AWS Budgets budget for one stack, and optionally Cost Anomaly Detection.
+"""A monthly AWS Budgets budget for one environment, and optionally Cost Anomaly Detection.
 
-The budget's limit is `make cost`'s on-demand figure for the stack at the deployed phase,
+The budget's limit is `make cost`'s on-demand figure for both stacks at the deployed phase,
 committed in infra/cost_baseline.json (`scripts/cost.py --write-baseline` rewrites it; a test
 keeps the two equal). It alerts at 80 % and 100 % of actual spend and at 100 % of forecast.
 Both AWS Budgets (without actions) and Cost Anomaly Detection are free.
+
+It counts the spend of the environment's region, a dimension every budget can filter on from
+the first hour. A per-stack filter would need a cost-allocation tag (`aws:cloudformation:
+stack-name`), which reads $0 until it is activated; activation cannot be done reliably from
+the stack: a tag key can be activated only once it has shown up in billing data (up to a day
+after first use), only from an Organization's management account, and it applies from then
+on, up to a day later.
 """
 
 from __future__ import annotations
@@ -30,15 +37,22 @@ def committed_cost(phase: int, stack: str) -> float:
     return figures[str(phase)][stack]
 
 
-class StackBudget(Construct):
-    """Spend of the resources tagged with this stack's name, against its committed cost."""
+def environment_cost(phase: int) -> float:
+    """`make cost`'s monthly on-demand figure for both stacks at ``phase``."""
+    figures: dict[str, dict[str, float]] = json.loads(BASELINE.read_text())["phases"]
+    return sum(figures[str(phase)].values())
+
+
+class EnvironmentBudget(Construct):
+    """Spend in the environment's region against both stacks' committed cost."""
 
     def __init__(
         self,
         scope: Construct,
         id_: str,
         *,
-        stack_name: str,
+        budget_name: str,
+        region: str,
         limit_usd: float,
         email: str,
         topic: sns.ITopic | None = None,
@@ -61,15 +75,13 @@ class StackBudget(Construct):
             self,
             "Budget",
             budget=budgets.CfnBudget.BudgetDataProperty(
-                budget_name=f"prostudio-{stack_name}",
+                budget_name=budget_name,
                 budget_type="COST",
                 time_unit="MONTHLY",
                 budget_limit=budgets.CfnBudget.SpendProperty(
                     amount=max(math.ceil(limit_usd), 1), unit="USD"
                 ),
-                # CloudFormation tags every resource it creates with the stack's name; activate
-                # aws:cloudformation:stack-name as a cost allocation tag in Billing once.
-                cost_filters={"TagKeyValue": [f"aws:cloudformation:stack-name${stack_name}"]},
+                cost_filters={"Region": [region]},
             ),
             # Without an e-mail or a topic the budget still shows spend against the figure.
             notifications_with_subscribers=[
@@ -104,19 +116,21 @@ def _let_budgets_publish(topic: sns.ITopic) -> None:
 class CostAnomalyDetection(Construct):
     """An account-wide, per-service anomaly monitor with a daily e-mail summary."""
 
-    def __init__(self, scope: Construct, id_: str, *, email: str) -> None:
+    def __init__(
+        self, scope: Construct, id_: str, *, email: str, monitor_name: str, subscription_name: str
+    ) -> None:
         super().__init__(scope, id_)
         monitor = ce.CfnAnomalyMonitor(
             self,
             "Monitor",
-            monitor_name="prostudio-services",
+            monitor_name=monitor_name,
             monitor_type="DIMENSIONAL",
             monitor_dimension="SERVICE",
         )
         ce.CfnAnomalySubscription(
             self,
             "Subscription",
-            subscription_name="prostudio-anomalies",
+            subscription_name=subscription_name,
             frequency="DAILY",
             monitor_arn_list=[monitor.attr_monitor_arn],
             subscribers=[ce.CfnAnomalySubscription.SubscriberProperty(type="EMAIL", address=email)],

@@ -34,8 +34,6 @@ from aws_cdk import (
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra import parameters
-
 # Create-only properties per stateful type (a change replaces the resource). A test keeps this
 # a superset of the CloudFormation schemas cfn-lint ships; a record set's name, type and set
 # identifier are documented as replacing it although its schema lists only the zone.
@@ -111,8 +109,8 @@ DIGEST_CHARS = 12
 DISPOSABLE = "ProStudio::Disposable"
 
 
-def record_name(stack_name: str) -> str:
-    return f"{parameters.PREFIX}/guard/{stack_name}/stateful-resources"
+def record_name(prefix: str, stack_name: str) -> str:
+    return f"{prefix}/guard/{stack_name}/stateful-resources"
 
 
 def entry(logical_id: str, resource_type: str, properties: dict[str, Any]) -> str:
@@ -166,10 +164,12 @@ class TeardownGuard(Construct):
     """Refuses a deploy that deletes or replaces a stateful resource the last deploy recorded,
     unless `confirmed` (the operator's `-c allow_teardown=<stack>` for this one deploy)."""
 
-    def __init__(self, scope: Construct, id_: str, *, confirmed: bool) -> None:
+    def __init__(
+        self, scope: Construct, id_: str, *, confirmed: bool, parameter_prefix: str
+    ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
-        name = record_name(stack.stack_name)
+        name = record_name(parameter_prefix, stack.stack_name)
         ssm.CfnParameter(
             self,
             "Record",

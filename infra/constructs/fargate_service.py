@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
@@ -12,7 +13,6 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra import parameters
 from infra.constructs.load_balancer import LoadBalancer
 from infra.constructs.log_encryption import stack_log_key
 from infra.constructs.redis_endpoint import RedisEndpoint
@@ -64,6 +64,8 @@ class FargateService(Construct):
         capacity: Capacity,
         api_workers: int,
         max_memory_mb: int,
+        redis_host_parameter_name: str,
+        family_suffix: str,
     ) -> None:
         super().__init__(scope, id_)
         self.cluster = ecs.Cluster(
@@ -79,7 +81,7 @@ class FargateService(Construct):
         self.redis_host_parameter = ssm.StringParameter(
             self,
             "RedisHost",
-            parameter_name=parameters.PROD_REDIS_HOST,
+            parameter_name=redis_host_parameter_name,
             description="Primary endpoint of the production Redis",
             string_value=redis.host,
         )
@@ -100,6 +102,10 @@ class FargateService(Construct):
                 operating_system_family=ecs.OperatingSystemFamily.LINUX,
             ),
         )
+        # CDK names the family after the construct path, the same in every environment.
+        cast(
+            ecs.CfnTaskDefinition, task.node.default_child
+        ).family = f"{task.family}{family_suffix}"
         task.add_container(
             CONTAINER_NAME,
             image=image,

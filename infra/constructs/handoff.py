@@ -7,15 +7,16 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra import parameters
+from infra.parameters import Names
 
 
 class Handoff(Construct):
     """The old Redis (the data copy's source), the security group that Redis admits for
     the migration Lambdas, and the zero-cost entry point (the "old" weighted record)."""
 
-    def __init__(self, scope: Construct, id_: str, *, vpc: ec2.IVpc) -> None:
+    def __init__(self, scope: Construct, id_: str, *, vpc: ec2.IVpc, names: Names) -> None:
         super().__init__(scope, id_)
+        self._names = names
         self.migration_clients = ec2.SecurityGroup(
             self,
             "MigrationClients",
@@ -25,7 +26,7 @@ class Handoff(Construct):
         )
         self._put(
             "MigrationClientsParam",
-            parameters.REDIS_MIGRATION_CLIENT_SG,
+            names.redis_migration_client_sg,
             self.migration_clients.security_group_id,
         )
 
@@ -37,21 +38,21 @@ class Handoff(Construct):
         tls: bool,
         secret: secretsmanager.ISecret,
     ) -> None:
-        self._put("RedisHostParam", parameters.OLD_REDIS_HOST, host)
-        self._put("RedisPortParam", parameters.OLD_REDIS_PORT, str(port))
-        self._put("RedisTlsParam", parameters.OLD_REDIS_TLS, "true" if tls else "false")
-        self._put("RedisSecretParam", parameters.OLD_REDIS_SECRET_ARN, secret.secret_arn)
+        self._put("RedisHostParam", self._names.old_redis_host, host)
+        self._put("RedisPortParam", self._names.old_redis_port, str(port))
+        self._put("RedisTlsParam", self._names.old_redis_tls, "true" if tls else "false")
+        self._put("RedisSecretParam", self._names.old_redis_secret_arn, secret.secret_arn)
 
     def publish_boxes(self, *, instance_ids: list[str], security_group_id: str) -> None:
-        self._put("BoxIdsParam", parameters.BOX_INSTANCE_IDS, ",".join(instance_ids))
-        self._put("BoxSecurityGroupParam", parameters.BOX_SECURITY_GROUP, security_group_id)
+        self._put("BoxIdsParam", self._names.box_instance_ids, ",".join(instance_ids))
+        self._put("BoxSecurityGroupParam", self._names.box_security_group, security_group_id)
 
     def publish_entry_ip(self, ip: str) -> None:
-        self._put("EntryIpParam", parameters.OLD_ENTRY_IP, ip)
+        self._put("EntryIpParam", self._names.old_entry_ip, ip)
 
     def publish_entry_alias(self, *, dns_name: str, hosted_zone_id: str) -> None:
-        self._put("EntryDnsParam", parameters.OLD_ENTRY_DNS_NAME, dns_name)
-        self._put("EntryZoneParam", parameters.OLD_ENTRY_HOSTED_ZONE_ID, hosted_zone_id)
+        self._put("EntryDnsParam", self._names.old_entry_dns_name, dns_name)
+        self._put("EntryZoneParam", self._names.old_entry_hosted_zone_id, hosted_zone_id)
 
     def _put(self, id_: str, name: str, value: str) -> None:
         ssm.StringParameter(self, id_, parameter_name=name, string_value=value)

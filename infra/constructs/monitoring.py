@@ -17,7 +17,6 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-NAMESPACE = "ProStudio"
 ERROR_METRIC = "ServiceErrors"
 MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
@@ -63,8 +62,10 @@ class Monitoring(Construct):
         log_group: logs.ILogGroup,
         redis: RedisNodes,
         alarm_email: str,
+        metric_namespace: str,
     ) -> None:
         super().__init__(scope, id_)
+        self._namespace = metric_namespace
         self._redis = redis
         self.topic = self._topic(alarm_email)
         self._action = actions.SnsAction(self.topic)
@@ -193,7 +194,7 @@ class Monitoring(Construct):
             "ErrorFilter",
             log_group=log_group,
             filter_pattern=logs.FilterPattern.string_value("$.level", "=", "error"),
-            metric_namespace=NAMESPACE,
+            metric_namespace=self._namespace,
             metric_name=ERROR_METRIC,
             metric_value="1",
             default_value=0,

@@ -8,7 +8,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra import parameters
+from infra.parameters import PRODUCTION_NAMES, Names
 
 PUBLIC = "public"
 APP = "app"
@@ -20,7 +20,7 @@ class Network(Construct):
     migration Lambdas) and data subnets (ElastiCache). No NAT gateway: the free tier has
     none, and production reaches AWS APIs through VPC endpoints it adds itself."""
 
-    def __init__(self, scope: Construct, id_: str) -> None:
+    def __init__(self, scope: Construct, id_: str, *, names: Names) -> None:
         super().__init__(scope, id_)
         flow_log_group = logs.LogGroup(
             self,
@@ -58,27 +58,29 @@ class Network(Construct):
         self.public_subnets = ec2.SubnetSelection(subnet_group_name=PUBLIC)
         self.app_subnets = ec2.SubnetSelection(subnet_group_name=APP)
         self.data_subnets = ec2.SubnetSelection(subnet_group_name=DATA)
-        self._publish()
+        self._publish(names)
 
-    def _publish(self) -> None:
+    def _publish(self, names: Names) -> None:
         """Write the ids ProdStack needs to SSM, so it never holds an export on this stack."""
         app = self.vpc.select_subnets(subnet_group_name=APP)
+        # Construct ids follow production's names, so every environment has the same logical ids.
         values = {
-            parameters.VPC_ID: self.vpc.vpc_id,
-            parameters.PUBLIC_SUBNET_IDS: _joined(
+            "vpc_id": self.vpc.vpc_id,
+            "public_subnet_ids": _joined(
                 self.vpc.select_subnets(subnet_group_name=PUBLIC).subnet_ids
             ),
-            parameters.APP_SUBNET_IDS: _joined(app.subnet_ids),
-            parameters.DATA_SUBNET_IDS: _joined(
-                self.vpc.select_subnets(subnet_group_name=DATA).subnet_ids
-            ),
-            parameters.APP_ROUTE_TABLE_IDS: _joined(
+            "app_subnet_ids": _joined(app.subnet_ids),
+            "data_subnet_ids": _joined(self.vpc.select_subnets(subnet_group_name=DATA).subnet_ids),
+            "app_route_table_ids": _joined(
                 [subnet.route_table.route_table_id for subnet in app.subnets]
             ),
         }
-        for name, value in values.items():
+        for field, value in values.items():
             ssm.StringParameter(
-                self, "Param" + _id_from(name), parameter_name=name, string_value=value
+                self,
+                "Param" + _id_from(getattr(PRODUCTION_NAMES, field)),
+                parameter_name=getattr(names, field),
+                string_value=value,
             )
 
 

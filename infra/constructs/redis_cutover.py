@@ -63,6 +63,7 @@ class RedisCutover(Construct):
         old: RedisEndpoint,
         new: RedisEndpoint,
         generation: int,
+        state_prefix: str,
     ) -> None:
         super().__init__(scope, id_)
         env = {
@@ -117,6 +118,7 @@ class RedisCutover(Construct):
             resource_type="Custom::RedisCutover",
             boxes=Boxes(stack_name=box_stack_name),
             box_role=box_role,
+            state_prefix=state_prefix,
             apply=apply,
             revert=revert,
             extra_properties={"Generation": str(generation)},

@@ -8,8 +8,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra import parameters
 from infra.constructs.redis_copy import RedisEndpoint
+from infra.parameters import Names
 
 AZ_COUNT = 2
 # Only the app subnets' route tables are published: gateway endpoints attach to them.
@@ -24,24 +24,25 @@ class SharedNetwork(Construct):
     CloudFormation export ties the two stacks together.
     """
 
-    def __init__(self, scope: Construct, id_: str) -> None:
+    def __init__(self, scope: Construct, id_: str, *, names: Names) -> None:
         super().__init__(scope, id_)
+        self._names = names
         zones = Stack.of(self).availability_zones[:AZ_COUNT]
         self.vpc = ec2.Vpc.from_vpc_attributes(
             self,
             "Vpc",
-            vpc_id=self._read(parameters.VPC_ID),
+            vpc_id=self._read(names.vpc_id),
             availability_zones=zones,
         )
-        self.public_subnets = self._subnets("Public", parameters.PUBLIC_SUBNET_IDS, zones)
+        self.public_subnets = self._subnets("Public", names.public_subnet_ids, zones)
         self.app_subnets = self._subnets(
-            "App", parameters.APP_SUBNET_IDS, zones, parameters.APP_ROUTE_TABLE_IDS
+            "App", names.app_subnet_ids, zones, names.app_route_table_ids
         )
-        self.data_subnets = self._subnets("Data", parameters.DATA_SUBNET_IDS, zones)
+        self.data_subnets = self._subnets("Data", names.data_subnet_ids, zones)
         self.migration_clients = self._imported_group(
-            "MigrationClients", parameters.REDIS_MIGRATION_CLIENT_SG
+            "MigrationClients", names.redis_migration_client_sg
         )
-        self.boxes = self._imported_group("Boxes", parameters.BOX_SECURITY_GROUP)
+        self.boxes = self._imported_group("Boxes", names.box_security_group)
 
     def _imported_group(self, id_: str, parameter_name: str) -> ec2.ISecurityGroup:
         return ec2.SecurityGroup.from_security_group_id(
@@ -52,11 +53,11 @@ class SharedNetwork(Construct):
         """The zero-cost Redis (the copy's source). Whether it speaks TLS is decided at synth
         by the same flag that decides what ZeroCostStack publishes."""
         return RedisEndpoint(
-            host=self._read(parameters.OLD_REDIS_HOST),
-            port=self._read(parameters.OLD_REDIS_PORT),
+            host=self._read(self._names.old_redis_host),
+            port=self._read(self._names.old_redis_port),
             tls=tls,
             secret=secretsmanager.Secret.from_secret_complete_arn(
-                self, "OldRedisSecret", self._read(parameters.OLD_REDIS_SECRET_ARN)
+                self, "OldRedisSecret", self._read(self._names.old_redis_secret_arn)
             ),
         )
 

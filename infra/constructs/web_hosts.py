@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from aws_cdk import Duration, Stack
@@ -30,6 +31,12 @@ AL2023_AMI_PARAMETERS = {
         "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
     ),
 }
+
+
+def launch_credits(instance_type: str) -> ec2.CpuCredits:
+    return ec2.CpuCredits.STANDARD if instance_type.startswith("t2.") else ec2.CpuCredits.UNLIMITED
+
+
 HEALTH_WAIT = (
     "for attempt in $(seq 90); do "
     "curl -fsS -o /dev/null http://127.0.0.1/health && exit 0; sleep 2; "
@@ -59,8 +66,10 @@ class WebHosts(Construct):
         api_workers: int,
         max_memory_mb: int,
         external_redis: RedisEndpoint | None,
+        launch_template_name: Callable[[str], str],
     ) -> None:
         super().__init__(scope, id_)
+        self._launch_template_name = launch_template_name
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
@@ -140,13 +149,14 @@ class WebHosts(Construct):
             machine_image=ec2.MachineImage.resolve_ssm_parameter_at_launch(
                 AL2023_AMI_PARAMETERS[box_type.architecture], os=ec2.OperatingSystemType.LINUX
             ),
-            # T3/T4g default to unlimited, which bills surplus credits: never on the free box.
-            credit_specification=ec2.CpuCredits.STANDARD,
+            # A new box provisions in unlimited mode (a standard T3/T4g gets no launch credits
+            # and would provision at its 10% baseline); BoxUpdate switches it to standard
+            # once it has signalled healthy. A T2 gets launch credits, so it stays standard.
+            credit_specification=launch_credits(instance_type),
             security_group=self.security_group,
             # The CDK's own grants (the whole assets bucket for cfn-init) are left out: the
             # role's policies above say exactly what a box may do.
             role=self.role.without_policy_updates(),
-            require_imdsv2=True,
             associate_public_ip_address=True,
             block_devices=[
                 ec2.BlockDevice(
@@ -161,6 +171,22 @@ class WebHosts(Construct):
         )
         # cfn-init reads the assets and signals with these policies at the box's first boot.
         instance.node.add_dependency(self.role, self.agent_policy, self.release_policy)
+        # IMDSv2 only, through a launch template named per environment (CDK's require_imdsv2
+        # names it after the construct alone); same construct id, so the same logical id.
+        template_name = self._launch_template_name(id_)
+        template = ec2.CfnLaunchTemplate(
+            instance,
+            "LaunchTemplate",
+            launch_template_data=ec2.CfnLaunchTemplate.LaunchTemplateDataProperty(
+                metadata_options=ec2.CfnLaunchTemplate.MetadataOptionsProperty(
+                    http_tokens="required"
+                )
+            ),
+            launch_template_name=template_name,
+        )
+        instance.instance.launch_template = ec2.CfnInstance.LaunchTemplateSpecificationProperty(
+            launch_template_name=template_name, version=template.attr_latest_version_number
+        )
         # cfn-lint's AMI pattern predates EC2's resolve:ssm image ids.
         instance.instance.add_metadata("cfn-lint", {"config": {"ignore_checks": ["E1152"]}})
         instance.apply_cloud_formation_init(

@@ -10,6 +10,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra import parameters
+from infra.parameters import Names
 
 OLD = parameters.OLD_SET_ID
 NEW = parameters.NEW_SET_ID
@@ -45,8 +46,10 @@ class WeightedDns(Construct):
         zone: route53.IHostedZone,
         domain_name: str,
         old_entry_is_alias: bool,
+        names: Names,
     ) -> None:
         super().__init__(scope, id_)
+        self._names = names
         self.domain_name = domain_name
         self.zone = zone
         self.old_record = self._record(
@@ -54,7 +57,7 @@ class WeightedDns(Construct):
             OLD,
             INITIAL_OLD_WEIGHT,
             alias=self._old_alias() if old_entry_is_alias else None,
-            address=None if old_entry_is_alias else self._read(parameters.OLD_ENTRY_IP),
+            address=None if old_entry_is_alias else self._read(names.old_entry_ip),
         )
         self.new_record: route53.CfnRecordSet | None = None
 
@@ -74,8 +77,8 @@ class WeightedDns(Construct):
 
     def _old_alias(self) -> AliasEntry:
         return AliasEntry(
-            dns_name=self._read(parameters.OLD_ENTRY_DNS_NAME),
-            hosted_zone_id=self._read(parameters.OLD_ENTRY_HOSTED_ZONE_ID),
+            dns_name=self._read(self._names.old_entry_dns_name),
+            hosted_zone_id=self._read(self._names.old_entry_hosted_zone_id),
         )
 
     def _read(self, name: str) -> str:

@@ -369,7 +369,7 @@ BOX_STEPS: tuple[Accepted, ...] = (
     Accepted(
         _BOX_STEPS_POLICY,
         "AwsSolutions-IAM5[Resource::arn:{partition}:ssm:{region}:<AWS::AccountId>:"
-        "parameter/prostudio/box-ops/{path}/*]",
+        "parameter{state_prefix}/*]",
         "One progress parameter per CloudFormation request, named by its request id, under "
         "this resource's own prefix.",
     ),
@@ -508,6 +508,8 @@ def _resolve(scope: IConstruct, rule: str) -> str:
         key = match.group(1)
         if key == "path":
             return scope.node.path
+        if isinstance(getattr(scope, key, None), str):
+            return str(getattr(scope, key))
         if key in ("region", "partition"):
             value = getattr(stack, key)
             return f"<AWS::{key.title()}>" if Token.is_unresolved(value) else str(value)

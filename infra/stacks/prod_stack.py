@@ -20,9 +20,7 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra import parameters
 from infra.config import ZERO_COST_STACK, Settings
-from infra.constructs.budgets import StackBudget, committed_cost
 from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.egress import Egress
 from infra.constructs.fargate_service import Capacity, FargateService
@@ -49,10 +47,11 @@ class ProdStack(Stack):
     def __init__(self, scope: Construct, id_: str, *, settings: Settings, **kwargs: Any) -> None:
         super().__init__(scope, id_, **kwargs)
         self.settings = settings
+        names = settings.names
         ssm.StringParameter(
             self,
             "Phase",
-            parameter_name="/prostudio/prod/phase",
+            parameter_name=names.prod_phase,
             string_value=str(settings.phase),
         )
         self.dns: WeightedDns | None = None
@@ -69,28 +68,23 @@ class ProdStack(Stack):
                 zone=zone,
                 domain_name=settings.dns.domain_name,
                 old_entry_is_alias=settings.zero_cost.alb,
+                names=names,
             )
         if settings.prod_enabled and self.dns:
             self._production(settings, self.dns)
         if self.dns and settings.dns.example_values:
             ExampleValuesGuard(self, "ExampleValuesGuard", values=settings.dns.example_values)
         self.teardown_guard = TeardownGuard(
-            self, "TeardownGuard", confirmed=id_ in settings.allow_teardown
+            self,
+            "TeardownGuard",
+            confirmed=id_ in settings.allow_teardown,
+            parameter_prefix=names.prefix,
         )
-        if settings.budgets and settings.prod_enabled:
-            StackBudget(
-                self,
-                "Budget",
-                stack_name=id_,
-                limit_usd=committed_cost(settings.phase, id_),
-                email=settings.prod.alarm_email,
-                topic=self.monitoring.topic,
-            )
         acknowledge(self, PROD)
 
     def _production(self, settings: Settings, dns: WeightedDns) -> None:
         prod = settings.prod
-        self.network = SharedNetwork(self, "Network")
+        self.network = SharedNetwork(self, "Network", names=settings.names)
         egress = Egress(self, "Egress", vpc=self.network.vpc, subnets=self.network.app_subnets)
 
         cache_key = kms.Key(
@@ -167,6 +161,8 @@ class ProdStack(Stack):
             capacity=Capacity(minimum=prod.min_tasks, maximum=prod.max_tasks),
             api_workers=prod.api_workers,
             max_memory_mb=prod.max_memory_mb,
+            redis_host_parameter_name=settings.names.prod_redis_host,
+            family_suffix=settings.names.suffix,
         )
         clients: list[ec2.IConnectable] = [self.service.service, self.network.migration_clients]
         self.cache.allow_from(clients, "Service tasks and migration clients")
@@ -184,6 +180,7 @@ class ProdStack(Stack):
                 replication_group_id=self.cache.group.ref, node_count=prod.redis_node_count
             ),
             alarm_email=prod.alarm_email,
+            metric_namespace=settings.names.metric_namespace,
         )
 
         cutover = None
@@ -224,11 +221,12 @@ class ProdStack(Stack):
     def _cutover(self, settings: Settings, cache_key: kms.IKey) -> RedisCutover:
         """The zero-cost boxes move to the production Redis; they reach it and its token."""
         count = settings.zero_cost.instances
+        names = settings.names
         read = ssm.StringParameter.value_for_string_parameter
-        instance_ids = Fn.split(",", read(self, parameters.BOX_INSTANCE_IDS), count)
+        instance_ids = Fn.split(",", read(self, names.box_instance_ids), count)
         # By the name ZeroCostStack gives it, in this account: never by a writable parameter.
         box_role = iam.Role.from_role_name(
-            self, "BoxRole", parameters.box_role_name(ZERO_COST_STACK, self.region), mutable=True
+            self, "BoxRole", names.box_role_name(ZERO_COST_STACK, self.region), mutable=True
         )
         # In the role's own policy, not the key's: a key policy naming a role keeps its old
         # unique id if the role is ever recreated.
@@ -259,7 +257,7 @@ class ProdStack(Stack):
                 Box("Box" if index == 0 else f"Box{index + 1}", instance_id)
                 for index, instance_id in enumerate(instance_ids)
             ],
-            box_stack_name=ZERO_COST_STACK,
+            box_stack_name=names.stack(ZERO_COST_STACK),
             box_role=box_role,
             region=self.region,
             old=self.network.old_redis(tls=settings.zero_cost.separate_redis),
@@ -267,4 +265,5 @@ class ProdStack(Stack):
                 host=self.cache.host, port=self.cache.port, tls=True, secret=self.cache.auth_token
             ),
             generation=settings.prod.copy_generation,
+            state_prefix=names.box_ops_state,
         )

@@ -10,11 +10,10 @@ from aws_cdk import aws_elasticloadbalancingv2_targets as targets
 from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
-from infra import parameters
 from infra.config import Settings
 from infra.constructs.box_alarms import BoxAlarms
 from infra.constructs.box_update import BoxUpdate
-from infra.constructs.budgets import CostAnomalyDetection, StackBudget, committed_cost
+from infra.constructs.budgets import CostAnomalyDetection, EnvironmentBudget, environment_cost
 from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.handoff import Handoff
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
@@ -31,8 +30,9 @@ class ZeroCostStack(Stack):
         super().__init__(scope, id_, **kwargs)
         self.settings = settings
         flags = settings.zero_cost
-        network = Network(self, "Network")
-        handoff = Handoff(self, "Handoff", vpc=network.vpc)
+        names = settings.names
+        network = Network(self, "Network", names=names)
+        handoff = Handoff(self, "Handoff", vpc=network.vpc, names=names)
 
         cache = None
         if flags.separate_redis:
@@ -54,7 +54,7 @@ class ZeroCostStack(Stack):
             subnets=network.public_subnets,
             count=flags.instances,
             instance_type=flags.instance_type,
-            role_name=parameters.box_role_name(id_, settings.region),
+            role_name=names.box_role_name(id_, settings.region),
             api_workers=flags.api_workers,
             max_memory_mb=flags.max_memory_mb,
             external_redis=(
@@ -62,6 +62,7 @@ class ZeroCostStack(Stack):
                 if cache
                 else None
             ),
+            launch_template_name=names.launch_template,
         )
         BoxUpdate(
             self,
@@ -71,6 +72,7 @@ class ZeroCostStack(Stack):
             app=hosts.app_asset,
             tools=hosts.tools_asset,
             env=hosts.provision_env(),
+            state_prefix=names.box_ops_state,
         )
         handoff.publish_boxes(
             instance_ids=[box.instance_id for box in hosts.instances],
@@ -101,6 +103,7 @@ class ZeroCostStack(Stack):
             role=hosts.role,
             instance_type=flags.instance_type,
             alarm_email=settings.prod.alarm_email,
+            metric_namespace=names.box_metric_namespace,
         )
         Patching(self, "Patching", boxes=hosts.instances)
 
@@ -147,18 +150,29 @@ class ZeroCostStack(Stack):
         if flags.alb and settings.dns.example_values:
             ExampleValuesGuard(self, "ExampleValuesGuard", values=settings.dns.example_values)
         self.teardown_guard = TeardownGuard(
-            self, "TeardownGuard", confirmed=id_ in settings.allow_teardown
+            self,
+            "TeardownGuard",
+            confirmed=id_ in settings.allow_teardown,
+            parameter_prefix=names.prefix,
         )
         CfnOutput(self, "BoxPublicIp", value=hosts.elastic_ip.ref)
         CfnOutput(self, "BoxInstanceId", value=hosts.instances[0].instance_id)
         if settings.budgets:
-            StackBudget(
+            # One budget for the environment, here since this stack exists in every phase.
+            EnvironmentBudget(
                 self,
                 "Budget",
-                stack_name=id_,
-                limit_usd=committed_cost(settings.phase, id_),
+                budget_name=names.budget(id_),
+                region=self.region,
+                limit_usd=environment_cost(settings.phase),
                 email=settings.prod.alarm_email,
             )
         if settings.cost_anomaly_detection:
-            CostAnomalyDetection(self, "CostAnomalies", email=settings.prod.alarm_email)
+            CostAnomalyDetection(
+                self,
+                "CostAnomalies",
+                email=settings.prod.alarm_email,
+                monitor_name=names.anomaly_monitor,
+                subscription_name=names.anomaly_subscription,
+            )
         acknowledge(self, ZERO_COST)

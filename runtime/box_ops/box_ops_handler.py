@@ -6,7 +6,13 @@ Properties (CloudFormation hands every value over as a string):
                  steps, so whatever the previous deploy applied is applied again;
   Revert         steps run on Delete (also when CloudFormation deletes a resource whose
                  Create failed);
-  OutputLogGroup the CloudWatch Logs group each step's whole output is written to.
+  OutputLogGroup the CloudWatch Logs group each step's whole output is written to;
+  SkipNewBoxes   "true": leave out the Apply steps of boxes the previous properties did not
+                 name. Such a box was created (or replaced) by this very deploy and provisioned
+                 by cfn-init from this template before it signalled, so it is provisioned once;
+  StandardCredits "true": on Create and Update, first switch every Apply box to `standard`
+                 CPU credits. The boxes launch `unlimited`, so provisioning is not held to the
+                 baseline; by the time this resource runs each box has signalled it is healthy.
 A step is {"Name", "InstanceId", "Document", "Parameters": {name: value}, "TimeoutSeconds"}:
 a document of the project's (a fixed script whose parameters SSM validates) and the values of
 its parameters. A step never carries commands, and AWS's own documents are refused.
@@ -107,7 +113,37 @@ def _properties(event: dict[str, Any]) -> dict[str, Any]:
 def _steps_of(event: dict[str, Any]) -> list[Step]:
     if event["RequestType"] == "Delete":
         return steps_from(_properties(event), "Revert")
-    return steps_from(event["ResourceProperties"], "Apply")
+    properties = event["ResourceProperties"]
+    steps = steps_from(properties, "Apply")
+    if str(properties.get("SkipNewBoxes", "")).lower() == "true":
+        known = {
+            step.instance_id
+            for step in steps_from(event.get("OldResourceProperties") or {}, "Apply")
+        }
+        steps = [step for step in steps if step.instance_id in known]
+    return steps
+
+
+def _standard_credits(ec2: Any, event: dict[str, Any]) -> None:
+    properties = event["ResourceProperties"]
+    if str(properties.get("StandardCredits", "")).lower() != "true":
+        return
+    instance_ids = sorted({step.instance_id for step in steps_from(properties, "Apply")})
+    if not instance_ids:
+        return
+    reply = (ec2 or _client("ec2")).modify_instance_credit_specification(
+        InstanceCreditSpecifications=[
+            {"InstanceId": instance_id, "CpuCredits": "standard"} for instance_id in instance_ids
+        ]
+    )
+    refused = reply.get("UnsuccessfulInstanceCreditSpecifications") or []
+    if refused:
+        details = "; ".join(
+            f"{item.get('InstanceId')}: {item.get('Error', {}).get('Message', 'refused')}"
+            for item in refused
+        )
+        raise StepFailed(f"switching the boxes to standard CPU credits failed: {details}")
+    LOG.info("standard CPU credits: %s", ", ".join(instance_ids))
 
 
 def _output_group(event: dict[str, Any]) -> str:
@@ -239,9 +275,13 @@ def physical_id(event: dict[str, Any]) -> str:
     return str(event.get("PhysicalResourceId") or f"box-ops:{event['LogicalResourceId']}")
 
 
-def on_event(event: dict[str, Any], _context: Any = None, ssm: Any = None) -> dict[str, Any]:
+def on_event(
+    event: dict[str, Any], _context: Any = None, ssm: Any = None, ec2: Any = None
+) -> dict[str, Any]:
     ssm = ssm or _client("ssm")
     steps = _steps_of(event)
+    if event["RequestType"] != "Delete":
+        _standard_credits(ec2, event)
     LOG.info("%s: %s", event["RequestType"], [step.name for step in steps])
     if steps:
         _save(ssm, event, _send(ssm, steps[0], 0, time.time(), _output_group(event)))

@@ -8,7 +8,9 @@ import json
 import time
 from typing import Any
 
+import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from box_ops_handler import StepFailed, is_complete, on_event
 from box_ops_support import DOCUMENT, OUTPUT_GROUP, STATE_PREFIX, Boxes, event, step
 
@@ -327,3 +329,118 @@ def test_a_long_successful_step_returns_its_real_last_line(
     reply = is_complete(request, ssm=ssm, logs=logs)
 
     assert reply["Data"]["LastOutput"] == '{"ok": 1}'
+
+
+def test_a_created_box_update_touches_no_box_cfn_init_provisioned(ssm: Any, boxes: Boxes) -> None:
+    """The stack's own boxes were provisioned by cfn-init before they signalled; the resource
+    created with them must not provision them a second time."""
+    request = with_properties(event("Create", TWO_BOXES), SkipNewBoxes="true")
+    reply = run(ssm, boxes, request)
+    assert boxes.sent() == []
+    assert reply["Data"]["Steps"] == "0"
+
+
+def test_an_update_skips_only_the_box_this_deploy_created(ssm: Any, boxes: Boxes) -> None:
+    """Box 2 added in this deploy (a new instance id) was provisioned by cfn-init; box 1, named
+    by the previous properties, gets the new release."""
+    request = with_properties(
+        event(
+            "Update",
+            TWO_BOXES,
+            OldResourceProperties={"Apply": [step("update Box", BOX_1, "one")]},
+        ),
+        SkipNewBoxes="true",
+    )
+    run(ssm, boxes, request)
+    assert [sent.instance_id for sent in boxes.sent()] == [BOX_1]
+
+
+def test_without_the_option_a_create_runs_every_step(ssm: Any, boxes: Boxes) -> None:
+    """The Redis cutover's boxes belong to another stack: its Create runs on all of them."""
+    run(ssm, boxes, event("Create", TWO_BOXES))
+    assert [sent.instance_id for sent in boxes.sent()] == [BOX_1, BOX_2]
+
+
+def with_properties(request: dict[str, Any], **properties: str) -> dict[str, Any]:
+    return {
+        **request,
+        "ResourceProperties": {**request["ResourceProperties"], **properties},
+    }
+
+
+class CreditCalls:
+    """A real EC2 client: botocore serializes and validates each request against the service
+    model, and it is answered here, not sent (moto has no ModifyInstanceCreditSpecification)."""
+
+    def __init__(self, unsuccessful: str = "") -> None:
+        self.client = boto3.client(
+            "ec2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
+        self.bodies: list[str] = []
+        failure = (
+            "<unsuccessfulInstanceCreditSpecificationSet><item><instanceId>"
+            f"{unsuccessful}</instanceId><error><code>IncorrectInstanceState</code><message>"
+            "The instance is not in a valid state</message></error></item>"
+            "</unsuccessfulInstanceCreditSpecificationSet>"
+            if unsuccessful
+            else ""
+        )
+        body = (
+            '<ModifyInstanceCreditSpecificationResponse xmlns="http://ec2.amazonaws.com/doc/'
+            '2016-11-15/"><requestId>r</requestId><successfulInstanceCreditSpecificationSet/>'
+            f"{failure}</ModifyInstanceCreditSpecificationResponse>"
+        ).encode()
+
+        def answer(request: Any, **_: Any) -> Any:
+            self.bodies.append(
+                request.body.decode() if isinstance(request.body, bytes) else request.body
+            )
+            return AWSResponse(request.url, 200, {}, _Raw(body))
+
+        self.client.meta.events.register_first(
+            "before-send.ec2.ModifyInstanceCreditSpecification", answer
+        )
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+    def read(self, *_: Any) -> bytes:
+        return self._body
+
+
+def test_every_box_is_switched_to_standard_credits_once_healthy() -> None:
+    calls = CreditCalls()
+    request = with_properties(
+        event("Create", TWO_BOXES), SkipNewBoxes="true", StandardCredits="true"
+    )
+    on_event(request, ec2=calls.client)
+    (body,) = calls.bodies
+    assert "Action=ModifyInstanceCreditSpecification" in body
+    for index, box in enumerate(sorted([BOX_1, BOX_2]), start=1):
+        assert f"InstanceCreditSpecification.{index}.InstanceId={box}" in body
+        assert f"InstanceCreditSpecification.{index}.CpuCredits=standard" in body
+
+
+def test_a_refused_credit_switch_fails_the_resource_in_one_line() -> None:
+    calls = CreditCalls(unsuccessful=BOX_2)
+    request = with_properties(event("Update", TWO_BOXES), StandardCredits="true")
+    with pytest.raises(
+        StepFailed,
+        match=rf"^switching the boxes to standard CPU credits failed: {BOX_2}: The instance",
+    ):
+        on_event(request, ec2=calls.client)
+
+
+def test_delete_switches_no_credits(ssm: Any) -> None:
+    calls = CreditCalls()
+    on_event(
+        with_properties(event("Delete", TWO_BOXES), StandardCredits="true"),
+        ssm=ssm,
+        ec2=calls.client,
+    )
+    assert calls.bodies == []

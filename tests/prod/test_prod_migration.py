@@ -8,8 +8,8 @@ from typing import Any
 from prod_support import PHASE3_MIGRATION, only
 from synth_support import context_for, resources_of_type, synthesize
 
-from infra import parameters
 from infra.config import load_settings
+from infra.parameters import PRODUCTION_NAMES
 
 Template = dict[str, Any]
 
@@ -90,7 +90,7 @@ def test_two_boxes_switch_in_order_and_back_in_reverse_order() -> None:
 def test_cutover_reads_both_redis_from_what_the_stacks_publish(migration: Template) -> None:
     commands = _script(migration)
     group = _logical_id(migration, "AWS::ElastiCache::ReplicationGroup", "Cache")
-    for name in (parameters.OLD_REDIS_HOST, parameters.OLD_REDIS_PORT):
+    for name in (PRODUCTION_NAMES.old_redis_host, PRODUCTION_NAMES.old_redis_port):
         assert json.dumps(_parameter(migration, name)) in commands
     assert json.dumps({"Fn::GetAtt": [group, "PrimaryEndPoint.Address"]}) in commands
     token = _logical_id(migration, "AWS::SecretsManager::Secret", "CacheAuthToken")
@@ -99,7 +99,7 @@ def test_cutover_reads_both_redis_from_what_the_stacks_publish(migration: Templa
 
 
 def test_the_boxes_reach_the_production_redis_and_read_its_token(migration: Template) -> None:
-    box_group = _parameter(migration, parameters.BOX_SECURITY_GROUP)
+    box_group = _parameter(migration, PRODUCTION_NAMES.box_security_group)
     rules = [
         rule["Properties"]
         for rule in resources_of_type(migration, "AWS::EC2::SecurityGroupIngress").values()
@@ -108,7 +108,7 @@ def test_the_boxes_reach_the_production_redis_and_read_its_token(migration: Temp
         r for r in rules if r.get("SourceSecurityGroupId") == box_group and r["FromPort"] == 6380
     ]
     token = _logical_id(migration, "AWS::SecretsManager::Secret", "CacheAuthToken")
-    box_role = parameters.box_role_name("ZeroCostStack", "us-east-1")
+    box_role = PRODUCTION_NAMES.box_role_name("ZeroCostStack", "us-east-1")
     box_policies = [
         policy["Properties"]
         for policy in resources_of_type(migration, "AWS::IAM::Policy").values()

@@ -11,9 +11,9 @@ from aws_cdk import Duration
 from prod_support import PHASE3, PHASE3_MIGRATION, only
 from synth_support import ROOT, context_for, resources_of_type, synthesize
 
-from infra import parameters
 from infra.config import ConfigError, load_settings
 from infra.constructs import polled_provider
+from infra.parameters import PRODUCTION_NAMES
 
 Template = dict[str, Any]
 
@@ -105,17 +105,17 @@ def test_the_stacks_share_nothing_through_cloudformation_exports(prod: Template)
 
 
 def test_vpc_and_subnets_are_read_from_ssm(prod: Template) -> None:
-    vpc = ssm_ref(prod, parameters.VPC_ID)
+    vpc = ssm_ref(prod, PRODUCTION_NAMES.vpc_id)
     for security_group in resources_of_type(prod, "AWS::EC2::SecurityGroup").values():
         assert security_group["Properties"]["VpcId"] == vpc
     _, service = only(prod, "AWS::ECS::Service")
     assert service["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"] == split_list(
-        prod, parameters.APP_SUBNET_IDS
+        prod, PRODUCTION_NAMES.app_subnet_ids
     )
     _, balancer = only(prod, "AWS::ElasticLoadBalancingV2::LoadBalancer")
-    assert balancer["Subnets"] == split_list(prod, parameters.PUBLIC_SUBNET_IDS)
+    assert balancer["Subnets"] == split_list(prod, PRODUCTION_NAMES.public_subnet_ids)
     _, cache_subnets = only(prod, "AWS::ElastiCache::SubnetGroup")
-    assert cache_subnets["SubnetIds"] == split_list(prod, parameters.DATA_SUBNET_IDS)
+    assert cache_subnets["SubnetIds"] == split_list(prod, PRODUCTION_NAMES.data_subnet_ids)
 
 
 def test_private_subnets_reach_aws_apis_through_vpc_endpoints(prod: Template) -> None:
@@ -126,7 +126,7 @@ def test_private_subnets_reach_aws_apis_through_vpc_endpoints(prod: Template) ->
         if e.get("VpcEndpointType") == "Interface"
     }
     assert interface == {"ecr.api", "ecr.dkr", "logs", "secretsmanager", "ssm"}
-    app_subnets = split_list(prod, parameters.APP_SUBNET_IDS)
+    app_subnets = split_list(prod, PRODUCTION_NAMES.app_subnet_ids)
     for endpoint in endpoints:
         if endpoint.get("VpcEndpointType") == "Interface":
             assert endpoint["PrivateDnsEnabled"] is True
@@ -135,7 +135,7 @@ def test_private_subnets_reach_aws_apis_through_vpc_endpoints(prod: Template) ->
     # Gateway service names are joined with the region: the last part names the service.
     assert sorted(e["ServiceName"]["Fn::Join"][1][-1] for e in gateways) == [".dynamodb", ".s3"]
     for gateway in gateways:
-        assert gateway["RouteTableIds"] == split_list(prod, parameters.APP_ROUTE_TABLE_IDS)
+        assert gateway["RouteTableIds"] == split_list(prod, PRODUCTION_NAMES.app_route_table_ids)
 
 
 def _sources(rules: list[dict[str, Any]]) -> list[str]:
@@ -153,8 +153,8 @@ def test_endpoints_admit_https_from_every_client_of_aws_apis_in_the_vpc(prod: Te
     assert {(rule["FromPort"], rule["ToPort"]) for rule in rules} == {(443, 443)}
     assert _sources(rules) == _refs(
         group_id(ref_of(prod, "AWS::EC2::SecurityGroup", "Service")),
-        ssm_ref(prod, parameters.REDIS_MIGRATION_CLIENT_SG),
-        ssm_ref(prod, parameters.BOX_SECURITY_GROUP),
+        ssm_ref(prod, PRODUCTION_NAMES.redis_migration_client_sg),
+        ssm_ref(prod, PRODUCTION_NAMES.box_security_group),
     )
 
 
@@ -212,7 +212,9 @@ def test_the_boxes_reach_every_aws_api_they_call(service: str, flags: dict[str, 
         for rule in ingress_rules(prod, group["Fn::GetAtt"][0])
         if rule["FromPort"] <= 443 <= rule["ToPort"]
     ]
-    assert json.dumps(ssm_ref(prod, parameters.BOX_SECURITY_GROUP), sort_keys=True) in admitted
+    assert (
+        json.dumps(ssm_ref(prod, PRODUCTION_NAMES.box_security_group), sort_keys=True) in admitted
+    )
 
 
 def test_the_box_security_group_is_published_for_production() -> None:
@@ -220,7 +222,7 @@ def test_the_box_security_group_is_published_for_production() -> None:
     (parameter,) = [
         r["Properties"]
         for r in resources_of_type(zero_cost, "AWS::SSM::Parameter").values()
-        if r["Properties"]["Name"] == parameters.BOX_SECURITY_GROUP
+        if r["Properties"]["Name"] == PRODUCTION_NAMES.box_security_group
     ]
     assert parameter["Value"]["Fn::GetAtt"][0].startswith("WebSecurityGroup")
 
@@ -304,7 +306,7 @@ def test_container_settings_are_plain_and_redis_credentials_are_secrets(prod: Te
     host_parameter_id = ref_of(prod, "AWS::SSM::Parameter", "ServiceRedisHost")
     host_parameter = prod["Resources"][host_parameter_id]["Properties"]
     assert host_parameter["Value"] == {"Fn::GetAtt": [group_logical_id, "PrimaryEndPoint.Address"]}
-    assert host_parameter["Name"] == parameters.PROD_REDIS_HOST
+    assert host_parameter["Name"] == PRODUCTION_NAMES.prod_redis_host
     assert {"Ref": host_parameter_id} in secrets["REDIS_HOST"]["Fn::Join"][1]
     assert "PrimaryEndPoint" not in json.dumps(container["Environment"])
 
@@ -460,7 +462,7 @@ def test_cache_admits_the_service_and_the_migration_clients_only(prod: Template)
     assert {(rule["FromPort"], rule["ToPort"]) for rule in rules} == {(6380, 6380)}
     assert _sources(rules) == _refs(
         group_id(ref_of(prod, "AWS::EC2::SecurityGroup", "Service")),
-        ssm_ref(prod, parameters.REDIS_MIGRATION_CLIENT_SG),
+        ssm_ref(prod, PRODUCTION_NAMES.redis_migration_client_sg),
     )
 
 
@@ -526,8 +528,8 @@ def test_new_record_aliases_the_production_balancer(prod: Template) -> None:
 
 def test_old_record_aliases_the_zero_cost_balancer_read_from_ssm(prod: Template) -> None:
     assert _records(prod)["old"]["AliasTarget"] == {
-        "DNSName": ssm_ref(prod, parameters.OLD_ENTRY_DNS_NAME),
-        "HostedZoneId": ssm_ref(prod, parameters.OLD_ENTRY_HOSTED_ZONE_ID),
+        "DNSName": ssm_ref(prod, PRODUCTION_NAMES.old_entry_dns_name),
+        "HostedZoneId": ssm_ref(prod, PRODUCTION_NAMES.old_entry_hosted_zone_id),
         "EvaluateTargetHealth": True,
     }
 
@@ -536,7 +538,7 @@ def test_old_record_points_at_the_box_when_there_is_no_zero_cost_balancer() -> N
     """Only below phase 3: production needs the zero-cost ALB (see the refusal below)."""
     template = synthesize(phase="2", alb="false", instances="1").template("ProdStack")
     old = _records(template)["old"]
-    assert old["ResourceRecords"] == [ssm_ref(template, parameters.OLD_ENTRY_IP)]
+    assert old["ResourceRecords"] == [ssm_ref(template, PRODUCTION_NAMES.old_entry_ip)]
     assert int(old["TTL"]) <= 60
     assert "AliasTarget" not in old
 

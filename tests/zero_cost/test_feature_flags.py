@@ -23,11 +23,6 @@ from stack_changes import stateful_changes
 UNIQUE_IMDS_TEMPLATE = "@aws-cdk/aws-ec2:uniqueImdsv2TemplateName"
 # Flag -> the value cdk.json keeps instead of the recommended one, and why.
 NOT_ADOPTED = {
-    UNIQUE_IMDS_TEMPLATE: (
-        False,
-        "renames the boxes' launch templates: LaunchTemplate is create-only on an instance, "
-        "so both boxes (their local Redis and Elastic IP association) would be replaced",
-    ),
     "@aws-cdk/core:target-partitions": (
         ["aws"],
         "the region flag accepts commercial-partition regions only",
@@ -62,14 +57,22 @@ def test_cdk_json_sets_no_flag_this_cdk_does_not_know() -> None:
     assert unknown == []
 
 
-def test_adopting_unique_imds_template_names_would_replace_the_boxes() -> None:
+def test_the_unique_imds_template_name_flag_no_longer_reaches_the_boxes() -> None:
+    """The boxes' launch templates are named by WebHosts (production keeps the names CDK gave
+    them; LaunchTemplate is create-only on an instance), so the flag, which renames only the
+    templates `require_imdsv2` creates, changes no stateful resource."""
+
     def with_flag(value: bool) -> dict[str, Any]:
         # Feature flags must arrive as booleans (as cdk.json gives them), not -c strings.
         app = App(context={**CDK_JSON_CONTEXT, "phase": 2, UNIQUE_IMDS_TEMPLATE: value})
         zero_cost, _ = entry.build(app, load_settings(app.node.get_all_context()))
         return dict(Template.from_stack(zero_cost).to_json())
 
-    findings = stateful_changes("ZeroCostStack", with_flag(False), with_flag(True))
-
-    replaced = {f.logical_id for f in findings if f.kind == "REPLACEMENT"}
-    assert {"WebBoxB619B63F", "WebBox293410087"} <= replaced
+    old, new = with_flag(False), with_flag(True)
+    assert stateful_changes("ZeroCostStack", old, new) == []
+    names = {
+        resource["Properties"]["LaunchTemplateName"]
+        for resource in new["Resources"].values()
+        if resource["Type"] == "AWS::EC2::LaunchTemplate"
+    }
+    assert names == {"BoxLaunchTemplate", "Box2LaunchTemplate"}

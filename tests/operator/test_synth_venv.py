@@ -1,0 +1,174 @@
+"""What `make synth` installs is enough: the app synthesizes, every asset bundled, in a venv
+built from requirements.txt and the editable CLI install alone (no dev requirements).
+
+The venv is built once and kept under .cache/, keyed by the files that decide its contents,
+so CI pays for it only when a requirement changes. Coverage with one synth: bundling depends
+on the bundler's code and on the packages it copies out of the synthesizing venv, never on a
+flag's value, so one synth that builds every construct that bundles covers every combination;
+`test_the_widest_synth_runs_every_bundler` keeps that premise true in the dev venv.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import ILocalBundling
+from synth_support import ROOT, context_for, synthesize_with
+
+from infra.constructs import box_assets, polled_provider
+
+# The venv `make synth` builds: requirements.txt, then the operator CLIs from pyproject.toml.
+VENV_INPUTS = ("requirements.txt", "pyproject.toml")
+VENV_CACHE = ROOT / ".cache" / "synth-venv"
+PIP = ("-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile")
+# Every construct that bundles, at once: production with the cutover and the shift, the
+# restore drill, and the account-wide anomaly monitor.
+WIDEST = {
+    "phase": "3",
+    "migrate_data": "true",
+    "shift_traffic": "true",
+    "traffic_weight": "50",
+    "restore_drill": "drill-2026-12-01",
+    "cost_anomaly_detection": "true",
+    "alarm_email": "ops@prostudio.io",
+}
+
+
+def _venv_key() -> str:
+    digest = hashlib.sha256(f"{sys.version_info[:2]}".encode())
+    for name in VENV_INPUTS:
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _build_venv(target: Path) -> None:
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(staging)], check=True)
+    python = str(staging / "bin" / "python")
+    for arguments in (("-r", "requirements.txt"), ("--editable", ".")):
+        done = subprocess.run(
+            [python, *PIP, *arguments], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, f"pip install {' '.join(arguments)}: {done.stderr[-2000:]}"
+    staging.rename(target)
+
+
+@pytest.fixture(scope="module")
+def synth_venv() -> Path:
+    """requirements.txt + `pip install --editable .`, as `make synth` installs them."""
+    target = VENV_CACHE / _venv_key()
+    with _locked(VENV_CACHE.with_suffix(".lock")):
+        if not (target / "bin" / "python").exists():
+            VENV_CACHE.mkdir(parents=True, exist_ok=True)
+            for stale in VENV_CACHE.iterdir():
+                shutil.rmtree(stale, ignore_errors=True)
+            _build_venv(target)
+    return target
+
+
+def _synth_in(
+    venv: Path, overrides: dict[str, str], outdir: Path
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}/usr/bin:/bin",
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "CDK_OUTDIR": str(outdir),
+        "CDK_CONTEXT_JSON": json.dumps(context_for(overrides)),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    return subprocess.run(
+        [str(venv / "bin" / "python"), "app.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_synth_venv_has_no_dev_requirement(synth_venv: Path) -> None:
+    """The venv really is `make synth`'s: pytest (dev only) is not in it, the CLIs are."""
+    probe = "import importlib.util as u; print(u.find_spec('pytest') is None)"
+    done = subprocess.run(
+        [str(synth_venv / "bin" / "python"), "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "True"
+    assert (synth_venv / "bin" / "shift-traffic").exists()
+
+
+@pytest.mark.slow
+def test_every_asset_bundles_in_the_synth_venv(synth_venv: Path, tmp_path: Path) -> None:
+    done = _synth_in(synth_venv, WIDEST, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    templates = sorted(path.name for path in tmp_path.glob("*.template.json"))
+    assert templates == ["ProdStack.template.json", "ZeroCostStack.template.json"]
+    bundled = list(tmp_path.glob("asset.*/structlog/__init__.py"))
+    assert bundled, "the traffic-shift Lambda's asset carries no structlog"
+
+
+def _bundlers() -> set[type]:
+    return {
+        value
+        for module in (polled_provider, box_assets)
+        for value in vars(module).values()
+        if isinstance(value, type) and ILocalBundling in getattr(value, "__jsii_ifaces__", [])
+    }
+
+
+def _handler_code_calls() -> int:
+    """Call sites of polled_provider.handler_code in infra/ (each a bundled Lambda asset)."""
+    count = 0
+    for path in (ROOT / "infra").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "handler_code":
+                count += 1
+    return count
+
+
+def _recording(original: Any, ran: list[tuple[str, tuple[str, ...]]]) -> Any:
+    def try_bundle(self: Any, output_dir: str, *, image: Any, **options: Any) -> bool:
+        ran.append((type(self).__name__, tuple(getattr(self, "packages", ()))))
+        return bool(original(self, output_dir, image=image, **options))
+
+    return try_bundle
+
+
+def test_the_widest_synth_runs_every_bundler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The premise of one synth: the widest combination runs every local bundler the app
+    has, and every handler_code call site, so no other combination bundles anything else."""
+    bundlers = _bundlers()
+    assert {polled_provider._LocalBundle, box_assets._ToolsLayout} <= bundlers
+    ran: list[tuple[str, tuple[str, ...]]] = []
+    for bundler in bundlers:
+        original = getattr(bundler, "try_bundle")  # noqa: B009 - any class implementing it
+        monkeypatch.setattr(bundler, "try_bundle", _recording(original, ran))
+    synthesis = synthesize_with(WIDEST)
+    assert synthesis.error is None, synthesis.error
+    assert {name for name, _ in ran} == {bundler.__name__ for bundler in bundlers}
+    lambda_bundles = [packages for name, packages in ran if name == "_LocalBundle"]
+    assert len(lambda_bundles) == _handler_code_calls()
+    assert ("structlog",) in lambda_bundles
