@@ -395,6 +395,10 @@ class Follower:
                 keys = with_target.next_batch().keys
                 self._mark(absent(source, keys))
                 self._between_batches(len(keys), with_target)
+            compared = self.progress[0]
+            self.progress = (compared, compared)
+            self._reported = 0.0
+            self.report()
         finally:
             self.progress = None
         self.needs_reconcile = False
