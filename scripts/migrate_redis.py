@@ -148,6 +148,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "then drain and verify",
     )
     parser.add_argument(
+        "--preflight",
+        action="store_true",
+        help="only check that the target can take the source's data (reachable, engine and "
+        "version, memory, policy); write nothing; exit 0, or 1 with the reason",
+    )
+    parser.add_argument(
         "--accept-source-reset",
         action="store_true",
         help="with --follow, mirror a source that restarted or lost its keys (by default the "
@@ -229,14 +235,31 @@ def _status_line(status: dict[str, Any]) -> None:
     print(json.dumps(status, separators=(",", ":")), flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    source_endpoint = parse_endpoint("--source", args.source, "SOURCE_REDIS_PASSWORD")
-    target_endpoint = parse_endpoint("--target", args.target, "TARGET_REDIS_PASSWORD")
+def _preflight_only(copier: RedisCopier) -> int:
+    """--preflight: the copy's checks, nothing written; one JSON line naming both engines."""
+    source, target = copier.preflight(resuming=False)
+    print(json.dumps({"preflight": "ok", "source": source.name, "target": target.name}))
+    return 0
+
+
+def _stopped(args: argparse.Namespace, stop: _Stop, report: dict[str, Any]) -> int:
+    name = signal.Signals(stop.signal or signal.SIGINT).name
+    during = "while " + report["stopped_in"] if "stopped_in" in report else "during the copy"
+    print(
+        f"error: stopped by {name} {during}; progress is saved in "
+        f"{args.checkpoint}: rerun the same command with --resume to continue",
+        file=sys.stderr,
+    )
+    print(json.dumps(report, separators=(",", ":")))
+    return 128 + (stop.signal or signal.SIGINT)
+
+
+def _settings(args: argparse.Namespace) -> CopySettings:
     for option, ca_file in (("--source-ca", args.source_ca), ("--target-ca", args.target_ca)):
         if ca_file is not None and not ca_file.is_file():
             raise UsageError(f"{option} {ca_file} is not a readable file")
     try:
-        settings = CopySettings(
+        return CopySettings(
             policy=args.policy,
             verify=args.verify,
             scan_count=args.scan_count,
@@ -244,6 +267,12 @@ def run(args: argparse.Namespace) -> int:
         )
     except CopyError as error:
         raise UsageError(str(error)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    source_endpoint = parse_endpoint("--source", args.source, "SOURCE_REDIS_PASSWORD")
+    target_endpoint = parse_endpoint("--target", args.target, "TARGET_REDIS_PASSWORD")
+    settings = _settings(args)
     source = build_client(source_endpoint, args.source_ca)
     target = build_client(target_endpoint, args.target_ca)
     copier = RedisCopier(
@@ -253,6 +282,8 @@ def run(args: argparse.Namespace) -> int:
         source_label=source_endpoint.label,
         target_label=target_endpoint.label,
     )
+    if args.preflight:
+        return _preflight_only(copier)
     store = FileCheckpointStore(args.checkpoint)
     store.acquire()
     progress = _Progress(sys.stderr.isatty() and not args.follow)
@@ -293,15 +324,7 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
         store.release()
     if not state.done:
-        name = signal.Signals(stop.signal or signal.SIGINT).name
-        during = "while " + report["stopped_in"] if "stopped_in" in report else "during the copy"
-        print(
-            f"error: stopped by {name} {during}; progress is saved in "
-            f"{args.checkpoint}: rerun the same command with --resume to continue",
-            file=sys.stderr,
-        )
-        print(json.dumps(report, separators=(",", ":")))
-        return 128 + (stop.signal or signal.SIGINT)
+        return _stopped(args, stop, report)
     if not report["ok"]:
         print(
             f"error: verification failed: {report['mismatched']} mismatched key(s): "
