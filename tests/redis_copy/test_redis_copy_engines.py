@@ -104,7 +104,10 @@ def test_valkey_into_redis_62_is_refused_at_preflight_in_one_line(
 
 def payload_version(server: RedisServer) -> int:
     client = server.client()
-    payload = client.dump(client.randomkey())
+    key = client.randomkey()
+    assert key is not None
+    payload = client.dump(key)
+    assert isinstance(payload, bytes)
     return int.from_bytes(payload[-10:-8], "little")
 
 
