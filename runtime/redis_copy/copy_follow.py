@@ -42,7 +42,7 @@ import redis
 from copy_engine import RedisCopier, restore_failure
 from copy_feeds import Subscription, TargetWrites
 from copy_preflight import ensure_notifications
-from copy_scan import SourceStream, fetch
+from copy_scan import KeyStream, fetch
 from copy_state import CheckpointStore, CopyError, CopyState
 from copy_verify import absent
 from copy_wire import Link, link_for, one_per_key, restores
@@ -384,15 +384,16 @@ class Follower:
         self.progress = (0, int(self._source.dbsize()) + int(self._target.dbsize()))
         self.report("resyncing")
         try:
-            stream = SourceStream(source, 0, count)
+            scan = self._link("scan", self._source)
+            stream = KeyStream(scan, 0, count)
             while not stream.exhausted:
-                batch = stream.next_batch()
-                differences = verifier.differences(target, batch)
+                keys, _ = stream.next_keys()
+                differences = verifier.quick_differences(source, target, keys)
                 self._mark(key for key, reason in differences.items() if reason is not None)
-                self._between_batches(len(batch.keys), stream)
-            with_target = SourceStream(target, 0, count)
+                self._between_batches(len(keys), stream)
+            with_target = KeyStream(self._link("target-scan", self._target), 0, count)
             while not with_target.exhausted:
-                keys = with_target.next_batch().keys
+                keys, _ = with_target.next_keys()
                 self._mark(absent(source, keys))
                 self._between_batches(len(keys), with_target)
             compared = self.progress[0]
@@ -410,7 +411,7 @@ class Follower:
             if key not in self.written_on_target:
                 self.pending.setdefault(key, now)
 
-    def _between_batches(self, compared: int, stream: SourceStream) -> None:
+    def _between_batches(self, compared: int, stream: KeyStream) -> None:
         assert self.progress is not None
         done, total = self.progress
         self.progress = (done + compared, max(total, done + compared))

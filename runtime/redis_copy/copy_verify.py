@@ -14,9 +14,17 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 import redis
-from copy_scan import Batch, SourceStream, fetch
+from copy_digest import (
+    MISSING,
+    existing,
+    read_digests,
+    read_value_digests,
+    request_digests,
+    request_value_digests,
+)
+from copy_scan import Batch, KeyStream, fetch
 from copy_state import CheckpointStore, CopyError, CopySettings, CopyState, ProgressCallback
-from copy_wire import Link, one_per_key, pack, wire
+from copy_wire import Link, pack, wire
 
 EXPIRED = "expired"
 # A DUMP payload ends with the RDB version that wrote it (2 bytes) and a CRC64 (8 bytes): equal
@@ -93,15 +101,15 @@ class Verifier:
         """One phase's scan from its cursor (on its own link, as the next batch is always in
         flight); True when stopped before its end."""
         from_target = state.phase == "verify-target"
-        stream = SourceStream(scanned, state.verify_cursor, self.settings.scan_count)
+        stream = KeyStream(scanned, state.verify_cursor, self.settings.scan_count)
         since_commit = 0
         while True:
-            batch = stream.next_batch()
+            keys, next_cursor = stream.next_keys()
             if from_target:
-                self._check_target_keys(source, target, batch.keys, state)
+                self._check_target_keys(source, target, keys, state)
             else:
-                self._check_source_keys(source, target, batch, state)
-            state.verify_cursor = batch.next_cursor
+                self._check_source_keys(source, target, keys, state)
+            state.verify_cursor = next_cursor
             since_commit += 1
             if progress:
                 progress(state)
@@ -121,14 +129,14 @@ class Verifier:
         size = self.settings.sample_size
         keys = _random_keys(source, size)
         if keys:
-            self._check_source_keys(source, target, fetch(source, keys), state)
+            self._check_source_keys(source, target, keys, state)
         self._check_target_keys(source, target, _random_keys(target, size), state)
 
     def _check_source_keys(
-        self, source: Link, target: Link, batch: Batch, state: CopyState
+        self, source: Link, target: Link, keys: list[bytes], state: CopyState
     ) -> None:
         counts = state.verification
-        reasons = self.differences(target, batch)
+        reasons = self.quick_differences(source, target, keys)
         written = self._written_on_target
         suspects = [
             key
@@ -173,6 +181,47 @@ class Verifier:
         else:
             state.verification.mismatch(key, reason)
 
+    def quick_differences(
+        self, source: Link, target: Link, keys: list[bytes]
+    ) -> dict[bytes, str | None]:
+        """Each key's difference, from both servers' digests of the batch (copy_digest):
+        None when the same, EXPIRED when gone from the source. Only keys whose digests differ
+        are read whole (`differences`)."""
+        if not keys:
+            return {}
+        request_digests(source, keys)
+        request_digests(target, keys)
+        source_ms, ours = read_digests(source)
+        target_ms, theirs = read_digests(target)
+        target_ms -= self.offset_ms
+        tolerance = self.settings.ttl_tolerance_ms
+        result: dict[bytes, str | None] = {}
+        suspects: list[bytes] = []
+        for key, mine, copied in zip(keys, ours, theirs, strict=True):
+            source_pttl = _pttl(mine.expire_at, source_ms)
+            if mine.expire_at == MISSING:
+                result[key] = EXPIRED
+            elif copied.expire_at == MISSING:
+                result[key] = EXPIRED if 0 <= source_pttl <= tolerance else "missing on target"
+            else:
+                target_pttl = _pttl(copied.expire_at, target_ms + self.offset_ms)
+                reason = ttl_difference(source_ms, source_pttl, target_ms, target_pttl, tolerance)
+                result[key] = reason
+                if reason is None and mine.digest != copied.digest:
+                    suspects.append(key)
+        if suspects:
+            request_value_digests(source, suspects)
+            request_value_digests(target, suspects)
+            by_value = zip(read_value_digests(source), read_value_digests(target), strict=True)
+            still = [
+                key
+                for key, (mine_v, theirs_v) in zip(suspects, by_value, strict=True)
+                if mine_v is None or mine_v != theirs_v
+            ]
+            if still:
+                result.update(self.differences(target, fetch(source, still)))
+        return result
+
     def differences(self, target: Link, batch: Batch) -> dict[bytes, str | None]:
         """Each key's difference: None when the same, EXPIRED when gone from the source."""
         keys = batch.keys
@@ -206,6 +255,13 @@ class Verifier:
         return result
 
 
+def _pttl(expire_at: int, now_ms: int) -> int:
+    """A digest's absolute expiry as a PTTL at `now_ms` (-1 for none, -2 when missing)."""
+    if expire_at < 0:
+        return expire_at
+    return max(expire_at - now_ms, 0)
+
+
 def _random_keys(link: Link, count: int) -> list[bytes]:
     link.send(pack(b"RANDOMKEY") * count)
     return list({key for key in link.read(count) if isinstance(key, bytes)})
@@ -213,10 +269,7 @@ def _random_keys(link: Link, count: int) -> list[bytes]:
 
 def absent(link: Link, keys: list[bytes]) -> list[bytes]:
     """The keys that do not exist on the link's server."""
-    if not keys:
-        return []
-    link.send(one_per_key(b"EXISTS", keys))
-    return [key for key, exists in zip(keys, link.read(len(keys)), strict=True) if not exists]
+    return [key for key, exists in zip(keys, existing(link, keys), strict=True) if not exists]
 
 
 def ttl_difference(
