@@ -1,12 +1,11 @@
-"""Server-side digests: what verification compares instead of whole payloads.
+"""Server-side digests for verification: one EVAL per batch and server, one reply each.
 
-One EVAL per batch and per server answers, in a single string, every key's absolute expiry
-and a SHA-1 of its DUMP payload without the trailer (the RDB version and CRC, which differ
-between engines for the same value). Both servers digest the same batch at once, and the
-client parses one reply per server instead of three per key. A key whose digests differ is
-digested again by logical value (sorted members, fields and values: what a newer engine's
-re-encoding, or a hashtable's iteration order, cannot change); only a key that still differs
-is read whole and compared by the caller. EXISTS for a batch is one reply too.
+A key whose DUMP payloads differ in more than their trailer may still hold the same value: a
+hashtable-encoded set iterates in another order after RESTORE, and a newer engine re-encodes
+a Redis 6.2 ziplist as a listpack. Such keys are digested by logical value on both servers
+(type, then sorted fields, members and scores, each framed by its length): what an encoding
+cannot change. Only keys whose value digests still differ (or streams, which are not
+digested) are read whole by the caller. EXISTS for a batch is one reply too.
 
 Each script reads only, and runs for one batch: a few milliseconds on the server.
 """
@@ -14,36 +13,8 @@ Each script reads only, and runs for one batch: a few milliseconds on the server
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from copy_wire import Link, pack
-
-MISSING = -2
-NO_EXPIRY = -1
-
-# The server's time in ms, then per key "<absolute expiry ms or -1/-2> <sha1 of the DUMP
-# body>", one line each.
-_DUMP_DIGESTS = b"""
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local out = {string.format('%d', now)}
-for i, key in ipairs(KEYS) do
-  local pttl = redis.call('PTTL', key)
-  if pttl == -2 then
-    out[i + 1] = '-2 -'
-  else
-    local payload = redis.call('DUMP', key)
-    if not payload then
-      out[i + 1] = '-2 -'
-    else
-      local at = -1
-      if pttl >= 0 then at = now + pttl end
-      out[i + 1] = string.format('%d', at) .. ' ' .. redis.sha1hex(string.sub(payload, 1, -11))
-    end
-  end
-end
-return table.concat(out, '\\n')
-"""
 
 # Per key a SHA-1 of its type and logical value ('-' for a stream or a missing key).
 _VALUE_DIGESTS = b"""
@@ -87,31 +58,8 @@ return table.concat(out)
 """
 
 
-@dataclass(frozen=True)
-class Digest:
-    """A key's absolute expiry in the server's clock (NO_EXPIRY, MISSING) and its digest."""
-
-    expire_at: int
-    digest: bytes
-
-
 def _eval(script: bytes, keys: Sequence[bytes]) -> bytes:
     return pack(b"EVAL", script, b"%d" % len(keys), *keys)
-
-
-def request_digests(link: Link, keys: Sequence[bytes]) -> None:
-    """Send the DUMP-digest script for `keys`; read it with `read_digests`."""
-    link.send(_eval(_DUMP_DIGESTS, keys))
-
-
-def read_digests(link: Link) -> tuple[int, list[Digest]]:
-    """The server's time in ms when it digested the batch, and each key's digest."""
-    now, *lines = _one(link).split(b"\n")
-    digests = []
-    for line in lines:
-        expire_at, _, digest = line.partition(b" ")
-        digests.append(Digest(int(expire_at), digest))
-    return int(now), digests
 
 
 def request_value_digests(link: Link, keys: Sequence[bytes]) -> None:

@@ -14,17 +14,10 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 import redis
-from copy_digest import (
-    MISSING,
-    existing,
-    read_digests,
-    read_value_digests,
-    request_digests,
-    request_value_digests,
-)
-from copy_scan import Batch, KeyStream, fetch
+from copy_digest import existing, read_value_digests, request_value_digests
+from copy_scan import Batch, KeyStream, read_fetch
 from copy_state import CheckpointStore, CopyError, CopySettings, CopyState, ProgressCallback
-from copy_wire import Link, pack, wire
+from copy_wire import Link, fetch_request, pack, wire
 
 EXPIRED = "expired"
 # A DUMP payload ends with the RDB version that wrote it (2 bytes) and a CRC64 (8 bytes): equal
@@ -146,7 +139,7 @@ class Verifier:
         if suspects:
             if self._settle:
                 self._settle()
-            reasons.update(self.differences(target, fetch(source, suspects)))
+            reasons.update(self.quick_differences(source, target, suspects))
         for reason in reasons.values():
             if reason == EXPIRED:
                 counts.expired += 1
@@ -184,30 +177,38 @@ class Verifier:
     def quick_differences(
         self, source: Link, target: Link, keys: list[bytes]
     ) -> dict[bytes, str | None]:
-        """Each key's difference, from both servers' digests of the batch (copy_digest):
-        None when the same, EXPIRED when gone from the source. Only keys whose digests differ
-        are read whole (`differences`)."""
+        """Each key's difference: None when the same, EXPIRED when gone from the source.
+
+        Both servers read the batch (TIME, PTTLs, DUMPs) at once. Payload bodies that differ
+        (their trailers, the RDB version and CRC, always differ between engines) are compared
+        again by logical-value digests on the servers (copy_digest), and only keys that still
+        differ are read whole."""
         if not keys:
             return {}
-        request_digests(source, keys)
-        request_digests(target, keys)
-        source_ms, ours = read_digests(source)
-        target_ms, theirs = read_digests(target)
-        target_ms -= self.offset_ms
+        source.send(fetch_request(keys))
+        target.send(fetch_request(keys))
+        mine = _batch(keys, source)
+        theirs = _batch(keys, target)
         tolerance = self.settings.ttl_tolerance_ms
+        target_ms = theirs.source_ms - self.offset_ms
         result: dict[bytes, str | None] = {}
         suspects: list[bytes] = []
-        for key, mine, copied in zip(keys, ours, theirs, strict=True):
-            source_pttl = _pttl(mine.expire_at, source_ms)
-            if mine.expire_at == MISSING:
+        for index, key in enumerate(keys):
+            source_payload, source_pttl = mine.payloads[index], mine.pttls[index]
+            target_payload, target_pttl = theirs.payloads[index], theirs.pttls[index]
+            if source_payload is None or source_pttl == -2:
                 result[key] = EXPIRED
-            elif copied.expire_at == MISSING:
+            elif target_payload is None or target_pttl == -2:
                 result[key] = EXPIRED if 0 <= source_pttl <= tolerance else "missing on target"
             else:
-                target_pttl = _pttl(copied.expire_at, target_ms + self.offset_ms)
-                reason = ttl_difference(source_ms, source_pttl, target_ms, target_pttl, tolerance)
+                reason = ttl_difference(
+                    mine.source_ms, source_pttl, target_ms, target_pttl, tolerance
+                )
                 result[key] = reason
-                if reason is None and mine.digest != copied.digest:
+                if (
+                    reason is None
+                    and source_payload[:-PAYLOAD_TRAILER] != target_payload[:-PAYLOAD_TRAILER]
+                ):
                     suspects.append(key)
         if suspects:
             request_value_digests(source, suspects)
@@ -215,51 +216,17 @@ class Verifier:
             by_value = zip(read_value_digests(source), read_value_digests(target), strict=True)
             still = [
                 key
-                for key, (mine_v, theirs_v) in zip(suspects, by_value, strict=True)
-                if mine_v is None or mine_v != theirs_v
+                for key, (ours, copied) in zip(suspects, by_value, strict=True)
+                if ours is None or ours != copied
             ]
-            if still:
-                result.update(self.differences(target, fetch(source, still)))
-        return result
-
-    def differences(self, target: Link, batch: Batch) -> dict[bytes, str | None]:
-        """Each key's difference: None when the same, EXPIRED when gone from the source."""
-        keys = batch.keys
-        if not keys:
-            return {}
-        there = fetch(target, keys)
-        tolerance = self.settings.ttl_tolerance_ms
-        target_ms = there.source_ms - self.offset_ms
-        result: dict[bytes, str | None] = {}
-        suspects: list[bytes] = []
-        for index, key in enumerate(keys):
-            source_payload, source_pttl = batch.payloads[index], batch.pttls[index]
-            target_payload, target_pttl = there.payloads[index], there.pttls[index]
-            if source_payload is None or source_pttl == -2:
-                result[key] = EXPIRED
-            elif target_payload is None or target_pttl == -2:
-                result[key] = EXPIRED if 0 <= source_pttl <= tolerance else "missing on target"
-            else:
-                reason = ttl_difference(
-                    batch.source_ms, source_pttl, target_ms, target_pttl, tolerance
-                )
-                result[key] = reason
-                if (
-                    reason is None
-                    and source_payload[:-PAYLOAD_TRAILER] != target_payload[:-PAYLOAD_TRAILER]
-                ):
-                    # Same value, other bytes: a hashtable-encoded set iterates differently, a
-                    # newer engine re-encodes a ziplist as a listpack.
-                    suspects.append(key)
-        result.update(value_differences(self._source, self._target, suspects))
+            result.update(value_differences(self._source, self._target, still))
         return result
 
 
-def _pttl(expire_at: int, now_ms: int) -> int:
-    """A digest's absolute expiry as a PTTL at `now_ms` (-1 for none, -2 when missing)."""
-    if expire_at < 0:
-        return expire_at
-    return max(expire_at - now_ms, 0)
+def _batch(keys: list[bytes], link: Link) -> Batch:
+    batch = Batch(next_cursor=0, keys=keys)
+    batch.source_ms, batch.payloads, batch.pttls = read_fetch(link, len(keys))
+    return batch
 
 
 def _random_keys(link: Link, count: int) -> list[bytes]:
