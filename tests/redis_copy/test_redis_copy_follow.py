@@ -395,3 +395,26 @@ def test_a_resync_keeps_the_target_writes_announced_before_it(
     assert follower.resyncs == 1
     assert target.get("shared") == b"newer, on the target"
     assert follower.written_on_target == {b"shared"}
+
+
+def test_a_stop_while_waiting_for_a_source_that_is_down_ends_the_wait_with_a_checkpoint(
+    own_source: RedisServer, target: redis.Redis, target_server: RedisServer
+) -> None:
+    # Given a follow whose source went down and has not come back
+    populate_strings(own_source.client(), 500)
+    run = Run(own_source.client(), target_server.client(), (own_source.label, target_server.label))
+    run.wait_for("following")
+    own_source.stop()
+    run.wait_for("reconnecting")
+    time.sleep(6)
+
+    # When it is asked to stop
+    stopped_at = time.monotonic()
+    report = run.stop()
+
+    # Then the wait ended at once, saying where, with its state saved, and it kept reporting
+    assert time.monotonic() - stopped_at < 10
+    assert report["ok"] is False and report["stopped_in"] == "reconnecting"
+    waiting = [s for s in run.statuses if s["state"] == "reconnecting"]
+    assert len(waiting) >= 2, run.statuses
+    assert target.dbsize() == 500
