@@ -9,7 +9,9 @@ Passwords come from the URL or from SOURCE_REDIS_PASSWORD / TARGET_REDIS_PASSWOR
 line of stdout is a one-line JSON summary; the exit status is 0 only when verification (both
 ways) passed. With --follow the copy then applies the source's live changes until SIGTERM,
 SIGINT or SIGHUP, printing a JSON status line at every state change and every 5 s; then it
-drains, verifies and exits. A signal in any other mode checkpoints and exits 128 + signal.
+drains, verifies and exits. A signal in any other mode, during a follow's resync or wait for
+the source, or a second one during its drain, checkpoints and exits 128 + signal. A source
+that restarted or lost its keys stops a follow (exit 1) unless --accept-source-reset.
 """
 
 from __future__ import annotations
@@ -145,6 +147,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="after the copy, apply the source's live changes until SIGTERM/SIGINT/SIGHUP, "
         "then drain and verify",
     )
+    parser.add_argument(
+        "--preflight",
+        action="store_true",
+        help="only check that the target can take the source's data (reachable, engine and "
+        "version, memory, policy); write nothing; exit 0, or 1 with the reason",
+    )
+    parser.add_argument(
+        "--accept-source-reset",
+        action="store_true",
+        help="with --follow, mirror a source that restarted or lost its keys (by default the "
+        "follow stops and the target keeps its keys)",
+    )
     parser.add_argument("--source-ca", type=Path, help="CA bundle to trust for a rediss:// source")
     parser.add_argument("--target-ca", type=Path, help="CA bundle to trust for a rediss:// target")
     parser.add_argument(
@@ -192,14 +206,17 @@ def _verified(state: CopyState) -> int:
 
 
 class _Stop:
-    """The first SIGINT, SIGTERM or SIGHUP asks the run to stop at its next safe point."""
+    """The first SIGINT, SIGTERM or SIGHUP asks the run to stop at its next safe point; a
+    second one (`halted`) also ends a follow's drain and verification."""
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self.count = 0
         for number in STOP_SIGNALS:
             signal.signal(number, self._handle)
 
     def _handle(self, number: int, _frame: Any) -> None:
+        self.count += 1
         if self.signal is None:
             self.signal = number
             print(
@@ -210,19 +227,39 @@ class _Stop:
     def __call__(self) -> bool:
         return self.signal is not None
 
+    def halted(self) -> bool:
+        return self.count > 1
+
 
 def _status_line(status: dict[str, Any]) -> None:
     print(json.dumps(status, separators=(",", ":")), flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    source_endpoint = parse_endpoint("--source", args.source, "SOURCE_REDIS_PASSWORD")
-    target_endpoint = parse_endpoint("--target", args.target, "TARGET_REDIS_PASSWORD")
+def _preflight_only(copier: RedisCopier) -> int:
+    """--preflight: the copy's checks, nothing written; one JSON line naming both engines."""
+    source, target = copier.preflight(resuming=False)
+    print(json.dumps({"preflight": "ok", "source": source.name, "target": target.name}))
+    return 0
+
+
+def _stopped(args: argparse.Namespace, stop: _Stop, report: dict[str, Any]) -> int:
+    name = signal.Signals(stop.signal or signal.SIGINT).name
+    during = "while " + report["stopped_in"] if "stopped_in" in report else "during the copy"
+    print(
+        f"error: stopped by {name} {during}; progress is saved in "
+        f"{args.checkpoint}: rerun the same command with --resume to continue",
+        file=sys.stderr,
+    )
+    print(json.dumps(report, separators=(",", ":")))
+    return 128 + (stop.signal or signal.SIGINT)
+
+
+def _settings(args: argparse.Namespace) -> CopySettings:
     for option, ca_file in (("--source-ca", args.source_ca), ("--target-ca", args.target_ca)):
         if ca_file is not None and not ca_file.is_file():
             raise UsageError(f"{option} {ca_file} is not a readable file")
     try:
-        settings = CopySettings(
+        return CopySettings(
             policy=args.policy,
             verify=args.verify,
             scan_count=args.scan_count,
@@ -230,6 +267,12 @@ def run(args: argparse.Namespace) -> int:
         )
     except CopyError as error:
         raise UsageError(str(error)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    source_endpoint = parse_endpoint("--source", args.source, "SOURCE_REDIS_PASSWORD")
+    target_endpoint = parse_endpoint("--target", args.target, "TARGET_REDIS_PASSWORD")
+    settings = _settings(args)
     source = build_client(source_endpoint, args.source_ca)
     target = build_client(target_endpoint, args.target_ca)
     copier = RedisCopier(
@@ -239,6 +282,8 @@ def run(args: argparse.Namespace) -> int:
         source_label=source_endpoint.label,
         target_label=target_endpoint.label,
     )
+    if args.preflight:
+        return _preflight_only(copier)
     store = FileCheckpointStore(args.checkpoint)
     store.acquire()
     progress = _Progress(sys.stderr.isatty() and not args.follow)
@@ -268,7 +313,9 @@ def run(args: argparse.Namespace) -> int:
                 target,
                 db=source_endpoint.db,
                 stop=stop,
+                halt=stop.halted,
                 status=_status_line,
+                accept_reset=args.accept_source_reset,
             )
         else:
             copier.advance(state, store, progress=progress, stop=stop)
@@ -277,14 +324,7 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
         store.release()
     if not state.done:
-        name = signal.Signals(stop.signal or signal.SIGINT).name
-        print(
-            f"error: stopped by {name} during the copy; progress is saved in "
-            f"{args.checkpoint}: rerun the same command with --resume to continue",
-            file=sys.stderr,
-        )
-        print(json.dumps(report, separators=(",", ":")))
-        return 128 + (stop.signal or signal.SIGINT)
+        return _stopped(args, stop, report)
     if not report["ok"]:
         print(
             f"error: verification failed: {report['mismatched']} mismatched key(s): "

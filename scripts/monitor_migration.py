@@ -42,7 +42,8 @@ from shift_records import MAX_WEIGHT, ShiftError
 
 EXIT_UNHEALTHY = 1
 EXIT_USAGE = 2
-HEALTHY_STATES = {"copying", "following", "draining", "done"}
+# "reconnecting" (the source is not answering) is a problem; a resync is part of following.
+HEALTHY_STATES = {"copying", "following", "resyncing", "draining", "verifying", "done"}
 
 
 @dataclass

@@ -21,6 +21,7 @@ from rehearsal.box_switch import BoxSwitch
 from rehearsal.compare import Comparison, compare
 from rehearsal.dns import Resolver, Zone, create_zone
 from rehearsal.engines import CopyRun, ShiftRun, copy_has_follow
+from rehearsal.keyspace import KeyWriter, prefill
 from rehearsal.load import LoadGenerator
 from rehearsal.progress import Progress
 from rehearsal.stands import (
@@ -50,11 +51,15 @@ class Plan:
     hot_tracks: int
     seed: int = 13
     max_seconds: float = 540.0
+    # Keys put on the old Redis before the copy, and writes/s straight to it during the follow.
+    prefill_keys: int = 0
+    key_writes: int = 0
 
 
 FULL = Plan(
     faults=True, rate=80, time_scale=20, warm_seconds=25, follow_seconds=20,
     soak_seconds=15, shift_interval=240, tasks=3, workers_per_task=2, hot_tracks=300,
+    prefill_keys=120_000, key_writes=1000,
 )  # fmt: skip
 SHORT = Plan(
     faults=False, rate=40, time_scale=60, warm_seconds=8, follow_seconds=4, hot_tracks=30,
@@ -213,7 +218,9 @@ class Rehearsal:
             self.load.start()
             self.stack.callback(self.load.stop)
             with timeline.phase("warm (old tier only)"):
-                time.sleep(plan.warm_seconds)
+                started = time.monotonic()
+                prefill(self.old_redis(), plan.prefill_keys)
+                time.sleep(max(0.0, plan.warm_seconds - (time.monotonic() - started)))
             with timeline.phase("copy + follow"):
                 self.copy_and_follow()
             with timeline.phase("boxes' Redis switch"):
@@ -274,12 +281,19 @@ class Rehearsal:
             self.timeline.notes.append(f"one-shot copy exited with {code}")
             return
         wait_until(lambda: self.copy is not None and self.copy.state() == "following",
-                   "the follow", timeout=90)  # fmt: skip
+                   "the follow", timeout=180)  # fmt: skip
+        writer = KeyWriter(self.old_redis(), max(self.plan.prefill_keys, 1), self.plan.key_writes)
+        if self.plan.key_writes:
+            writer.start()
         time.sleep(self.plan.follow_seconds / 2)
         if self.plan.faults:
             self.timeline.fault("follow's subscription killed")
             self.old_redis().execute_command("CLIENT KILL TYPE pubsub")
         time.sleep(self.plan.follow_seconds / 2)
+        writer.halt.set()
+        if writer.is_alive():
+            writer.join()
+            self.timeline.notes.append(f"{writer.writes} writes straight to the old Redis")
 
     def start_copy(self, name: str, *, forward: bool, follow: bool) -> CopyRun:
         """migrate_redis between the old Redis and the new primary: old -> new or back."""

@@ -77,11 +77,18 @@ def test_comparison_finds_lost_and_stale_keys(tmp_path: Path) -> None:
         source.set("short", b"v", ex=300)
         target.set("short", b"v", ex=30)
         target.set("only-on-new", b"v")
+        # The same set written in another order: other DUMP bytes, the same value
+        members = [f"member-{n}" for n in range(300)]
+        source.sadd("set-same", *members)
+        target.sadd("set-same", *reversed(members))
+        assert source.dump("set-same") != target.dump("set-same")
+        source.sadd("set-stale", *members)
+        target.sadd("set-stale", *members[1:])
         result = compare(source, target)
         assert (result.compared, result.missing, result.value_differs, result.ttl_shorter) == (
-            4, 1, 1, 1,
+            6, 1, 2, 1,
         )  # fmt: skip
-        assert result.differing == 3
+        assert result.differing == 4
     finally:
         old.stop()
         new.stop()

@@ -3,9 +3,14 @@
 # subcommand sent to one box through SSM Run Command and checked by its exit status.
 #
 #   follow-start forward|reverse   start `migrate_redis --follow` as the transient unit
-#                                  prostudio-follow: forward copies old -> new, reverse
-#                                  new -> old (only on a box already switched)
-#   follow-wait                    wait until the follow reports "following"
+#                                  prostudio-follow: forward copies old -> new (first
+#                                  checking the old Redis could take production's data
+#                                  back), reverse new -> old (only on a box already switched)
+#   follow-wait                    wait until the follow reports "following", then check
+#                                  again, with production's data in place, that the old
+#                                  Redis could take it back (engine, version, memory); a
+#                                  follow that stopped (a source that restarted or lost its
+#                                  keys is never mirrored) fails the step with its reason
 #   follow-stop                    SIGTERM it: it drains, verifies both ways and exits; print
 #                                  its final JSON summary and exit with its status
 #   switch-to-new                  point gunicorn at the new Redis, wait for /health/ready;
@@ -99,8 +104,21 @@ switch_to_new() {
   exit 1
 }
 
+# Could the old Redis take production's data back (the revert's copy)? migrate_redis
+# --preflight checks engine, version and memory, writes nothing, and says why not in one line.
+preflight_revert() {
+  local ca=()
+  [ -n "${NEW_TLS_CA_FILE:-}" ] && ca=(--source-ca "$NEW_TLS_CA_FILE")
+  SOURCE_REDIS_PASSWORD="$(secret_of "$NEW_SECRET_ARN")" \
+    TARGET_REDIS_PASSWORD="$(secret_of "$OLD_SECRET_ARN")" \
+    "$ROOT/usr/local/bin/migrate_redis" --preflight --policy replace "${ca[@]}" \
+    --source "$(url_of "$NEW_HOST" "$NEW_PORT" "$NEW_TLS")" \
+    --target "$(url_of "$OLD_HOST" "$OLD_PORT" "$OLD_TLS")" >/dev/null ||
+    die "the old Redis could not take production's data back if this deploy were reverted; no box has switched"
+}
+
 follow_start() {
-  local direction="$1" source target source_secret target_secret
+  local direction="$1" source target source_secret target_secret policy=()
   install -d -m 0700 "$STATE_DIR"
   case "$direction" in
     forward)
@@ -109,6 +127,7 @@ follow_start() {
         echo "redis-cutover: this box already uses the new Redis; nothing to copy"
         return 0
       fi
+      preflight_revert
       source="$(url_of "$OLD_HOST" "$OLD_PORT" "$OLD_TLS")" source_secret="$OLD_SECRET_ARN"
       target="$(url_of "$NEW_HOST" "$NEW_PORT" "$NEW_TLS")" target_secret="$NEW_SECRET_ARN"
       ;;
@@ -120,6 +139,8 @@ follow_start() {
       fi
       source="$(url_of "$NEW_HOST" "$NEW_PORT" "$NEW_TLS")" source_secret="$NEW_SECRET_ARN"
       target="$(url_of "$OLD_HOST" "$OLD_PORT" "$OLD_TLS")" target_secret="$OLD_SECRET_ARN"
+      # The old Redis still holds its own keys: production's replace them.
+      policy=(--policy replace)
       ;;
     *) die "follow-start forward|reverse, not '$direction'" ;;
   esac
@@ -136,8 +157,9 @@ follow_start() {
     --property=EnvironmentFile="$STATE_DIR/follow.env" \
     --property=StandardOutput="file:$STATE_DIR/follow.jsonl" \
     --property=StandardError="file:$STATE_DIR/follow.err" \
-    /usr/local/bin/migrate_redis --source "$source" --target "$target" --follow
+    /usr/local/bin/migrate_redis --source "$source" --target "$target" "${policy[@]}" --follow
   echo running >"$STATE_DIR/state"
+  echo "$direction" >"$STATE_DIR/direction"
   echo "redis-cutover: follow $direction started"
 }
 
@@ -152,11 +174,12 @@ follow_wait() {
   local deadline=$((SECONDS + ${FOLLOW_WAIT_SECONDS:-1200}))
   while [ "$SECONDS" -lt "$deadline" ]; do
     if [ "$(systemctl show -p SubState --value "$UNIT")" != running ]; then
-      tail -n 5 "$STATE_DIR/follow.err" >&2 || true
-      die "the follow exited before it caught up"
+      grep '^error:' "$STATE_DIR/follow.err" >&2 || tail -n 5 "$STATE_DIR/follow.err" >&2 || true
+      die "the follow exited before it caught up; no box has switched"
     fi
     if [ "$(last_state)" = following ]; then
       tail -n 1 "$STATE_DIR/follow.jsonl"
+      [ "$(cat "$STATE_DIR/direction" 2>/dev/null)" = forward ] && preflight_revert
       return 0
     fi
     sleep 2
@@ -183,7 +206,10 @@ follow_stop() {
   systemctl reset-failed "$UNIT" >/dev/null 2>&1 || true
   rm -f "$STATE_DIR/follow.env" "$STATE_DIR/state"
   tail -n 1 "$STATE_DIR/follow.jsonl"
-  [ "$status" = 0 ] || die "the follow exited with $status: the two Redis servers differ"
+  if [ "$status" != 0 ]; then
+    grep '^error:' "$STATE_DIR/follow.err" >&2 || true
+    die "the follow exited with $status: the two Redis servers differ"
+  fi
 }
 
 main() {

