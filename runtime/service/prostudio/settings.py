@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
@@ -19,18 +19,20 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class RedisSettings:
-    """How to reach Redis: one server (optionally TLS) or a Sentinel-managed master."""
+    """How to reach Redis: one server (optionally TLS) or a Sentinel-managed master. The
+    passwords are left out of its repr, so a settings object can be printed or logged.
+    """
 
     host: str = "127.0.0.1"
     port: int = 6379
     socket_path: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     username: str | None = None
     tls: bool = False
     tls_ca_file: str | None = None
     sentinel_hosts: tuple[tuple[str, int], ...] = ()
     sentinel_master: str = "mymaster"
-    sentinel_password: str | None = None
+    sentinel_password: str | None = field(default=None, repr=False)
     timeout_seconds: float = 0.25
     retries: int = 2
     max_connections: int = 256

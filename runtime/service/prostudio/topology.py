@@ -132,6 +132,7 @@ class LocalTopology:
         extra_env: Mapping[str, str] | None = None,
         python: str = sys.executable,
         service_root: Path = SERVICE_ROOT,
+        app: str | None = None,
     ) -> None:
         self.workdir = workdir.resolve()
         self.nginx_port = nginx_port or free_port()
@@ -146,6 +147,8 @@ class LocalTopology:
         # gunicorn's package and gunicorn.conf.py come from here (the benchmark points it at
         # an earlier version of the service); nginx and Redis always use this tree's files.
         self.service_root = service_root
+        # Another ASGI app than gunicorn.conf.py's (the tests load failing variants).
+        self.app = app
         self.socket_path = self.workdir / "gunicorn.sock"
         self.listener: socket.socket | None = None
         self.redis_socket = self.workdir / "redis" / "redis.sock"
@@ -270,7 +273,8 @@ class LocalTopology:
     def gunicorn_command(self) -> list[str]:
         """gunicorn with the shipped configuration file."""
         config = self.service_root / "deploy" / "gunicorn.conf.py"
-        return [self.python, "-m", "gunicorn", "--config", str(config)]
+        command = [self.python, "-m", "gunicorn", "--config", str(config)]
+        return [*command, self.app] if self.app else command
 
     def hold_socket(self) -> int:
         """Listen on gunicorn's unix socket here, as the box's prostudio.socket unit does:
