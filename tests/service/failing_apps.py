@@ -5,6 +5,7 @@ the service's own application and settings, made to fail where a secret is in re
 from __future__ import annotations
 
 import os
+import time
 
 from prostudio.app import Application, build_application
 from prostudio.settings import Settings, load_settings
@@ -33,4 +34,16 @@ def failing_requests() -> Application:
         raise RuntimeError(f"render failed for {track_id} at {redis_settings.host}")
 
     application.render = broken_render
+    return application
+
+
+def slow_requests() -> Application:
+    """The service, except that rendering a waveform holds the worker for 50 ms."""
+    application = build_application(load_settings(os.environ))
+
+    def slow_render(track_id: str, points: int) -> bytes:
+        time.sleep(0.05)
+        return b"{}"
+
+    application.render = slow_render
     return application

@@ -37,6 +37,7 @@ SERVICE_VARIABLES = (
     "LOG_LEVEL",
     "GUNICORN_",
     "PROMETHEUS_MULTIPROC_DIR",
+    "METRICS_BIND",
 )
 
 
@@ -137,6 +138,7 @@ class LocalTopology:
         self.workdir = workdir.resolve()
         self.nginx_port = nginx_port or free_port()
         self.redis_port = redis_port or free_port()
+        self.metrics_port = free_port()
         self.redis_password = secrets.token_hex(16)
         self.api_workers = api_workers
         self.max_memory_mb = max_memory_mb
@@ -264,6 +266,7 @@ class LocalTopology:
                 "MAX_MEMORY_MB": str(self.max_memory_mb),
                 "GUNICORN_BIND": f"unix:{self.socket_path}",
                 "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "metrics"),
+                "METRICS_BIND": f"127.0.0.1:{self.metrics_port}",
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -397,6 +400,10 @@ class LocalTopology:
                     )
             time.sleep(0.05)
         raise TopologyError(f"{name} not ready after {timeout:.0f} s; see {self.log_path(name)}")
+
+    def scrape(self) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """GET the merged metrics from their own port (gunicorn's master serves them)."""
+        return http_get(self.metrics_port, "/metrics")
 
     def url(self, path: str) -> str:
         """The address of a path through nginx."""
