@@ -19,7 +19,8 @@ from pathlib import Path
 from types import FrameType
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-CHECKOUT_PYTHON = CHECKOUT / ".venv" / "bin" / "python"
+CHECKOUT_VENV = CHECKOUT / ".venv"
+CHECKOUT_PYTHON = CHECKOUT_VENV / "bin" / "python"
 EXIT_INTERRUPTED = 130
 EXIT_SETUP = 2
 
@@ -40,7 +41,7 @@ def begin(command: str, needs: Sequence[str]) -> None:
     if (
         CHECKOUT_PYTHON.is_file()
         and script.parent == CHECKOUT / "scripts"
-        and Path(sys.executable).resolve() != CHECKOUT_PYTHON.resolve()
+        and Path(sys.prefix).resolve() != CHECKOUT_VENV.resolve()
     ):
         # The same script and arguments, under the checkout's own interpreter.
         os.execv(CHECKOUT_PYTHON, [str(CHECKOUT_PYTHON), str(script), *sys.argv[1:]])  # noqa: S606
