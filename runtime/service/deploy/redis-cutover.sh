@@ -35,9 +35,14 @@ die() {
   exit 1
 }
 
+# A secret's value on stdout. Call it as `x="$(secret_of ARN)" || die ...`: inside another
+# command's arguments a failed read would not stop the script.
 secret_of() {
-  aws secretsmanager get-secret-value --region "$AWS_REGION" --secret-id "$1" \
-    --query SecretString --output text
+  local value
+  value="$(aws secretsmanager get-secret-value --region "$AWS_REGION" --secret-id "$1" \
+    --query SecretString --output text)" || return 1
+  [ -n "$value" ] || return 1
+  printf '%s' "$value"
 }
 
 url_of() { # host port tls
@@ -100,7 +105,8 @@ switch_to_new() {
 }
 
 follow_start() {
-  local direction="$1" source target source_secret target_secret
+  local direction="$1" source target source_secret target_secret source_password
+  local target_password
   install -d -m 0700 "$STATE_DIR"
   case "$direction" in
     forward)
@@ -123,12 +129,14 @@ follow_start() {
       ;;
     *) die "follow-start forward|reverse, not '$direction'" ;;
   esac
+  source_password="$(secret_of "$source_secret")" || die "could not read $source_secret"
+  target_password="$(secret_of "$target_secret")" || die "could not read $target_secret"
   systemctl stop "$UNIT" >/dev/null 2>&1 || true
   systemctl reset-failed "$UNIT" >/dev/null 2>&1 || true
   (
     umask 077
     printf 'SOURCE_REDIS_PASSWORD=%s\nTARGET_REDIS_PASSWORD=%s\n' \
-      "$(secret_of "$source_secret")" "$(secret_of "$target_secret")" >"$STATE_DIR/follow.env"
+      "$source_password" "$target_password" >"$STATE_DIR/follow.env"
   )
   rm -f "$STATE_DIR/follow.jsonl" "$STATE_DIR/follow.err"
   systemd-run --unit="$UNIT" --description="ProStudio Redis follow ($direction)" \
