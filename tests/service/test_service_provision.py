@@ -70,7 +70,8 @@ def box(tmp_path: Path) -> Path:
     shutil.copytree(SERVICE_ROOT, app, ignore=shutil.ignore_patterns("__pycache__"))
     tools = tmp_path / "opt/prostudio/tools"
     (tools / "scripts").mkdir(parents=True)
-    shutil.copy2(REPO_ROOT / "scripts/migrate_redis.py", tools / "scripts")
+    for script in ("migrate_redis.py", "cli_launch.py"):
+        shutil.copy2(REPO_ROOT / "scripts" / script, tools / "scripts")
     shutil.copytree(
         REPO_ROOT / "runtime/redis_copy",
         tools / "runtime/redis_copy",
