@@ -38,9 +38,12 @@ def box_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTopolog
     topology.stop()
 
 
-def client_of(topology: LocalTopology, **options: object) -> redis.Redis:
+def client_of(topology: LocalTopology, client_name: str | None = None) -> redis.Redis:
     return redis.Redis(
-        port=topology.redis_port, password=topology.redis_password, socket_timeout=5, **options
+        port=topology.redis_port,
+        password=topology.redis_password,
+        socket_timeout=5,
+        client_name=client_name,
     )
 
 
