@@ -25,6 +25,7 @@ help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.app-installed: requirements.txt
+	@echo "installing the CDK app's Python dependencies into $(VENV) (a few minutes the first time)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
@@ -32,21 +33,25 @@ $(VENV)/.app-installed: requirements.txt
 # The operator CLIs (migrate-redis, shift-traffic, monitor-migration) and their runtime
 # dependencies, installed editable from pyproject.toml so `scripts/*.py` run from the checkout too.
 $(VENV)/.cli-installed: $(VENV)/.app-installed pyproject.toml
+	@echo "installing the operator CLIs (migrate-redis, shift-traffic, monitor-migration) into $(VENV)/bin"
 	$(PY) -m pip install --quiet --disable-pip-version-check --editable .
 	@touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.cli-installed requirements-dev.txt runtime/service/requirements.txt
+	@echo "installing the test and lint tools into $(VENV) (a few minutes the first time)"
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
 # checkov pins its own dependencies (boto3 among them): it gets a venv of its own.
 SCAN_VENV := .venv-scan
 $(SCAN_VENV)/.installed: requirements-scan.txt
+	@echo "installing checkov into its own venv, $(SCAN_VENV) (a few minutes the first time)"
 	@test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
 	$(SCAN_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-scan.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
+	@echo "installing the pinned CDK CLI and Node.js into node_modules (npm ci)"
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
@@ -73,7 +78,7 @@ pytest: $(VENV)/.dev-installed $(SCAN_VENV)/.installed
 diff: $(VENV)/.app-installed node_modules/.installed  ## Offline diff of two flag sets: make diff FROM="-c phase=1" TO="-c phase=2" [STACK=ZeroCostStack]
 	@bash scripts/flag_diff.sh "$(STACK)" "$(FROM)" "$(TO)"
 
-deploy: $(VENV)/.cli-installed node_modules/.installed  ## Deploy with the committed cdk.json configuration: make deploy STACKS="ZeroCostStack" [CDK_ARGS="-c ..."]
+deploy: $(VENV)/.cli-installed node_modules/.installed  ## Deploy the committed environments/production.json: make deploy STACKS="ZeroCostStack" [CDK_ARGS="-c ..."]
 	$(CDK) deploy $(CDK_FLAGS) $(CDK_ARGS) $(STACKS)
 
 cost: $(VENV)/.cli-installed node_modules/.installed  ## Monthly list-price cost of each phase, resource by resource; last line JSON
@@ -91,7 +96,10 @@ bench-app: system-deps $(VENV)/.dev-installed  ## wrk through nginx -> gunicorn 
 bench-copy: system-deps $(VENV)/.dev-installed  ## Copy 1M keys between two local redis-servers
 	$(PY) scripts/bench_copy.py
 
-rehearse: system-deps $(VENV)/.dev-installed  ## Rehearse the whole cutover under load; report in .rehearsal/
+# Each rehearsal keeps its logs and report (~17 MB): the newest REHEARSALS_KEPT runs are kept.
+REHEARSALS_KEPT ?= 5
+rehearse: system-deps $(VENV)/.dev-installed  ## Rehearse the whole cutover under load; reports of the last 5 runs in .rehearsal/
+	@bash scripts/prune_runs.sh .rehearsal $$(( $(REHEARSALS_KEPT) > 0 ? $(REHEARSALS_KEPT) - 1 : 0 ))
 	$(PY) scripts/rehearse.py --workdir .rehearsal/$$(date -u +%Y%m%dT%H%M%SZ)
 
 clean:  ## Remove build output (keeps the venv and node_modules)

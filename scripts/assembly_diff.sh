@@ -7,6 +7,8 @@ title=$1 from=$2 to=$3
 root=$(cd "$(dirname "$0")/.." && pwd)
 cdk=$root/node_modules/.bin/cdk
 export PATH=$root/node_modules/.bin:$PATH
+# cdk diff sizes its tables from COLUMNS when stdout is not a terminal (unbounded without it).
+export COLUMNS=100
 
 echo "## $title"
 echo

@@ -4,6 +4,8 @@
 set -euo pipefail
 stack=$1 from=$2 to=$3
 cdk=node_modules/.bin/cdk
+# cdk diff sizes its tables from COLUMNS when stdout is not a terminal (unbounded without it).
+export COLUMNS=100
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 

@@ -2,13 +2,15 @@
 
 redis-server, gunicorn and nginx start on loopback from the same files in
 runtime/service/deploy/ that the box installs; nginx listens on 127.0.0.1:8080. The script stays
-in the foreground until Ctrl-C or SIGTERM, then stops every process it started.
+in the foreground until Ctrl-C or SIGTERM, then stops every process it started and removes the
+temporary directory it made (a --workdir is kept; so are the logs of a process that failed).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import sys
 import tempfile
@@ -50,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if port_in_use(arguments.port):
         print(f"error: 127.0.0.1:{arguments.port} is in use; pass --port", file=sys.stderr)
         return 1
+    scratch = arguments.workdir is None
     workdir = arguments.workdir or Path(tempfile.mkdtemp(prefix="prostudio-local-"))
     topology = LocalTopology(workdir, nginx_port=arguments.port, api_workers=arguments.workers)
     stop = threading.Event()
@@ -63,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         topology.start()
     except TopologyError as error:
         print(f"error: {error}", file=sys.stderr)
+        if scratch:
+            print(f"logs kept in {workdir / 'logs'}", file=sys.stderr)
         return 1
     base = topology.url("")
     print(
@@ -94,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             break
     topology.stop()
     print("stopped redis-server, gunicorn and nginx", flush=True)
+    if scratch and exit_code == 0:
+        shutil.rmtree(workdir, ignore_errors=True)
+    elif scratch:
+        print(f"logs kept in {workdir / 'logs'}", file=sys.stderr)
     return exit_code
 
 

@@ -59,6 +59,7 @@ class LoadGenerator:
         self.clients = [CachedName(resolver) for _ in range(CLIENTS)]
         self.client_locks = [threading.Lock() for _ in range(CLIENTS)]
         self.samples: list[Sample] = []
+        self.failed = 0
         self.samples_lock = threading.Lock()
         self.slots: queue.Queue[tuple[int, str] | None] = queue.Queue(maxsize=1000)
         self.stopped = threading.Event()
@@ -132,11 +133,17 @@ class LoadGenerator:
         )
         with self.samples_lock:
             self.samples.append(sample)
+            self.failed += status != 200
 
     def stop(self) -> None:
         self.stopped.set()
         for thread in self.threads:
             thread.join(timeout=REQUEST_TIMEOUT_SECONDS + 5)
+
+    def counts(self) -> tuple[int, int]:
+        """Requests answered so far, and those not answered 200 (the progress display's)."""
+        with self.samples_lock:
+            return len(self.samples), self.failed
 
     def snapshot(self) -> list[Sample]:
         with self.samples_lock:

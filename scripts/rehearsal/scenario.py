@@ -22,6 +22,7 @@ from rehearsal.compare import Comparison, compare
 from rehearsal.dns import Resolver, Zone, create_zone
 from rehearsal.engines import CopyRun, ShiftRun, copy_has_follow
 from rehearsal.load import LoadGenerator
+from rehearsal.progress import Progress
 from rehearsal.stands import (
     ALB_ADDRESS,
     MotoServer,
@@ -70,6 +71,8 @@ class Timeline:
     not_exercised: dict[str, str] = field(default_factory=dict)
     follow_exits: dict[str, int | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Told the name of each phase as it starts (the live progress display).
+    listener: Callable[[str], None] | None = None
 
     def now(self) -> float:
         return time.monotonic() - self.origin
@@ -77,6 +80,8 @@ class Timeline:
     @contextlib.contextmanager
     def phase(self, name: str) -> Any:
         started = self.now()
+        if self.listener:
+            self.listener(name)
         try:
             yield
         finally:
@@ -172,6 +177,10 @@ class Rehearsal:
             hot_tracks=self.plan.hot_tracks,
         )
 
+    def request_counts(self) -> tuple[int, int]:
+        load: LoadGenerator | None = getattr(self, "load", None)
+        return load.counts() if load else (0, 0)
+
     def unhealthy_targets(self) -> int:
         unhealthy = 0
         for task_port in self.new.task_ports:
@@ -195,6 +204,10 @@ class Rehearsal:
     def run(self) -> Outcome:
         plan, timeline = self.plan, self.timeline
         with self.stack:
+            progress = Progress(self.request_counts)
+            timeline.listener = progress.phase
+            progress.start()
+            self.stack.callback(progress.stop)
             with timeline.phase("stand up"):
                 self.stand_up()
             self.load.start()

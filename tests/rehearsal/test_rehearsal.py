@@ -52,6 +52,9 @@ def test_short_rehearsal_reports_what_it_measured(tmp_path: Path) -> None:
     assert summary["not_exercised"] == {}, summary["not_exercised"]
     phases = [phase["phase"] for phase in summary["phases"]]
     assert "boxes' Redis switch" in phases
+    shown = [line.split("] ", 1)[1] for line in result.stderr.splitlines() if " done " in line]
+    assert [line.split(" done ")[0].strip() for line in shown] == phases, "live progress"
+    assert all("requests" in line and "failed" in line for line in shown)
     assert "Redis switch rolled back under traffic" in phases
     notes = "\n".join(summary["notes"])
     assert "after switch-to-new the old tier writes to the new Redis" in notes

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from functools import partial
 from pathlib import Path
 
@@ -56,6 +58,40 @@ def test_run_local_serves_until_sigterm_and_stops_every_process(tmp_path: Path) 
     for name, process_group in groups.items():
         wait_until(partial(group_is_gone, process_group), timeout=5, what=name)
     assert port_is_closed(port)
+    assert (tmp_path / "logs").is_dir(), "a --workdir given by the caller is kept"
+
+
+def test_run_local_removes_the_temporary_directory_it_made() -> None:
+    # A short TMPDIR: the gunicorn socket in the work directory must stay under 108 bytes.
+    temporary = Path(tempfile.mkdtemp(prefix="rl-"))
+    try:
+        run_local_in(temporary)
+        assert list(temporary.iterdir()) == []
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def run_local_in(temporary: Path) -> None:
+    port = free_port()
+    script = subprocess.Popen(
+        [sys.executable, "scripts/run_local.py", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "TMPDIR": str(temporary)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert script.stdout is not None
+        workdir = Path(json.loads(script.stdout.readline())["logs"]).parent
+        assert workdir.parent == temporary and workdir.is_dir()
+        script.send_signal(signal.SIGTERM)
+        assert script.wait(timeout=30) == 0
+    finally:
+        if script.poll() is None:
+            os.killpg(script.pid, signal.SIGKILL)
+            script.wait()
 
 
 def test_run_local_refuses_a_port_in_use(tmp_path: Path) -> None:
