@@ -10,30 +10,37 @@ Ctrl-C during a shift puts back the last healthy weights and releases the lock. 
 old never soaks and its step is clamped to the distance left: `shift --to 0 --step 100` is one
 Route53 change from any weight.
 
+The health URL is shown without its credentials (a URL with a password draws a warning); the
+soak interval is 0 to 3600 s per step.
+
 Exit codes: 0 done; 1 the shift failed (a gate, a rollback, a lost lock); 2 bad input, nothing
 changed; 3 no usable AWS credentials; 4 an AWS call failed (unreachable, denied, ...);
-130 interrupted.
+130 interrupted (also while starting).
 """
 
 from __future__ import annotations
 
-import argparse
-import getpass
-import json
-import os
-import socket
-import sys
-import uuid
-from collections.abc import Sequence
-from typing import Any
+import cli_launch
 
-from botocore.exceptions import (
+cli_launch.begin("shift-traffic", ("boto3",))
+
+import argparse  # noqa: E402
+import getpass  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import socket  # noqa: E402
+import sys  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from typing import Any  # noqa: E402
+
+from botocore.exceptions import (  # noqa: E402
     BotoCoreError,
     ClientError,
     NoCredentialsError,
     PartialCredentialsError,
 )
-from shift_engine import (
+from shift_engine import (  # noqa: E402
     ROLLBACK_TO_HEALTHY,
     ROLLBACK_TO_OLD,
     LockLost,
@@ -47,9 +54,12 @@ from shift_engine import (
     stop,
 )
 
-from infra.config import DEFAULTS
-from infra.parameters import NEW_SET_ID, OLD_SET_ID
-from runtime.common.errors import ExitCode
+from infra.config import DEFAULTS  # noqa: E402
+from infra.parameters import NEW_SET_ID, OLD_SET_ID  # noqa: E402
+from runtime.common.cli_input import aws_region, http_url, warn_password_in_argv  # noqa: E402
+from runtime.common.errors import ExitCode, UsageError  # noqa: E402
+
+cli_launch.ready()
 
 EXIT_FAILED = ExitCode.FAILED
 EXIT_BAD_INPUT = ExitCode.USAGE
@@ -125,9 +135,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_values(args: argparse.Namespace) -> None:
+    """Refuse malformed URLs and regions before any client exists."""
+    if args.endpoint_url is not None:
+        http_url("--endpoint-url", args.endpoint_url)
+    if args.region is not None:
+        aws_region("--region", args.region)
+    if args.health_url:
+        warn_password_in_argv(
+            "--health-url", args.health_url, "prefer a health URL that needs none"
+        )
+
+
 def _request(args: argparse.Namespace) -> ShiftRequest:
     if args.command == "shift" and args.to is None:
         raise ShiftError("shift needs --to N (percent of traffic to new, 0..100)")
+    try:
+        _check_values(args)
+    except UsageError as error:
+        raise ShiftError(str(error)) from None
     return ShiftRequest(
         zone_id=args.zone_id,
         name=args.name,
@@ -209,7 +235,11 @@ def _failure(error: Exception) -> tuple[str, int]:
 
 def main(argv: Sequence[str] | None = None, *, context: ShiftContext | None = None) -> int:
     """Run one command; returns the exit code. `context` injects clients and a clock."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        print("interrupted while starting; nothing was changed", file=sys.stderr)
+        return EXIT_INTERRUPTED
     try:
         _execute(args, context)
     except (LockLost, ShiftError, ShiftFailed, ClientError, BotoCoreError) as error:

@@ -49,6 +49,9 @@ SYNC_TIMEOUT_SECONDS = 60
 # How often a running shift is polled (health gates are read on every poll).
 POLL_SECONDS = 10
 STALE_LOCK_SECONDS = 2 * 3600
+# The longest soak per step (as the shift_interval flag allows): a longer one would hold the
+# lock for days.
+MAX_INTERVAL_SECONDS = 3600
 ROLLBACK_TO_HEALTHY = "healthy"
 ROLLBACK_TO_OLD = "old"
 
@@ -160,23 +163,36 @@ def validate_request(request: ShiftRequest) -> None:
     for label, step in (("step", request.step), ("step toward old", request.step_toward_old)):
         if step is not None and not 1 <= step <= MAX_WEIGHT:
             raise ShiftError(f"{label} {step} is outside 1..100")
-    if request.interval_seconds < 0:
-        raise ShiftError(f"interval {request.interval_seconds}s is negative")
+    if not 0 <= request.interval_seconds <= MAX_INTERVAL_SECONDS:
+        raise ShiftError(
+            f"interval {request.interval_seconds}s is outside 0 to {MAX_INTERVAL_SECONDS}s"
+        )
     if request.rollback_to not in {ROLLBACK_TO_HEALTHY, ROLLBACK_TO_OLD}:
         raise ShiftError(f"rollback target {request.rollback_to!r} is not 'healthy' or 'old'")
     if request.health_url:
         check_url(request.health_url)
 
 
-def describe_lock(state: LockState, now: int) -> str:
+def describe_lock(state: LockState, now: int, request: ShiftRequest | None = None) -> str:
     age = max(0, now - state.started)
     text = (
         f"held by {state.owner} (run {state.run}, started {age}s ago, "
         f"{_weights(state.weight)}, heading to new {state.target})"
     )
+    abort = abort_command(request)
     if age > STALE_LOCK_SECONDS:
-        return text + "; it looks stale: break it with `scripts/shift_traffic.py abort`"
-    return text + "; wait for it to finish or stop it with `scripts/shift_traffic.py abort`"
+        return text + f"; it looks stale: break it with `{abort}`"
+    return text + f"; wait for it to finish or stop it with `{abort}`"
+
+
+def abort_command(request: ShiftRequest | None) -> str:
+    """The installed command that stops this name's shift, as an operator types it."""
+    if request is None:
+        return "shift-traffic abort --zone-id ZONE --name NAME"
+    return (
+        f"shift-traffic abort --zone-id {request.zone_id} --name {request.name} "
+        f"--old-id {request.old_id} --new-id {request.new_id}"
+    )
 
 
 def start(
@@ -214,9 +230,8 @@ def start(
     previous: Lock | None = None
     if lock is not None:
         if not (take_over and lock.state.owner == owner):
-            raise LockHeld(
-                f"{records.name} is already being shifted: " + describe_lock(lock.state, now)
-            )
+            held = describe_lock(lock.state, now, request)
+            raise LockHeld(f"{records.name} is already being shifted: {held}")
         previous = lock
     if distance == 0:
         if previous is not None:

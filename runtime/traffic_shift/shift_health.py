@@ -18,6 +18,8 @@ from urllib.parse import urlparse
 from botocore.exceptions import BotoCoreError, ClientError
 from shift_records import ShiftError
 
+from runtime.common.cli_input import without_credentials
+
 PROBE_TIMEOUT_SECONDS = 3.0
 _ALARM_NAMES_PER_CALL = 100
 
@@ -34,10 +36,15 @@ HEALTHY = Verdict(True)
 
 
 def check_url(url: str) -> None:
-    """ShiftError unless `url` is an absolute http(s) URL."""
-    parsed = urlparse(url)
-    if parsed.scheme not in {"http", "https"} or not parsed.netloc:
-        raise ShiftError(f"health URL {url!r} is not an http:// or https:// URL")
+    """ShiftError unless `url` is an absolute http(s) URL with a host and a valid port."""
+    shown = without_credentials(url)
+    try:
+        parsed = urlparse(url)
+        hostname, port = parsed.hostname, parsed.port
+    except ValueError:
+        raise ShiftError(f"health URL {shown!r} is not a valid URL") from None
+    if parsed.scheme not in {"http", "https"} or not hostname or port == 0:
+        raise ShiftError(f"health URL {shown!r} is not an http:// or https:// URL with a host")
 
 
 def describe_alarms(cloudwatch: Any, names: Sequence[str], call: Caller) -> dict[str, str]:
@@ -131,7 +138,7 @@ def probe_verdict(url: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> Verdict:
     except urllib.error.HTTPError as error:
         status = error.code
     except (urllib.error.URLError, OSError) as error:
-        return Verdict(False, f"GET {url} failed: {error}")
+        return Verdict(False, f"GET {without_credentials(url)} failed: {error}")
     if not 200 <= status < 300:
-        return Verdict(False, f"GET {url} answered {status}")
+        return Verdict(False, f"GET {without_credentials(url)} answered {status}")
     return HEALTHY

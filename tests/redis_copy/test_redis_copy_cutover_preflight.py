@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 from copy_support import TARGET_PASSWORD
+
+# Every old Redis has a password (the box's own, or a phase-2 group's AUTH token): a secret
+# read that comes back empty fails the step.
+OLD_PASSWORD = "old-box-Pa55word"
 from copy_testdata import populate_strings
 from redis_servers import RedisServer, redis62_binary, start_redis, valkey_binary
 
@@ -34,9 +38,11 @@ case "$*" in *{NEW_SECRET}*) printf %s "$NEW_TOKEN" ;; *) printf %s "$OLD_TOKEN"
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, RedisServer]]:
     workdir = tmp_path_factory.mktemp("cutover-engines")
     started = {
-        "redis62": start_redis(workdir / "redis62", binary=redis62_binary()),
+        "redis62": start_redis(workdir / "redis62", password=OLD_PASSWORD, binary=redis62_binary()),
         "valkey": start_redis(workdir / "valkey", password=TARGET_PASSWORD, binary=valkey_binary()),
-        "old-valkey": start_redis(workdir / "old-valkey", binary=valkey_binary()),
+        "old-valkey": start_redis(
+            workdir / "old-valkey", password=OLD_PASSWORD, binary=valkey_binary()
+        ),
     }
     yield started
     for server in started.values():
@@ -95,6 +101,7 @@ def test_a_cutover_whose_revert_would_copy_valkey_into_redis_62_fails_before_any
     ]
     assert "systemd-run" not in calls(tmp_path)
     assert TARGET_PASSWORD not in calls(tmp_path)
+    assert OLD_PASSWORD not in result.stderr
 
 
 def test_a_cutover_between_engines_that_can_go_back_starts_its_follow(

@@ -40,9 +40,14 @@ die() {
   exit 1
 }
 
+# A secret's value on stdout. Call it as `x="$(secret_of ARN)" || die ...`: inside another
+# command's arguments a failed read would not stop the script.
 secret_of() {
-  aws secretsmanager get-secret-value --region "$AWS_REGION" --secret-id "$1" \
-    --query SecretString --output text
+  local value
+  value="$(aws secretsmanager get-secret-value --region "$AWS_REGION" --secret-id "$1" \
+    --query SecretString --output text)" || return 1
+  [ -n "$value" ] || return 1
+  printf '%s' "$value"
 }
 
 url_of() { # host port tls
@@ -107,10 +112,11 @@ switch_to_new() {
 # Could the old Redis take production's data back (the revert's copy)? migrate_redis
 # --preflight checks engine, version and memory, writes nothing, and says why not in one line.
 preflight_revert() {
-  local ca=()
+  local ca=() source_password target_password
   [ -n "${NEW_TLS_CA_FILE:-}" ] && ca=(--source-ca "$NEW_TLS_CA_FILE")
-  SOURCE_REDIS_PASSWORD="$(secret_of "$NEW_SECRET_ARN")" \
-    TARGET_REDIS_PASSWORD="$(secret_of "$OLD_SECRET_ARN")" \
+  source_password="$(secret_of "$NEW_SECRET_ARN")" || die "could not read $NEW_SECRET_ARN"
+  target_password="$(secret_of "$OLD_SECRET_ARN")" || die "could not read $OLD_SECRET_ARN"
+  SOURCE_REDIS_PASSWORD="$source_password" TARGET_REDIS_PASSWORD="$target_password" \
     "$ROOT/usr/local/bin/migrate_redis" --preflight --policy replace "${ca[@]}" \
     --source "$(url_of "$NEW_HOST" "$NEW_PORT" "$NEW_TLS")" \
     --target "$(url_of "$OLD_HOST" "$OLD_PORT" "$OLD_TLS")" >/dev/null ||
@@ -118,7 +124,8 @@ preflight_revert() {
 }
 
 follow_start() {
-  local direction="$1" source target source_secret target_secret policy=()
+  local direction="$1" source target source_secret target_secret source_password
+  local target_password policy=()
   install -d -m 0700 "$STATE_DIR"
   case "$direction" in
     forward)
@@ -144,17 +151,20 @@ follow_start() {
       ;;
     *) die "follow-start forward|reverse, not '$direction'" ;;
   esac
+  source_password="$(secret_of "$source_secret")" || die "could not read $source_secret"
+  target_password="$(secret_of "$target_secret")" || die "could not read $target_secret"
   systemctl stop "$UNIT" >/dev/null 2>&1 || true
   systemctl reset-failed "$UNIT" >/dev/null 2>&1 || true
   (
     umask 077
     printf 'SOURCE_REDIS_PASSWORD=%s\nTARGET_REDIS_PASSWORD=%s\n' \
-      "$(secret_of "$source_secret")" "$(secret_of "$target_secret")" >"$STATE_DIR/follow.env"
+      "$source_password" "$target_password" >"$STATE_DIR/follow.env"
   )
   rm -f "$STATE_DIR/follow.jsonl" "$STATE_DIR/follow.err"
   systemd-run --unit="$UNIT" --description="ProStudio Redis follow ($direction)" \
     --property=RemainAfterExit=yes --property=TimeoutStopSec=900 \
     --property=EnvironmentFile="$STATE_DIR/follow.env" \
+    --property=Environment=PROSTUDIO_STATE_DIR="$STATE_DIR" \
     --property=StandardOutput="file:$STATE_DIR/follow.jsonl" \
     --property=StandardError="file:$STATE_DIR/follow.err" \
     /usr/local/bin/migrate_redis --source "$source" --target "$target" "${policy[@]}" --follow

@@ -38,6 +38,7 @@ SERVICE_VARIABLES = (
     "LOG_LEVEL",
     "GUNICORN_",
     "PROMETHEUS_MULTIPROC_DIR",
+    "METRICS_BIND",
 )
 
 
@@ -144,10 +145,12 @@ class LocalTopology:
         extra_env: Mapping[str, str] | None = None,
         python: str = sys.executable,
         service_root: Path = SERVICE_ROOT,
+        app: str | None = None,
     ) -> None:
         self.workdir = workdir.resolve()
         self.nginx_port = nginx_port or free_port()
         self.redis_port = redis_port or free_port()
+        self.metrics_port = free_port()
         self.redis_password = secrets.token_hex(16)
         self.api_workers = api_workers
         self.max_memory_mb = max_memory_mb
@@ -158,6 +161,8 @@ class LocalTopology:
         # gunicorn's package and gunicorn.conf.py come from here (the benchmark points it at
         # an earlier version of the service); nginx and Redis always use this tree's files.
         self.service_root = service_root
+        # Another ASGI app than gunicorn.conf.py's (the tests load failing variants).
+        self.app = app
         # A Unix socket path must be under 108 bytes: the sockets live in a short private
         # directory (0700, under the system's temporary directory), not under `workdir`, so
         # a checkout or a workdir at a long path works too.
@@ -279,6 +284,7 @@ class LocalTopology:
                 "MAX_MEMORY_MB": str(self.max_memory_mb),
                 "GUNICORN_BIND": f"unix:{self.socket_path}",
                 "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "metrics"),
+                "METRICS_BIND": f"127.0.0.1:{self.metrics_port}",
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -288,7 +294,8 @@ class LocalTopology:
     def gunicorn_command(self) -> list[str]:
         """gunicorn with the shipped configuration file."""
         config = self.service_root / "deploy" / "gunicorn.conf.py"
-        return [self.python, "-m", "gunicorn", "--config", str(config)]
+        command = [self.python, "-m", "gunicorn", "--config", str(config)]
+        return [*command, self.app] if self.app else command
 
     def hold_socket(self) -> int:
         """Listen on gunicorn's unix socket here, as the box's prostudio.socket unit does:
@@ -411,6 +418,10 @@ class LocalTopology:
                     )
             time.sleep(0.05)
         raise TopologyError(f"{name} not ready after {timeout:.0f} s; see {self.log_path(name)}")
+
+    def scrape(self) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """GET the merged metrics from their own port (gunicorn's master serves them)."""
+        return http_get(self.metrics_port, "/metrics")
 
     def url(self, path: str) -> str:
         """The address of a path through nginx."""
