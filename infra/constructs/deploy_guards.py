@@ -19,12 +19,15 @@ from typing import Any
 
 import jsii
 from aws_cdk import (
+    AspectPriority,
+    Aspects,
     CfnResource,
     CfnRule,
     CfnRuleAssertion,
     CustomResource,
     Duration,
     Fn,
+    IAspect,
     IStableListProducer,
     Lazy,
     RemovalPolicy,
@@ -71,6 +74,24 @@ def template_resources(stack: Stack, *, outside: IConstruct) -> dict[str, dict[s
     return resources
 
 
+@jsii.implements(IAspect)
+class _WaitForGuard:
+    """Makes every resource of the guard's stack, except the guard's own, depend on it."""
+
+    def __init__(self, guard: TeardownGuard) -> None:
+        self._guard = guard
+
+    def visit(self, node: IConstruct) -> None:
+        guard = self._guard.resource.node.default_child
+        assert isinstance(guard, CfnResource)
+        if (
+            isinstance(node, CfnResource)
+            and Stack.of(node) is Stack.of(self._guard)
+            and not node.node.path.startswith(self._guard.node.path + "/")
+        ):
+            node.add_resource_dependency(guard)
+
+
 @jsii.implements(IStableListProducer)
 class _Entries:
     def __init__(self, guard: Construct) -> None:
@@ -83,8 +104,7 @@ class _Entries:
 class TeardownGuard(Construct):
     """Refuses a deploy that deletes or replaces a stateful resource the last deploy held,
     unless `confirmed` (the operator's `-c allow_teardown=<stack>` for this one deploy).
-
-    Build it last in the stack: it makes every resource already in the stack wait for it."""
+    Every other resource of the stack waits for it."""
 
     def __init__(self, scope: Construct, id_: str, *, confirmed: bool) -> None:
         super().__init__(scope, id_)
@@ -103,7 +123,9 @@ class TeardownGuard(Construct):
         )
         log_group.grant_write(role)
         role.add_to_policy(
-            iam.PolicyStatement(actions=["cloudformation:DescribeStacks"], resources=[stack.stack_id])
+            iam.PolicyStatement(
+                actions=["cloudformation:DescribeStacks"], resources=[stack.stack_id]
+            )
         )
         self.function = lambda_.Function(
             self,
@@ -130,16 +152,9 @@ class TeardownGuard(Construct):
             },
         )
         self.confirmed = confirmed
-        guard = self.resource.node.default_child
-        assert isinstance(guard, CfnResource)
-        own = self.node.path + "/"
-        for node in stack.node.find_all():
-            if (
-                isinstance(node, CfnResource)
-                and Stack.of(node) is stack
-                and not node.node.path.startswith(own)
-            ):
-                node.add_resource_dependency(guard)
+        # An aspect, so resources that other aspects add at synth (the boxes' launch template)
+        # wait too.
+        Aspects.of(stack).add(_WaitForGuard(self), priority=AspectPriority.MUTATING + 100)
         acknowledge(self, TEARDOWN_GUARD)
 
 

@@ -76,7 +76,6 @@ class ProdStack(Stack):
                 email=settings.prod.alarm_email,
                 topic=self.monitoring.topic,
             )
-        # Last: every resource built above waits for it.
         self.teardown_guard = TeardownGuard(
             self, "TeardownGuard", confirmed=id_ in settings.allow_teardown
         )

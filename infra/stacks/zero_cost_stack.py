@@ -138,9 +138,9 @@ class ZeroCostStack(Stack):
                 hosts.elastic_ip_association,
             ]
         if zone and settings.dns.publishes_name:
-            WeightedDns(
-                self, DNS_ID, zone=zone, domain_name=settings.dns.domain_name
-            ).add_old(alias=alias, address=address, after=entry_path)
+            WeightedDns(self, DNS_ID, zone=zone, domain_name=settings.dns.domain_name).add_old(
+                alias=alias, address=address, after=entry_path
+            )
         if flags.alb and settings.dns.example_values:
             ExampleValuesGuard(self, "ExampleValuesGuard", values=settings.dns.example_values)
         CfnOutput(self, "BoxPublicIp", value=hosts.elastic_ip.ref)
@@ -155,7 +155,6 @@ class ZeroCostStack(Stack):
             )
         if settings.cost_anomaly_detection:
             CostAnomalyDetection(self, "CostAnomalies", email=settings.prod.alarm_email)
-        # Last: every resource built above waits for it.
         self.teardown_guard = TeardownGuard(
             self, "TeardownGuard", confirmed=id_ in settings.allow_teardown
         )

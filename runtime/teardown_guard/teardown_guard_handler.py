@@ -118,7 +118,7 @@ def handle(
         LOG.warning("%s", refused)
         respond(event, status="FAILED", reason=str(refused), put=put)
         return
-    except Exception as error:  # noqa: BLE001 - CloudFormation must hear back, whatever failed
+    except Exception as error:
         LOG.exception("teardown guard failed")
         respond(
             event,
