@@ -9,11 +9,11 @@ An entry is `LogicalId=digest`. The digest covers the type and every property wh
 replaces the resource: the create-only properties of the CloudFormation schemas (a test keeps
 the table a superset of them) plus those the resource docs say replace although the schemas
 call them updatable. A reference inside such a property stands for what it refers to: a `Ref`
-or an identity attribute changes only when the referenced resource is replaced (so its own
-digest stands in), while a version attribute (a launch template's LatestVersionNumber) or a
-custom resource's attribute changes with any update of the referenced resource (so its whole
-properties stand in). A digest that changes therefore means "replaced"; an entry that
-disappears means "deleted".
+or an identity attribute changes only when the referenced resource is replaced or renamed (so
+its logical ID and own digest stand in), while a version attribute (a launch template's
+LatestVersionNumber) or a custom resource's attribute changes with any update of the
+referenced resource (so its logical ID and whole properties stand in). A digest that changes
+therefore means "replaced"; an entry that disappears means "deleted".
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def _identity(logical_id: str, resources: Resources, seen: tuple[str, ...]) -> A
     chosen = {name: properties.get(name.lower()) for name in names}
     if "BlockDeviceMappings" in chosen:
         chosen["BlockDeviceMappings"] = _without_in_place_keys(chosen["BlockDeviceMappings"])
-    return [resource_type, _expand(chosen, resources, (*seen, logical_id))]
+    return [logical_id, resource_type, _expand(chosen, resources, (*seen, logical_id))]
 
 
 def referenced_types(resources: Resources) -> set[str]:
@@ -222,6 +222,7 @@ def _references(value: Any) -> list[tuple[str, str]]:
 def _whole(logical_id: str, resources: Resources, seen: tuple[str, ...]) -> Any:
     resource = resources[logical_id]
     return [
+        logical_id,
         resource["Type"],
         _expand(resource.get("Properties", {}), resources, (*seen, logical_id)),
     ]
