@@ -199,7 +199,15 @@ def _cached(overrides: tuple[tuple[str, str], ...], acknowledge: bool) -> Synthe
 
 
 def _key(overrides: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((key, str(value)) for key, value in overrides.items()))
+    """The flags that differ from the tests' context: the same build shares one synthesis
+    however its flags are spelled (`phase=1` and no flag, `traffic_weight=100` and none)."""
+    return tuple(
+        sorted(
+            (key, str(value))
+            for key, value in overrides.items()
+            if str(TEST_CONTEXT.get(key)).lower() != str(value).lower()
+        )
+    )
 
 
 def synthesize(**overrides: Any) -> Synthesis:

@@ -14,20 +14,18 @@ repository's example DNS values, so a deploy is refused before it touches anythi
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import jsii
 from aws_cdk import (
-    AspectPriority,
-    Aspects,
     CfnResource,
     CfnRule,
     CfnRuleAssertion,
     CustomResource,
     Duration,
     Fn,
-    IAspect,
     IStableListProducer,
     Lazy,
     RemovalPolicy,
@@ -54,42 +52,43 @@ def mark_disposable(resource: CfnResource, why: str) -> None:
     resource.add_metadata(stateful.DISPOSABLE, why)
 
 
-def template_resources(stack: Stack, *, outside: IConstruct) -> dict[str, dict[str, Any]]:
+class _Resource(Mapping[str, Any]):
+    """One resource as its template will hold it; properties resolved only when read."""
+
+    def __init__(self, stack: Stack, node: CfnResource) -> None:
+        self._stack, self._node = stack, node
+        self._properties: dict[str, Any] | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "Type":
+            return self._node.cfn_resource_type
+        if key == "Metadata":
+            disposable = self._node.get_metadata(stateful.DISPOSABLE)
+            return {stateful.DISPOSABLE: disposable} if disposable else {}
+        if key == "Properties":
+            if self._properties is None:
+                resolved = self._stack.resolve(self._node._cfn_properties)
+                self._properties = self._node._render_properties(resolved) or {}
+            return self._properties
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("Type", "Properties", "Metadata"))
+
+    def __len__(self) -> int:
+        return 3
+
+
+def template_resources(stack: Stack, *, outside: IConstruct) -> dict[str, Mapping[str, Any]]:
     """The stack's resources as its template will hold them, except those below `outside`."""
-    resources: dict[str, dict[str, Any]] = {}
     skipped = outside.node.path + "/"
-    for node in stack.node.find_all():
-        if not isinstance(node, CfnResource) or node.node.path.startswith(skipped):
-            continue
-        if Stack.of(node) is not stack:
-            continue
-        logical_id = stack.resolve(stack.get_logical_id(node))
-        resources[logical_id] = {
-            "Type": node.cfn_resource_type,
-            "Properties": node._render_properties(stack.resolve(node._cfn_properties)) or {},
-            "Metadata": {stateful.DISPOSABLE: node.get_metadata(stateful.DISPOSABLE)}
-            if node.get_metadata(stateful.DISPOSABLE)
-            else {},
-        }
-    return resources
-
-
-@jsii.implements(IAspect)
-class _WaitForGuard:
-    """Makes every resource of the guard's stack, except the guard's own, depend on it."""
-
-    def __init__(self, guard: TeardownGuard) -> None:
-        self._guard = guard
-
-    def visit(self, node: IConstruct) -> None:
-        guard = self._guard.resource.node.default_child
-        assert isinstance(guard, CfnResource)
-        if (
-            isinstance(node, CfnResource)
-            and Stack.of(node) is Stack.of(self._guard)
-            and not node.node.path.startswith(self._guard.node.path + "/")
-        ):
-            node.add_resource_dependency(guard)
+    return {
+        stack.resolve(stack.get_logical_id(node)): _Resource(stack, node)
+        for node in stack.node.find_all()
+        if isinstance(node, CfnResource)
+        and not node.node.path.startswith(skipped)
+        and Stack.of(node) is stack
+    }
 
 
 @jsii.implements(IStableListProducer)
@@ -104,7 +103,10 @@ class _Entries:
 class TeardownGuard(Construct):
     """Refuses a deploy that deletes or replaces a stateful resource the last deploy held,
     unless `confirmed` (the operator's `-c allow_teardown=<stack>` for this one deploy).
-    Every other resource of the stack waits for it."""
+
+    Build it last in its stack: every resource built before it waits for it. (Resources CDK
+    adds while it synthesizes, such as the boxes' launch template, hold nothing; the boxes
+    that launch from them wait.)"""
 
     def __init__(self, scope: Construct, id_: str, *, confirmed: bool) -> None:
         super().__init__(scope, id_)
@@ -152,9 +154,16 @@ class TeardownGuard(Construct):
             },
         )
         self.confirmed = confirmed
-        # An aspect, so resources that other aspects add at synth (the boxes' launch template)
-        # wait too.
-        Aspects.of(stack).add(_WaitForGuard(self), priority=AspectPriority.MUTATING + 100)
+        guard = self.resource.node.default_child
+        assert isinstance(guard, CfnResource)
+        own = self.node.path + "/"
+        for node in stack.node.find_all():
+            if (
+                isinstance(node, CfnResource)
+                and Stack.of(node) is stack
+                and not node.node.path.startswith(own)
+            ):
+                node.add_resource_dependency(guard)
         acknowledge(self, TEARDOWN_GUARD)
 
 

@@ -74,8 +74,11 @@ class WeightedDns(Construct):
         self.old_record.node.add_dependency(*after)
         return self.old_record
 
-    def add_new(self, load_balancer: elbv2.IApplicationLoadBalancer) -> route53.CfnRecordSet:
-        """The production record, by alias to its load balancer, created at weight 0."""
+    def add_new(
+        self, load_balancer: elbv2.IApplicationLoadBalancer, *, after: list[IDependable]
+    ) -> route53.CfnRecordSet:
+        """The production record, by alias to its load balancer, created at weight 0 once
+        everything in `after` (the listener and the service behind it) is in place."""
         self.new_record = self._record(
             NEW_RECORD_ID,
             NEW,
@@ -86,6 +89,7 @@ class WeightedDns(Construct):
             ),
             address=None,
         )
+        self.new_record.node.add_dependency(*after)
         return self.new_record
 
     def _record(

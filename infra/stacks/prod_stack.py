@@ -164,7 +164,8 @@ class ProdStack(Stack):
         clients: list[ec2.IConnectable] = [self.service.service, self.network.migration_clients]
         self.cache.allow_from(clients, "Service tasks and migration clients")
         egress.allow_from([*clients, self.network.boxes], "Clients of AWS APIs in the VPC")
-        dns.add_new(self.load_balancer.alb)
+        # The record appears once the path behind it admits traffic: listener, tasks' rules.
+        dns.add_new(self.load_balancer.alb, after=[self.load_balancer, self.service])
 
         self.monitoring = Monitoring(
             self,

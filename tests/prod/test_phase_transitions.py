@@ -15,6 +15,8 @@ from synth_support import REAL_ZONE, context_for, synthesize
 from infra.config import Settings, load_settings
 
 DRILL_SNAPSHOT = "drill-2026-12-01"
+# One worker walks the phases: the flag sets these tests share are synthesized once.
+pytestmark = pytest.mark.xdist_group("rollout")
 _CONTEXTS: dict[str, dict[str, str]] = {
     "phase1": {"phase": "1"},
     "phase1-separate-redis": {"phase": "1", "separate_redis": "true"},
