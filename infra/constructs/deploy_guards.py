@@ -57,7 +57,7 @@ class _Resource(Mapping[str, Any]):
 
     def __init__(self, stack: Stack, node: CfnResource) -> None:
         self._stack, self._node = stack, node
-        self._properties: dict[str, Any] | None = None
+        self._properties: Mapping[str, Any] | None = None
 
     def __getitem__(self, key: str) -> Any:
         if key == "Type":
