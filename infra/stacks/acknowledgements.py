@@ -416,6 +416,26 @@ LOAD_BALANCER: tuple[Accepted, ...] = (
 TEARDOWN_GUARD: tuple[Accepted, ...] = (
     Accepted("Handler/Resource", "AwsSolutions-L1", _RUNTIME),
     Accepted(
+        "Handler/Resource",
+        "checkov::CKV_AWS_115",
+        "Lambda refuses any reservation that leaves an account under 10 unreserved (a new "
+        "account's whole limit), which would fail the first deploy; CloudFormation calls the "
+        "guard once per deploy.",
+    ),
+    Accepted(
+        "Handler/Resource",
+        "checkov::CKV_AWS_116",
+        "CloudFormation waits for the guard's answer (at most its 5-minute service timeout) and "
+        "fails the deploy without one; the stack event is the record, there is nothing to "
+        "replay later.",
+    ),
+    Accepted(
+        "Handler/Resource",
+        "checkov::CKV_AWS_117",
+        "It calls only the CloudFormation API and CloudFormation's response URL; in the VPC, "
+        "which has no NAT gateway, it could reach neither.",
+    ),
+    Accepted(
         "Logs/Resource",
         "checkov::CKV_AWS_158",
         "The guard logs logical IDs and its verdict only; a customer-managed key would add a "
