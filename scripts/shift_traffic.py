@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--old-id",
         default=OLD_SET_ID,
-        help=f"set identifier of the old record (default {OLD_SET_ID}, as ProdStack names it)",
+        help=f"set identifier of the old record (default {OLD_SET_ID}, as ZeroCostStack names it)",
     )
     parser.add_argument(
         "--new-id",

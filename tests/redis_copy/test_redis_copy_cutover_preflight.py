@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 from copy_support import TARGET_PASSWORD
-
-# Every old Redis has a password (the box's own, or a phase-2 group's AUTH token): a secret
-# read that comes back empty fails the step.
-OLD_PASSWORD = "old-box-Pa55word"
 from copy_testdata import populate_strings
 from redis_servers import RedisServer, redis62_binary, start_redis, valkey_binary
 
 REPO = Path(__file__).resolve().parents[2]
+# Every old Redis has a password (the box's own, or a phase-2 group's AUTH token): a secret
+# read that comes back empty fails the step.
+OLD_PASSWORD = "old-box-Pa55word"
 SCRIPT = REPO / "runtime" / "service" / "deploy" / "redis-cutover.sh"
 NEW_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:new"
 OLD_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:old"
