@@ -22,9 +22,11 @@ from constructs import Construct
 
 from infra import parameters
 from infra.config import Settings
+from infra.constructs.alarm_health_check import AlarmHealthCheck, InsufficientData
 from infra.constructs.budgets import StackBudget, committed_cost
 from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.egress import Egress
+from infra.constructs.failover_alarms import FailoverAlarms
 from infra.constructs.fargate_service import Capacity, FargateService
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.monitoring import Monitoring, RedisNodes
@@ -171,7 +173,7 @@ class ProdStack(Stack):
         clients: list[ec2.IConnectable] = [self.service.service, self.network.migration_clients]
         self.cache.allow_from(clients, "Service tasks and migration clients")
         egress.allow_from([*clients, self.network.boxes], "Clients of AWS APIs in the VPC")
-        dns.add_new(self.load_balancer.alb)
+        new_record = dns.add_new(self.load_balancer.alb)
 
         self.monitoring = Monitoring(
             self,
@@ -185,6 +187,22 @@ class ProdStack(Stack):
             ),
             alarm_email=prod.alarm_email,
         )
+        self.service.roll_back_on(self.monitoring.gate_alarms)
+        failover = FailoverAlarms(
+            self,
+            "Failover",
+            load_balancer=self.load_balancer.alb,
+            target_group=self.service.target_group,
+            topic=self.monitoring.topic,
+        )
+        self.health_check = AlarmHealthCheck(
+            self,
+            "NewTierHealth",
+            tier="production",
+            alarms=failover.alarms,
+            insufficient_data=InsufficientData.HEALTHY,
+        )
+        self.health_check.attach(new_record)
 
         cutover = None
         if prod.migrate_data:
