@@ -17,6 +17,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.constructs.box_update import BoxStep, BoxSteps
@@ -51,6 +52,7 @@ class RedisCutover(Construct):
         old: RedisEndpoint,
         new: RedisEndpoint,
         generation: int,
+        notice_topic: sns.ITopic | None = None,
     ) -> None:
         super().__init__(scope, id_)
         env = {
@@ -104,6 +106,7 @@ class RedisCutover(Construct):
             apply=apply,
             revert=revert,
             extra_properties={"Generation": str(generation)},
+            notice_topic=notice_topic,
         )
         self.resource = self.steps.resource
 

@@ -224,6 +224,7 @@ class ProdStack(Stack):
                 alarms=self.monitoring.gate_alarms,
                 health_url=None,
                 use_health_check=False,
+                notice_topic=self.monitoring.topic,
             )
             # Traffic moves only after the records, a steady service and the Redis cutover.
             shift.resource.node.add_dependency(
@@ -264,4 +265,5 @@ class ProdStack(Stack):
                 host=self.cache.host, port=self.cache.port, tls=True, secret=self.cache.auth_token
             ),
             generation=settings.prod.copy_generation,
+            notice_topic=self.monitoring.topic,
         )
