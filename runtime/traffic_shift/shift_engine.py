@@ -136,6 +136,8 @@ class ShiftContext:
     sleep: Callable[[float], Any] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
     probe: Callable[[str], Verdict] = probe_verdict
+    # Who an operator's decision is from (STS GetCallerIdentity); only the CLI sets it.
+    sts: Any | None = None
 
     def call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
         return call_with_retry(method, sleep=self.sleep, rng=self.rng, **kwargs)
