@@ -109,6 +109,11 @@ class DnsSettings:
         return bool(self.hosted_zone_id)
 
     @property
+    def publishes_name(self) -> bool:
+        """The public name's records are created: a zone is set and it is not the example."""
+        return self.has_zone and not self.example_values
+
+    @property
     def example_values(self) -> dict[str, str]:
         """The flags still holding example values (reserved names, the placeholder zone id)."""
         found = {

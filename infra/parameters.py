@@ -19,18 +19,12 @@ OLD_REDIS_TLS = f"{PREFIX}/zero-cost/redis-tls"
 OLD_REDIS_SECRET_ARN = f"{PREFIX}/zero-cost/redis-secret-arn"
 # Security group that the old Redis admits; operator hosts running the copy CLI wear it.
 REDIS_MIGRATION_CLIENT_SG = f"{PREFIX}/zero-cost/redis-migration-client-sg"
-# The old Redis's own security group: production's copy Lambdas are admitted to it by a rule
-# that ProdStack owns.
-# The zero-cost entry point: the "old" weighted record points here.
-OLD_ENTRY_DNS_NAME = f"{PREFIX}/zero-cost/entry-dns-name"
-OLD_ENTRY_HOSTED_ZONE_ID = f"{PREFIX}/zero-cost/entry-hosted-zone-id"
-OLD_ENTRY_IP = f"{PREFIX}/zero-cost/entry-ip"
 
 # The production Redis primary endpoint: injected into the tasks as an ECS secret.
 PROD_REDIS_HOST = f"{PREFIX}/prod/redis-host"
 
-# Set identifiers of the public name's two weighted records (ProdStack's Dns construct); the
-# shift CLI defaults to them.
+# Set identifiers of the public name's two weighted records ("old" in ZeroCostStack's Dns
+# construct, "new" in ProdStack's); the shift CLI defaults to them.
 OLD_SET_ID = "old"
 NEW_SET_ID = "new"
 # The zero-cost boxes, for the deploy-time Redis cutover that ProdStack runs on them; their

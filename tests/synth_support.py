@@ -41,6 +41,13 @@ EXAMPLE_ZONE = {
     "certificate_arn": "",
 }
 TEST_CONTEXT: dict[str, Any] = {**FEATURE_FLAGS, **DEFAULTS, **EXAMPLE_ZONE}
+# A zone of the operator's own (not the example): the public name's records exist and no
+# example-values guard refuses the deploy.
+REAL_ZONE = {
+    "zone_name": "prostudio.io",
+    "domain_name": "api.prostudio.io",
+    "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+}
 NAG_PLUGIN = "AwsSolutions"
 _ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 # Every cloud assembly of this process lives below one folder, removed when the process ends.

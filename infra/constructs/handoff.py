@@ -12,7 +12,7 @@ from infra import parameters
 
 class Handoff(Construct):
     """The old Redis (the data copy's source), the security group that Redis admits for
-    the migration Lambdas, and the zero-cost entry point (the "old" weighted record)."""
+    the migration Lambdas, and the boxes the cutover switches."""
 
     def __init__(self, scope: Construct, id_: str, *, vpc: ec2.IVpc) -> None:
         super().__init__(scope, id_)
@@ -48,13 +48,6 @@ class Handoff(Construct):
         self._put("BoxIdsParam", parameters.BOX_INSTANCE_IDS, ",".join(instance_ids))
         self._put("BoxRoleParam", parameters.BOX_ROLE_ARN, role_arn)
         self._put("BoxSecurityGroupParam", parameters.BOX_SECURITY_GROUP, security_group_id)
-
-    def publish_entry_ip(self, ip: str) -> None:
-        self._put("EntryIpParam", parameters.OLD_ENTRY_IP, ip)
-
-    def publish_entry_alias(self, *, dns_name: str, hosted_zone_id: str) -> None:
-        self._put("EntryDnsParam", parameters.OLD_ENTRY_DNS_NAME, dns_name)
-        self._put("EntryZoneParam", parameters.OLD_ENTRY_HOSTED_ZONE_ID, hosted_zone_id)
 
     def _put(self, id_: str, name: str, value: str) -> None:
         ssm.StringParameter(self, id_, parameter_name=name, string_value=value)

@@ -69,11 +69,11 @@ ZERO_COST: tuple[Accepted, ...] = (
         "boxes to the ProStudio/Box namespace.",
     ),
     Accepted(
-        "Web/SecurityGroup/Resource",
+        "Web/PublicWeb",
         "AwsSolutions-EC23",
         "Without the ALB increment the box is the public web server: port 80 must be open "
-        "to the internet. With the ALB on, the box admits the ALB only.",
-        when=lambda stack: not stack.settings.zero_cost.alb,
+        "to the internet (this rule exists only then). With the ALB on, the box admits the "
+        "ALB only.",
     ),
     Accepted(
         "Web/Role/Resource",
@@ -129,11 +129,10 @@ ZERO_COST: tuple[Accepted, ...] = (
         for box in ("Box", "Box2")
     ),
     Accepted(
-        "Web/SecurityGroup/Resource",
+        "Web/PublicWeb",
         "checkov::CKV_AWS_260",
         "Without the ALB increment the box itself serves the site over HTTP: port 80 must "
-        "stay open to the internet.",
-        when=lambda stack: not stack.settings.zero_cost.alb,
+        "stay open to the internet (this rule exists only then).",
     ),
     *(
         Accepted(
@@ -191,13 +190,6 @@ PROD: tuple[Accepted, ...] = (
         "The restore drill proves a snapshot restores and verifies; one node is enough for "
         "that, and production's three-node Multi-AZ group is untouched.",
         when=_drill,
-    ),
-    Accepted(
-        "Dns/OldRecord",
-        "CloudFormation-Validate::E3023",
-        "The box's Elastic IP is an SSM parameter resolved at deploy time; the validator reads "
-        "the parameter's default, which is its name, not the address it holds.",
-        when=lambda stack: not stack.settings.zero_cost.alb,
     ),
     Accepted(
         "Cache/AuthToken/Resource",
@@ -421,6 +413,15 @@ LOAD_BALANCER: tuple[Accepted, ...] = (
     ),
 )
 
+TEARDOWN_GUARD: tuple[Accepted, ...] = (
+    Accepted("Handler/Resource", "AwsSolutions-L1", _RUNTIME),
+    Accepted(
+        "Logs/Resource",
+        "checkov::CKV_AWS_158",
+        "The guard logs logical IDs and its verdict only; a customer-managed key would add a "
+        "monthly fee to a stack that below phase 3 holds nothing else.",
+    ),
+)
 REGISTRY: dict[str, tuple[Accepted, ...]] = {
     "ZERO_COST": ZERO_COST,
     "PROD": PROD,
@@ -428,6 +429,7 @@ REGISTRY: dict[str, tuple[Accepted, ...]] = {
     "TRAFFIC_SHIFT": TRAFFIC_SHIFT,
     "BOX_STEPS": BOX_STEPS,
     "LOAD_BALANCER": LOAD_BALANCER,
+    "TEARDOWN_GUARD": TEARDOWN_GUARD,
 }
 
 

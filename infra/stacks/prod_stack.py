@@ -1,9 +1,10 @@
 """ProdStack: the production topology (ALB -> ECS Fargate -> ElastiCache), built at phase 3.
 
-Below phase 3 it holds an SSM parameter recording the phase and, when a hosted zone is
-configured, the "old" weighted record of the public name (kept in every phase so that rolling
-production back never removes the name). It finds the zero-cost stack's VPC, old Redis and
-entry point through SSM parameters, never through CloudFormation exports.
+Below phase 3 it holds only an SSM parameter recording the phase. At phase 3 it adds the "new"
+weighted record of the public name; the "old" one lives in ZeroCostStack beside the entry it
+points at, so rolling production back never touches it. It finds the zero-cost stack's VPC,
+old Redis and boxes through SSM parameters, never through CloudFormation exports, and deploys
+after ZeroCostStack (a declared stack dependency, app.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
@@ -37,7 +37,7 @@ from infra.constructs.redis_endpoint import RedisEndpoint
 from infra.constructs.shared_network import SharedNetwork
 from infra.constructs.traffic_shift import TrafficShift
 from infra.constructs.web_hosts import SERVICE_DIR
-from infra.constructs.weighted_dns import NEW, OLD, WeightedDns
+from infra.constructs.weighted_dns import DNS_ID, NEW, OLD, WeightedDns, public_zone
 from infra.stacks.acknowledgements import PROD, acknowledge
 
 CACHE_SNAPSHOT_RETENTION_DAYS = 7
@@ -57,28 +57,18 @@ class ProdStack(Stack):
             parameter_name="/prostudio/prod/phase",
             string_value=str(settings.phase),
         )
-        self.dns: WeightedDns | None = None
-        if settings.dns.has_zone:
-            zone = route53.HostedZone.from_hosted_zone_attributes(
-                self,
-                "Zone",
-                hosted_zone_id=settings.dns.hosted_zone_id,
-                zone_name=settings.dns.zone_name,
+        if settings.prod_enabled:
+            self._production(
+                settings,
+                WeightedDns(
+                    self,
+                    DNS_ID,
+                    zone=public_zone(self, settings.dns),
+                    domain_name=settings.dns.domain_name,
+                ),
             )
-            self.dns = WeightedDns(
-                self,
-                "Dns",
-                zone=zone,
-                domain_name=settings.dns.domain_name,
-                old_entry_is_alias=settings.zero_cost.alb,
-            )
-        if settings.prod_enabled and self.dns:
-            self._production(settings, self.dns)
-        if self.dns and settings.dns.example_values:
-            ExampleValuesGuard(self, "ExampleValuesGuard", values=settings.dns.example_values)
-        self.teardown_guard = TeardownGuard(
-            self, "TeardownGuard", confirmed=id_ in settings.allow_teardown
-        )
+            if settings.dns.example_values:
+                ExampleValuesGuard(self, "ExampleValuesGuard", values=settings.dns.example_values)
         if settings.budgets and settings.prod_enabled:
             StackBudget(
                 self,
@@ -88,6 +78,9 @@ class ProdStack(Stack):
                 email=settings.prod.alarm_email,
                 topic=self.monitoring.topic,
             )
+        self.teardown_guard = TeardownGuard(
+            self, "TeardownGuard", confirmed=id_ in settings.allow_teardown
+        )
         acknowledge(self, PROD)
 
     def _production(self, settings: Settings, dns: WeightedDns) -> None:
