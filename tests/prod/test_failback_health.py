@@ -9,7 +9,7 @@ import pytest
 from aws_cdk import Duration, Environment
 from aws_cdk import aws_cloudwatch as cloudwatch
 from prod_support import only
-from synth_support import resources_of_type, synthesize_stack
+from synth_support import resources_of_type, synthesize, synthesize_stack
 
 from infra.constructs.alarm_health_check import (
     AlarmHealthCheck,
@@ -90,6 +90,44 @@ def test_every_alarm_a_health_check_follows_is_readable_by_route53(prod: Templat
             alarm.get("DatapointsToAlarm", alarm["EvaluationPeriods"])
             == (alarm["EvaluationPeriods"])
         ), f"{alarm_id}: Route53 sees no M-of-N"
+
+
+REAL_ZONE = {
+    "domain_name": "api.prostudio.io",
+    "zone_name": "prostudio.io",
+    "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+}
+
+
+def test_the_old_record_follows_the_boxes_health_alarms_at_phase_3() -> None:
+    zero_cost = synthesize(phase="3", **REAL_ZONE).template("ZeroCostStack")
+    checks = resources_of_type(zero_cost, "AWS::Route53::HealthCheck")
+    record = _record(zero_cost, "old")
+    assert "HealthCheckId" in record, "the old record carries no health check"
+    config = checks[_logical_id(record["HealthCheckId"], "HealthCheckId")]["Properties"][
+        "HealthCheckConfig"
+    ]
+    # Two boxes behind the zero-cost ALB: the tier is healthy while either box is
+    assert config["Type"] == "CALCULATED"
+    assert config["HealthThreshold"] == 1
+    alarms = resources_of_type(zero_cost, "AWS::CloudWatch::Alarm")
+    followed = []
+    for child in config["ChildHealthChecks"]:
+        child_config = checks[_logical_id(child, "HealthCheckId")]["Properties"][
+            "HealthCheckConfig"
+        ]
+        assert child_config["Type"] == "CLOUDWATCH_METRIC"
+        # A box that stops reporting is a failed box, as its alarm treats missing data
+        assert child_config["InsufficientDataHealthStatus"] == "Unhealthy"
+        followed.append(alarms[child_config["AlarmIdentifier"]["Name"]["Ref"]]["Properties"])
+    assert [alarm["MetricName"] for alarm in followed] == ["BoxHealthy", "BoxHealthy"]
+    assert all(alarm["TreatMissingData"] == "breaching" for alarm in followed)
+
+
+def test_below_phase_3_the_old_record_carries_no_health_check() -> None:
+    zero_cost = synthesize(phase="2", **REAL_ZONE).template("ZeroCostStack")
+    assert "HealthCheckId" not in _record(zero_cost, "old")
+    assert not resources_of_type(zero_cost, "AWS::Route53::HealthCheck")
 
 
 def test_deployments_roll_back_on_the_gate_alarms(prod: Template) -> None:
