@@ -16,10 +16,10 @@ from typing import Any
 import redis
 from prostudio.topology import LocalTopology, free_port, http_get
 
-from rehearsal.alarms import GATE_ALARMS, AlarmBridge
+from rehearsal.alarms import FAILOVER_ALARMS, GATE_ALARMS, AlarmBridge
 from rehearsal.box_switch import BoxSwitch
 from rehearsal.compare import Comparison, compare
-from rehearsal.dns import Resolver, Zone, create_zone
+from rehearsal.dns import HealthChecks, Resolver, Zone, create_zone, production_health_check
 from rehearsal.engines import CopyRun, ShiftRun, copy_has_follow
 from rehearsal.load import LoadGenerator
 from rehearsal.stands import (
@@ -93,6 +93,7 @@ class Outcome:
     comparison: Comparison | None
     five_xx_window: tuple[float, float] | None
     rolled_back_on_5xx: bool
+    failback: dict[str, Any]
     alarm_periods: list[Any]
     follow_status: list[tuple[float, dict[str, object]]]
     plan: Plan
@@ -107,6 +108,7 @@ class Rehearsal:
         self.stack = contextlib.ExitStack()
         self.five_xx_window: tuple[float, float] | None = None
         self.rolled_back_on_5xx = False
+        self.failback: dict[str, Any] = {}
         self.copy: CopyRun | None = None
         self.reverse: CopyRun | None = None
         self.comparisons: list[tuple[str, Comparison]] = []
@@ -124,7 +126,10 @@ class Rehearsal:
         session = moto_session()
         self.route53 = session.client("route53", endpoint_url=self.moto.url)
         self.cloudwatch = session.client("cloudwatch", endpoint_url=self.moto.url)
-        self.zone: Zone = create_zone(self.route53)
+        self.health = HealthChecks(self.cloudwatch)
+        self.zone: Zone = create_zone(
+            self.route53, production_health_check(self.health, self.route53, FAILOVER_ALARMS)
+        )
         self.old = LocalTopology(
             self.workdir / "old", nginx_port=port, api_workers=2, nginx_workers="1"
         )
@@ -157,6 +162,7 @@ class Rehearsal:
             self.zone,
             self.plan.time_scale,
             random.Random(self.plan.seed),  # noqa: S311 - load, not secrets
+            self.health,
         )
         self.sampler_stop = threading.Event()
         self.sampler = threading.Thread(target=self._sample_weights, daemon=True)
@@ -223,6 +229,8 @@ class Rehearsal:
                 )  # fmt: skip
             with timeline.phase("soak on new"):
                 time.sleep(plan.soak_seconds)
+            with timeline.phase("failback: production fails, no shift running"):
+                self.fail_back()
             with timeline.phase("rollback to old"):
                 self.shift("rollback", ["--to", "0", "--step", "100"], interval=0)
                 self.wait_for_tier("old")
@@ -240,6 +248,7 @@ class Rehearsal:
             comparison=combined(self.comparisons) if self.comparisons else None,
             five_xx_window=self.five_xx_window,
             rolled_back_on_5xx=self.rolled_back_on_5xx,
+            failback=self.failback,
             alarm_periods=periods,
             follow_status=self.copy.status_lines if self.copy else [],
             plan=plan,
@@ -389,6 +398,39 @@ class Rehearsal:
             self.five_xx_window = (self.five_xx_window[0], self.timeline.now())
             self.timeline.fault("new tier healthy again")
         wait_until(self.bridge.all_ok, "the gate alarms to clear", timeout=120)
+
+    def fail_back(self) -> None:
+        """Production answers 5xx with the shift finished at 100% and nothing deploying: its
+        failover alarm fires, its health check fails, and the resolver sends every client to
+        old by health alone (old's weight is 0); once production recovers, back to new."""
+        weight_before = self.new_weight()
+        started = self.timeline.now()
+        self.timeline.fault("production answers 5xx (failback)")
+        self.new.answer_5xx(True)
+        wait_until(lambda: not self.resolver.new_is_healthy(), "the health check to fail",
+                   timeout=60)  # fmt: skip
+        unhealthy_at = self.timeline.now()
+        self.timeline.fault("production's health check unhealthy")
+        self.wait_for_tier("old")
+        routed_at = self.timeline.now()
+        time.sleep(self.plan.soak_seconds / 2)
+        self.new.answer_5xx(False)
+        self.timeline.fault("production healthy again")
+        recovered_at = self.timeline.now()
+        wait_until(self.resolver.new_is_healthy, "the health check to recover", timeout=60)
+        self.wait_for_tier("new")
+        self.failback = {
+            "fault_at_s": round(started, 1),
+            "detected_after_s": round(unhealthy_at - started, 1),
+            "all_on_old_after_s": round(routed_at - started, 1),
+            "back_on_new_after_recovery_s": round(self.timeline.now() - recovered_at, 1),
+            "window": (started, routed_at),
+            "new_weight_unchanged": self.new_weight() == weight_before == 100,
+            "served_by_old": sum(
+                1 for s in self.load.snapshot()
+                if s.tier == "old" and routed_at <= s.started <= recovered_at
+            ),
+        }  # fmt: skip
 
     def kill_worker(self) -> None:
         pid = self.new.kill_worker(0)
