@@ -166,7 +166,9 @@ def _context(args: argparse.Namespace) -> ShiftContext:
         boto3.client("cloudwatch", region_name=args.region, config=config) if args.alarm else None
     )
     sts = boto3.client("sts", region_name=args.region, config=config)
-    return ShiftContext(route53=route53, cloudwatch=cloudwatch, sts=sts)
+    # Route53 publishes its health checks' status metric in us-east-1 only.
+    metrics = boto3.client("cloudwatch", region_name="us-east-1", config=config)
+    return ShiftContext(route53=route53, cloudwatch=cloudwatch, sts=sts, route53_metrics=metrics)
 
 
 def _owner() -> str:

@@ -1,6 +1,11 @@
 """One Route53 health check per tier that follows the tier's CloudWatch alarms, for its weighted
 record: a CLOUDWATCH_METRIC check per alarm, combined by a CALCULATED check when there are
-several.
+several, optionally with an HTTPS probe of the tier's entry beside them.
+
+Alarms on what users' requests produce (5xx counts, latency) go quiet once Route53 has sent
+the users elsewhere, and would clear, bring the traffic back and fire again. The probe keeps
+judging a tier that serves no traffic: it holds the tier out while it still fails, and lets it
+back once it answers again.
 
 Route53 reads an alarm's metric configuration, not only its state, so it accepts only alarms
 on one standard-resolution metric with a plain statistic (Average, Minimum, Maximum, Sum,
@@ -13,6 +18,7 @@ Each rule is checked at synth with one line naming the alarm.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
 from aws_cdk import Stack
@@ -40,6 +46,20 @@ class TierHealthy(StrEnum):
     ALL = "all"
     # At least one alarm OK: the tier is out only when every member fails (boxes behind an ALB).
     ANY = "any"
+
+
+# Route53's standard endpoint check: every 30 s from each checker, 3 failures (or successes)
+# in a row to change state.
+PROBE_INTERVAL_SECONDS = 30
+PROBE_FAILURE_THRESHOLD = 3
+
+
+@dataclass(frozen=True)
+class EndpointProbe:
+    """An HTTPS GET of `path` on `host` (port 443): healthy on 2xx or 3xx."""
+
+    host: str
+    path: str
 
 
 def route53_readable(alarm: cloudwatch.Alarm) -> None:
@@ -90,6 +110,7 @@ class AlarmHealthCheck(Construct):
         alarms: Sequence[cloudwatch.Alarm],
         insufficient_data: InsufficientData,
         healthy_when: TierHealthy = TierHealthy.ALL,
+        probe: EndpointProbe | None = None,
     ) -> None:
         super().__init__(scope, id_)
         if not alarms:
@@ -114,10 +135,27 @@ class AlarmHealthCheck(Construct):
             )
             for alarm in alarms
         ]
-        if len(self.alarm_checks) == 1:
-            self.health_check = self.alarm_checks[0]
+        self.probe_check = None
+        if probe is not None:
+            self.probe_check = route53.CfnHealthCheck(
+                self,
+                "Probe",
+                health_check_config=route53.CfnHealthCheck.HealthCheckConfigProperty(
+                    type="HTTPS",
+                    fully_qualified_domain_name=probe.host,
+                    port=443,
+                    resource_path=probe.path,
+                    enable_sni=True,
+                    request_interval=PROBE_INTERVAL_SECONDS,
+                    failure_threshold=PROBE_FAILURE_THRESHOLD,
+                ),
+                health_check_tags=[_name_tag(f"ProStudio {tier}: GET {probe.path}")],
+            )
+        checks = [*self.alarm_checks, *([self.probe_check] if self.probe_check else [])]
+        if len(checks) == 1:
+            self.health_check = checks[0]
         else:
-            children = [check.attr_health_check_id for check in self.alarm_checks]
+            children = [check.attr_health_check_id for check in checks]
             self.health_check = route53.CfnHealthCheck(
                 self,
                 "Tier",

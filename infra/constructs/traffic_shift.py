@@ -131,9 +131,14 @@ class TrafficShift(Construct):
         if use_health_check:
             self.role.add_to_policy(
                 iam.PolicyStatement(
-                    actions=["route53:GetHealthCheckStatus"],
+                    actions=["route53:GetHealthCheck", "route53:GetHealthCheckStatus"],
                     resources=[self._health_check_arn],
                 )
+            )
+            # A calculated or alarm-following check is read from Route53's HealthCheckStatus
+            # metric; GetMetricStatistics has no resource-level permissions.
+            self.role.add_to_policy(
+                iam.PolicyStatement(actions=["cloudwatch:GetMetricStatistics"], resources=["*"])
             )
         self.reads_composite_alarms = any(
             isinstance(alarm, cloudwatch.CompositeAlarm) for alarm in alarms

@@ -372,15 +372,17 @@ TRAFFIC_SHIFT: tuple[Accepted, ...] = (
         _SHIFT_POLICY,
         "AwsSolutions-IAM5[Resource::arn:{partition}:route53:::healthcheck/*]",
         "The health gate reads the HealthCheckId attached to the new record at run time; "
-        "GetHealthCheckStatus is read-only.",
+        "GetHealthCheck and GetHealthCheckStatus are read-only.",
         when=lambda shift: shift.uses_health_check,
     ),
     Accepted(
         _SHIFT_POLICY,
         "AwsSolutions-IAM5[Resource::*]",
-        "cloudwatch:DescribeAlarms returns composite alarms only when the permission is "
-        "scoped to *; the statement grants that one read-only action.",
-        when=lambda shift: shift.reads_composite_alarms,
+        "Read-only CloudWatch actions that accept no narrower resource: GetMetricStatistics "
+        "(the new record's Route53 HealthCheckStatus, when the health check is a gate) and "
+        "DescribeAlarms, which returns composite alarms only when scoped to * (when a gate "
+        "alarm is composite).",
+        when=lambda shift: shift.uses_health_check or shift.reads_composite_alarms,
     ),
     *(
         Accepted(

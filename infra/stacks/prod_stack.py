@@ -22,7 +22,11 @@ from constructs import Construct
 
 from infra import parameters
 from infra.config import Settings
-from infra.constructs.alarm_health_check import AlarmHealthCheck, InsufficientData
+from infra.constructs.alarm_health_check import (
+    AlarmHealthCheck,
+    EndpointProbe,
+    InsufficientData,
+)
 from infra.constructs.budgets import StackBudget, committed_cost
 from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.egress import Egress
@@ -41,6 +45,8 @@ from infra.constructs.weighted_dns import DNS_ID, NEW, OLD, WeightedDns, public_
 from infra.stacks.acknowledgements import PROD, acknowledge
 
 CACHE_SNAPSHOT_RETENTION_DAYS = 7
+# The service's readiness: 200 once it answers and reaches its Redis.
+READY_PATH = "/health/ready"
 IMAGE_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".pytest_cache", "*.rdb"]
 # Graviton: Fargate on ARM64 is 20% cheaper, and the image's base and wheels are multi-arch.
 # Kept equal to fargate_service.CPU_ARCHITECTURE.
@@ -194,6 +200,9 @@ class ProdStack(Stack):
             tier="production",
             alarms=failover.alarms,
             insufficient_data=InsufficientData.HEALTHY,
+            probe=EndpointProbe(
+                host=self.load_balancer.alb.load_balancer_dns_name, path=READY_PATH
+            ),
         )
         self.health_check.attach(new_record)
 
@@ -216,7 +225,6 @@ class ProdStack(Stack):
                 interval_seconds=prod.shift.interval_seconds,
                 alarms=self.monitoring.gate_alarms,
                 health_url=None,
-                use_health_check=False,
                 notice_topic=self.monitoring.topic,
             )
             # Traffic moves only after the records, a steady service and the Redis cutover.

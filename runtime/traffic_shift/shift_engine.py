@@ -20,15 +20,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from shift_control import ABORT, PAUSE, PROMOTE, Decision, decision_for, read_decision
 from shift_health import (
     HEALTHY,
+    STATUS_METRIC_TYPES,
     Verdict,
     alarm_verdict,
     check_url,
+    health_check_type,
     health_check_verdict,
     probe_verdict,
     require_alarms,
+    status_metric_verdict,
 )
 from shift_records import (
     MAX_WEIGHT,
@@ -138,6 +142,8 @@ class ShiftContext:
     probe: Callable[[str], Verdict] = probe_verdict
     # Who an operator's decision is from (STS GetCallerIdentity); only the CLI sets it.
     sts: Any | None = None
+    # CloudWatch in us-east-1, where Route53 publishes its HealthCheckStatus metric.
+    route53_metrics: Any | None = None
 
     def call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
         return call_with_retry(method, sleep=self.sleep, rng=self.rng, **kwargs)
@@ -281,7 +287,7 @@ def check_gates(request: ShiftRequest, ctx: ShiftContext, pair: RecordPair) -> V
     """The first failing gate, or HEALTHY."""
     health_check_id = pair.new.raw.get("HealthCheckId")
     if request.use_health_check and health_check_id:
-        verdict = health_check_verdict(ctx.route53, str(health_check_id), ctx.call)
+        verdict = route53_health_verdict(ctx, str(health_check_id))
         if not verdict.healthy:
             return verdict
     if request.alarms:
@@ -293,6 +299,18 @@ def check_gates(request: ShiftRequest, ctx: ShiftContext, pair: RecordPair) -> V
     if request.health_url:
         return ctx.probe(request.health_url)
     return HEALTHY
+
+
+def route53_health_verdict(ctx: ShiftContext, health_check_id: str) -> Verdict:
+    try:
+        kind = health_check_type(ctx.route53, health_check_id, ctx.call)
+    except (ClientError, BotoCoreError) as error:
+        return Verdict(False, f"health check {health_check_id} cannot be read: {error}")
+    if kind not in STATUS_METRIC_TYPES:
+        return health_check_verdict(ctx.route53, health_check_id, ctx.call)
+    if ctx.route53_metrics is None:
+        return Verdict(False, f"no us-east-1 CloudWatch client to read {health_check_id}")
+    return status_metric_verdict(ctx.route53_metrics, health_check_id, ctx.call, ctx.clock())
 
 
 def _rollback(

@@ -32,6 +32,8 @@ from runtime.common.json_logs import lambda_logger
 _STACK_NAME = re.compile(r":stack/([^/]+)/")
 LOG = lambda_logger("traffic_shift")
 PROCESS = "traffic shift"
+# Route53 publishes its health checks' metrics in us-east-1 only.
+ROUTE53_METRICS_REGION = "us-east-1"
 # shift_retry's backoff is the one retry layer: botocore makes a single attempt.
 SINGLE_ATTEMPT = 1
 
@@ -40,6 +42,9 @@ def _clients() -> ShiftContext:
     return ShiftContext(
         route53=aws.client("route53", botocore_attempts=SINGLE_ATTEMPT),
         cloudwatch=aws.client("cloudwatch", botocore_attempts=SINGLE_ATTEMPT),
+        route53_metrics=aws.client(
+            "cloudwatch", botocore_attempts=SINGLE_ATTEMPT, region_name=ROUTE53_METRICS_REGION
+        ),
     )
 
 

@@ -7,12 +7,14 @@ start at weights 100/0. The resolver answers as Route53 does with health checks:
 choice among the healthy records with a non-zero weight; when none is healthy, among the
 healthy weight-0 records; when no record is healthy, as if all were. Each client caches the
 answer for the TTL (divided by the rehearsal's time scale). moto keeps health checks but not
-their alarm configuration, so the stand-in keeps that itself (`HealthChecks`) and reads the
-alarms' states from moto's CloudWatch, where the alarm bridge sets them.
+their alarm configuration, so the stand-in keeps that itself (`HealthChecks`), reads the
+alarms' states from moto's CloudWatch, where the alarm bridge sets them, and runs the HTTPS
+probe of the load balancer on the scaled clock.
 """
 
 from __future__ import annotations
 
+import http.client
 import random
 import threading
 import time
@@ -31,20 +33,62 @@ INITIAL_OLD_WEIGHT, INITIAL_NEW_WEIGHT, RECORD_TTL_SECONDS = constants(
     "RECORD_TTL_SECONDS",
 )
 
+PROBE_INTERVAL_SECONDS, PROBE_FAILURE_THRESHOLD = constants(
+    "infra/constructs/alarm_health_check.py", "PROBE_INTERVAL_SECONDS", "PROBE_FAILURE_THRESHOLD"
+)
 ZONE_NAME = "prostudio-rehearsal.test"
 DOMAIN_NAME = f"api.{ZONE_NAME}"
 ALB_NAME = f"prostudio-alb.{ZONE_NAME}"
 
 
+class EndpointProbe:
+    """Route53's HTTPS endpoint check, on the scaled clock: a GET of `path` every interval;
+    3 failures (or successes) in a row change its state. Healthy on 2xx or 3xx."""
+
+    def __init__(self, address: str, port: int, path: str, interval: float) -> None:
+        self.address, self.port, self.path, self.interval = address, port, path, interval
+        self.healthy = True
+        self.streak = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=self.interval + 5)
+
+    def _loop(self) -> None:
+        while not self.stopped.wait(self.interval):
+            self.observe(self._answers())
+
+    def _answers(self) -> bool:
+        connection = http.client.HTTPConnection(self.address, self.port, timeout=2.0)
+        try:
+            connection.request("GET", self.path)
+            return 200 <= connection.getresponse().status < 400
+        except OSError:
+            return False
+        finally:
+            connection.close()
+
+    def observe(self, answered: bool) -> None:
+        self.streak = self.streak + 1 if answered != self.healthy else 0
+        if self.streak >= PROBE_FAILURE_THRESHOLD:
+            self.healthy, self.streak = answered, 0
+
+
 @dataclass(frozen=True)
 class HealthCheck:
-    """A health check as Route53 evaluates it: following one alarm, or `children` of which at
-    least `threshold` must be healthy."""
+    """A health check as Route53 evaluates it: following one alarm, an endpoint `probe`, or
+    `children` of which at least `threshold` must be healthy."""
 
     alarm: str = ""
     insufficient_data_healthy: bool = True
     children: tuple[str, ...] = ()
     threshold: int = 0
+    probe: EndpointProbe | None = None
 
 
 @dataclass
@@ -55,12 +99,13 @@ class HealthChecks:
     checks: dict[str, HealthCheck] = field(default_factory=dict)
 
     def create(self, route53: Any, check: HealthCheck) -> str:
-        config: dict[str, Any] = (
-            {"Type": "CALCULATED", "ChildHealthChecks": list(check.children),
-             "HealthThreshold": check.threshold}
-            if check.children
-            else {"Type": "CLOUDWATCH_METRIC"}
-        )  # fmt: skip
+        config: dict[str, Any] = {"Type": "CLOUDWATCH_METRIC"}
+        if check.children:
+            config = {"Type": "CALCULATED", "ChildHealthChecks": list(check.children),
+                      "HealthThreshold": check.threshold}  # fmt: skip
+        elif check.probe is not None:
+            config = {"Type": "HTTPS", "FullyQualifiedDomainName": ALB_NAME,
+                      "ResourcePath": check.probe.path, "Port": 443}  # fmt: skip
         created = route53.create_health_check(
             CallerReference=f"{time.time_ns()}", HealthCheckConfig=config
         )
@@ -70,6 +115,8 @@ class HealthChecks:
 
     def healthy(self, check_id: str, states: dict[str, str]) -> bool:
         check = self.checks[check_id]
+        if check.probe is not None:
+            return check.probe.healthy
         if check.children:
             return sum(self.healthy(child, states) for child in check.children) >= check.threshold
         state = states.get(check.alarm, "INSUFFICIENT_DATA")
@@ -91,9 +138,13 @@ class Zone:
     new_id: str = NEW
 
 
-def production_health_check(health: HealthChecks, route53: Any, alarms: tuple[str, ...]) -> str:
-    """Production's check: healthy while every failover alarm is (no data: healthy)."""
+def production_health_check(
+    health: HealthChecks, route53: Any, alarms: tuple[str, ...], probe: EndpointProbe
+) -> str:
+    """Production's check: healthy while every failover alarm is (no data: healthy) and the
+    probe of the load balancer's /health/ready answers."""
     children = tuple(health.create(route53, HealthCheck(alarm=name)) for name in alarms)
+    children += (health.create(route53, HealthCheck(probe=probe)),)
     return health.create(route53, HealthCheck(children=children, threshold=len(children)))
 
 

@@ -46,10 +46,20 @@ def test_the_new_record_follows_every_failover_alarm(prod: Template) -> None:
     assert config["Type"] == "CALCULATED"
     children = [_logical_id(child, "HealthCheckId") for child in config["ChildHealthChecks"]]
     # Healthy only while every child is: any one failover alarm takes production out.
-    assert config["HealthThreshold"] == len(children) == 4
+    assert config["HealthThreshold"] == len(children) == 5
+    # An HTTPS probe of the load balancer keeps judging production once users are gone, so
+    # the quiet alarms cannot bring traffic back to a production that still fails
+    (probe,) = [c for c in children if checks[c]["Properties"]["HealthCheckConfig"]["Type"]
+                == "HTTPS"]  # fmt: skip
+    probe_config = checks[probe]["Properties"]["HealthCheckConfig"]
+    assert probe_config["ResourcePath"] == "/health/ready"
+    assert probe_config["Port"] == 443 and probe_config["EnableSNI"] is True
+    assert _logical_id(probe_config["FullyQualifiedDomainName"], "DNSName").startswith(
+        "LoadBalancerAlb"
+    )
     alarms = resources_of_type(prod, "AWS::CloudWatch::Alarm")
     followed = {}
-    for child in children:
+    for child in (c for c in children if c != probe):
         child_config = checks[child]["Properties"]["HealthCheckConfig"]
         assert child_config["Type"] == "CLOUDWATCH_METRIC"
         # No traffic (weight 0) and no errors publish no datapoint: that is not a fault.
