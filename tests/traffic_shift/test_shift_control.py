@@ -32,7 +32,7 @@ class Inbox:
     event_queue: str
 
     def _drain(self, queue: str) -> list[dict[str, Any]]:
-        bodies = []
+        bodies: list[dict[str, Any]] = []
         while True:
             got = self.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
             messages = got.get("Messages", [])
