@@ -156,6 +156,7 @@ class TrafficShift(Construct):
                 )
             )
 
+        self.publishes_notices = notice_topic is not None
         if notice_topic is not None:
             grant_notices(self.role, notice_topic)
         polled = add_polled_provider(

@@ -348,13 +348,15 @@ BOX_STEPS: tuple[Accepted, ...] = (
         for check, reason in (
             (
                 "checkov::CKV_AWS_117",
-                "The box-steps handlers call only the SSM API; outside the VPC they need no "
-                "NAT gateway or interface endpoints, and they never touch Redis.",
+                "The box-steps handlers call only the SSM API (and, for the cutover, SNS and "
+                "EventBridge to publish its notices); outside the VPC they need no NAT gateway "
+                "or interface endpoints, and they never touch Redis.",
             ),
             (
                 "checkov::CKV_AWS_173",
-                "The only variable is the prefix of the handler's progress parameters, not a "
-                "secret.",
+                "The variables are the prefix of the handler's progress parameters and, for "
+                "the cutover, the notice topic's ARN, the event bus name and a title: none is "
+                "a secret.",
             ),
         )
     ),
@@ -388,8 +390,17 @@ TRAFFIC_SHIFT: tuple[Accepted, ...] = (
         Accepted(
             f"{handler}/Resource",
             "checkov::CKV_AWS_117",
-            "The shift handlers call only the Route53 and CloudWatch APIs; outside the VPC they "
-            "need no NAT gateway or interface endpoints.",
+            "The shift handlers call only the Route53, CloudWatch, SNS and EventBridge APIs; "
+            "outside the VPC they need no NAT gateway or interface endpoints.",
+        )
+        for handler in ("OnEvent", "IsComplete")
+    ),
+    *(
+        Accepted(
+            f"{handler}/Resource",
+            "checkov::CKV_AWS_173",
+            "The variables are the notice topic's ARN and the event bus name: not secrets.",
+            when=lambda shift: shift.publishes_notices,
         )
         for handler in ("OnEvent", "IsComplete")
     ),

@@ -194,6 +194,7 @@ class ProdStack(Stack):
             target_group=self.service.target_group,
             topic=self.monitoring.topic,
         )
+        self.monitoring.show("Failover (the new record's Route53 health check)", failover.alarms)
         self.health_check = AlarmHealthCheck(
             self,
             "NewTierHealth",
