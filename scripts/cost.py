@@ -75,8 +75,11 @@ FIXED: dict[str, tuple[str, str, dict[str, float]]] = {
     "AWS::KMS::Key": ("customer-managed key", "kms.key", {}),
     "AWS::CloudWatch::Dashboard": ("dashboard", "cloudwatch.dashboard", {"dashboards": 1}),
     "AWS::Logs::MetricFilter": ("custom metric", "cloudwatch.metric", {"metrics": 1}),
-    "AWS::Route53::HealthCheck": ("health check", "route53.health_check", {}),
 }
+
+
+# Route53 endpoint checks every 30 s, or every 10 s as a paid option.
+FAST_INTERVAL_SECONDS = 10
 
 
 class CostError(Exception):
@@ -147,7 +150,12 @@ class Pricer:
         }
         items: list[Item] = []
         for logical_id, resource in resources.items():
-            for what, usd, usage, free in self._price(logical_id, resource, resources, associated):
+            priced = (
+                self._health_check(resource["Properties"].get("HealthCheckConfig", {}))
+                if resource["Type"] == "AWS::Route53::HealthCheck"
+                else self._price(logical_id, resource, resources, associated)
+            )
+            for what, usd, usage, free in priced:
                 items.append(Item(stack, logical_id, resource["Type"], what, usd, usage, free))
         return items
 
@@ -218,6 +226,22 @@ class Pricer:
         public = any(n.get("AssociatePublicIpAddress") for n in props.get("NetworkInterfaces", []))
         if public and logical_id not in eip:
             yield "public IPv4", self.rate("ipv4") * HOURS, False, {"ipv4_hours": HOURS}
+
+    def _health_check(
+        self, config: Mapping[str, Any]
+    ) -> Iterable[tuple[str, float, bool, dict[str, float]]]:
+        """Every check at the AWS-endpoint rate (alarm-following and calculated checks too),
+        plus each optional feature an endpoint check uses."""
+        check_type = str(config.get("Type", ""))
+        yield f"health check ({check_type})", self.rate("route53.health_check"), False, {}
+        features = {
+            "HTTPS": check_type.startswith("HTTPS"),
+            "string matching": check_type.endswith("STR_MATCH"),
+            "fast interval": config.get("RequestInterval") == FAST_INTERVAL_SECONDS,
+            "latency graphs": bool(config.get("MeasureLatency")),
+        }
+        for feature in (name for name, used in features.items() if used):
+            yield feature, self.rate("route53.health_check.feature"), False, {}
 
     def _alb(self, props: Mapping[str, Any]) -> Iterable[tuple[str, float, bool, dict[str, float]]]:
         if props.get("Type", "application") != "application":

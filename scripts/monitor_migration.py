@@ -404,6 +404,8 @@ def render(result: Round) -> Table:
         table.add_row("weight", str(dns["old"]["weight"]), str(dns["new"]["weight"]))
         shift = dns["shift"]
         table.add_row("shift", "", f"{shift['phase']} -> {shift['target']}" if shift else "idle")
+        if dns.get("control"):
+            table.add_row("decision", "", decision_line(dns["control"]))
     if "follow" in data:
         follow = data["follow"]
         table.add_row(
@@ -417,6 +419,13 @@ def render(result: Round) -> Table:
             "ECS tasks", "", f"{ecs['running']}/{ecs['desired']} ({ecs['pending']} pending)"
         )
     return table
+
+
+def decision_line(control: dict[str, Any]) -> str:
+    """An operator's decision on the shift (pause, resume, promote, abort) and who made it."""
+    when = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(control["at"]))
+    line = f"{control['decision']} by {control['by']} at {when}"
+    return line if control["applies"] else line + " (an earlier run's)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,7 @@ import boto3
 import pytest
 import teardown_guard_handler as handler
 from moto import mock_aws
-from synth_support import CDK_JSON_CONTEXT, REAL_ZONE, resources_of_type, synthesize
+from synth_support import CDK_JSON_CONTEXT, REAL_ZONE, synthesize
 
 import app as entry
 from infra import config

@@ -17,6 +17,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.constructs.box_update import BoxStep, BoxSteps
@@ -52,6 +53,7 @@ class RedisCutover(Construct):
         new: RedisEndpoint,
         generation: int,
         state_prefix: str,
+        notice_topic: sns.ITopic | None = None,
     ) -> None:
         super().__init__(scope, id_)
         env = {
@@ -106,6 +108,7 @@ class RedisCutover(Construct):
             apply=apply,
             revert=revert,
             extra_properties={"Generation": str(generation)},
+            notice_topic=notice_topic,
         )
         self.resource = self.steps.resource
 

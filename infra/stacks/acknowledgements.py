@@ -348,13 +348,15 @@ BOX_STEPS: tuple[Accepted, ...] = (
         for check, reason in (
             (
                 "checkov::CKV_AWS_117",
-                "The box-steps handlers call only the SSM API; outside the VPC they need no "
-                "NAT gateway or interface endpoints, and they never touch Redis.",
+                "The box-steps handlers call only the SSM API (and, for the cutover, SNS and "
+                "EventBridge to publish its notices); outside the VPC they need no NAT gateway "
+                "or interface endpoints, and they never touch Redis.",
             ),
             (
                 "checkov::CKV_AWS_173",
-                "The only variable is the prefix of the handler's progress parameters, not a "
-                "secret.",
+                "The variables are the prefix of the handler's progress parameters and, for "
+                "the cutover, the notice topic's ARN, the event bus name and a title: none is "
+                "a secret.",
             ),
         )
     ),
@@ -372,22 +374,33 @@ TRAFFIC_SHIFT: tuple[Accepted, ...] = (
         _SHIFT_POLICY,
         "AwsSolutions-IAM5[Resource::arn:{partition}:route53:::healthcheck/*]",
         "The health gate reads the HealthCheckId attached to the new record at run time; "
-        "GetHealthCheckStatus is read-only.",
+        "GetHealthCheck and GetHealthCheckStatus are read-only.",
         when=lambda shift: shift.uses_health_check,
     ),
     Accepted(
         _SHIFT_POLICY,
         "AwsSolutions-IAM5[Resource::*]",
-        "cloudwatch:DescribeAlarms returns composite alarms only when the permission is "
-        "scoped to *; the statement grants that one read-only action.",
-        when=lambda shift: shift.reads_composite_alarms,
+        "Read-only CloudWatch actions that accept no narrower resource: GetMetricStatistics "
+        "(the new record's Route53 HealthCheckStatus, when the health check is a gate) and "
+        "DescribeAlarms, which returns composite alarms only when scoped to * (when a gate "
+        "alarm is composite).",
+        when=lambda shift: shift.uses_health_check or shift.reads_composite_alarms,
     ),
     *(
         Accepted(
             f"{handler}/Resource",
             "checkov::CKV_AWS_117",
-            "The shift handlers call only the Route53 and CloudWatch APIs; outside the VPC they "
-            "need no NAT gateway or interface endpoints.",
+            "The shift handlers call only the Route53, CloudWatch, SNS and EventBridge APIs; "
+            "outside the VPC they need no NAT gateway or interface endpoints.",
+        )
+        for handler in ("OnEvent", "IsComplete")
+    ),
+    *(
+        Accepted(
+            f"{handler}/Resource",
+            "checkov::CKV_AWS_173",
+            "The variables are the notice topic's ARN and the event bus name: not secrets.",
+            when=lambda shift: shift.publishes_notices,
         )
         for handler in ("OnEvent", "IsComplete")
     ),

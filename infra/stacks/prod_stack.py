@@ -21,8 +21,14 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.config import Settings
+from infra.constructs.alarm_health_check import (
+    AlarmHealthCheck,
+    EndpointProbe,
+    InsufficientData,
+)
 from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.egress import Egress
+from infra.constructs.failover_alarms import FailoverAlarms
 from infra.constructs.fargate_service import Capacity, FargateService
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.monitoring import Monitoring, RedisNodes
@@ -37,6 +43,8 @@ from infra.constructs.weighted_dns import DNS_ID, NEW, OLD, WeightedDns, public_
 from infra.stacks.acknowledgements import PROD, acknowledge
 
 CACHE_SNAPSHOT_RETENTION_DAYS = 7
+# The service's readiness: 200 once it answers and reaches its Redis.
+READY_PATH = "/health/ready"
 IMAGE_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".pytest_cache", "*.rdb"]
 # Graviton: Fargate on ARM64 is 20% cheaper, and the image's base and wheels are multi-arch.
 # Kept equal to fargate_service.CPU_ARCHITECTURE.
@@ -157,7 +165,7 @@ class ProdStack(Stack):
         self.cache.allow_from(clients, "Service tasks and migration clients")
         egress.allow_from([*clients, self.network.boxes], "Clients of AWS APIs in the VPC")
         # The record appears once the path behind it admits traffic: listener, tasks' rules.
-        dns.add_new(self.load_balancer.alb, after=[self.load_balancer, self.service])
+        new_record = dns.add_new(self.load_balancer.alb, after=[self.load_balancer, self.service])
 
         self.monitoring = Monitoring(
             self,
@@ -172,6 +180,26 @@ class ProdStack(Stack):
             alarm_email=prod.alarm_email,
             metric_namespace=settings.names.metric_namespace,
         )
+        self.service.roll_back_on(self.monitoring.gate_alarms)
+        failover = FailoverAlarms(
+            self,
+            "Failover",
+            load_balancer=self.load_balancer.alb,
+            target_group=self.service.target_group,
+            topic=self.monitoring.topic,
+        )
+        self.monitoring.show("Failover (the new record's Route53 health check)", failover.alarms)
+        self.health_check = AlarmHealthCheck(
+            self,
+            "NewTierHealth",
+            tier="production",
+            alarms=failover.alarms,
+            insufficient_data=InsufficientData.HEALTHY,
+            probe=EndpointProbe(
+                host=self.load_balancer.alb.load_balancer_dns_name, path=READY_PATH
+            ),
+        )
+        self.health_check.attach(new_record)
 
         cutover = None
         if prod.migrate_data:
@@ -192,7 +220,7 @@ class ProdStack(Stack):
                 interval_seconds=prod.shift.interval_seconds,
                 alarms=self.monitoring.gate_alarms,
                 health_url=None,
-                use_health_check=False,
+                notice_topic=self.monitoring.topic,
             )
             # Traffic moves only after the records, a steady service and the Redis cutover.
             shift.resource.node.add_dependency(
@@ -235,4 +263,5 @@ class ProdStack(Stack):
             ),
             generation=settings.prod.copy_generation,
             state_prefix=names.box_ops_state,
+            notice_topic=self.monitoring.topic,
         )

@@ -9,6 +9,7 @@ from aws_cdk import aws_elasticloadbalancingv2_targets as targets
 from constructs import Construct, IDependable
 
 from infra.config import Settings
+from infra.constructs.alarm_health_check import AlarmHealthCheck, InsufficientData, TierHealthy
 from infra.constructs.box_alarms import BoxAlarms
 from infra.constructs.box_update import BoxUpdate
 from infra.constructs.budgets import CostAnomalyDetection, EnvironmentBudget, environment_cost
@@ -94,7 +95,7 @@ class ZeroCostStack(Stack):
                 tls=False,
                 secret=hosts.redis_password,
             )
-        BoxAlarms(
+        box_alarms = BoxAlarms(
             self,
             "BoxAlarms",
             boxes=hosts.instances,
@@ -142,9 +143,21 @@ class ZeroCostStack(Stack):
                 hosts.elastic_ip_association,
             ]
         if zone and settings.dns.publishes_name:
-            WeightedDns(self, DNS_ID, zone=zone, domain_name=settings.dns.domain_name).add_old(
-                alias=alias, address=address, after=entry_path
-            )
+            old_record = WeightedDns(
+                self, DNS_ID, zone=zone, domain_name=settings.dns.domain_name
+            ).add_old(alias=alias, address=address, after=entry_path)
+            if settings.prod_enabled:
+                # Beside production's record, the old tier's takes its share when a box fails:
+                # it is healthy while any box answers /health, and a box that stops reporting
+                # counts as failed (as its alarm treats missing data).
+                AlarmHealthCheck(
+                    self,
+                    "OldTierHealth",
+                    tier="old",
+                    alarms=box_alarms.health_alarms,
+                    insufficient_data=InsufficientData.UNHEALTHY,
+                    healthy_when=TierHealthy.ANY,
+                ).attach(old_record)
         if flags.alb and settings.dns.example_values:
             ExampleValuesGuard(self, "ExampleValuesGuard", values=settings.dns.example_values)
         CfnOutput(self, "BoxPublicIp", value=hosts.elastic_ip.ref)

@@ -1,6 +1,9 @@
 """Health gates of the new target. Anything that cannot be read counts as unhealthy.
 
-- Route53 health check: healthy when more than half of the checkers report `Success`.
+- Route53 health check: an endpoint check is healthy when more than half of the checkers
+  report `Success`. A calculated check, or one that follows a CloudWatch alarm, has no
+  checkers (GetHealthCheckStatus cannot read it): it is healthy when the latest minute of the
+  `HealthCheckStatus` metric Route53 publishes for it (AWS/Route53, us-east-1 only) is 1.
 - CloudWatch alarms: healthy only in state OK; ALARM and INSUFFICIENT_DATA both fail the gate
   (an alarm used as a gate should treat missing data as not breaching).
 - HTTP probe: a GET of the `/health` URL answering 2xx within a few seconds.
@@ -12,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -21,6 +25,10 @@ from shift_records import ShiftError
 from runtime.common.cli_input import without_credentials
 
 PROBE_TIMEOUT_SECONDS = 3.0
+# Health checks without checkers of their own; Route53 reports them only as a metric.
+STATUS_METRIC_TYPES = frozenset({"CALCULATED", "CLOUDWATCH_METRIC"})
+# Route53 publishes HealthCheckStatus once a minute; three minutes tolerate one late datapoint.
+STATUS_WINDOW_SECONDS = 180
 _ALARM_NAMES_PER_CALL = 100
 
 Caller = Callable[..., Any]
@@ -123,6 +131,37 @@ def health_check_verdict(route53: Any, health_check_id: str, call: Caller) -> Ve
             f"health check {health_check_id}: {passing}/{len(statuses)} checkers report "
             f"success ({failing})",
         )
+    return HEALTHY
+
+
+def health_check_type(route53: Any, health_check_id: str, call: Caller) -> str:
+    response = call(route53.get_health_check, HealthCheckId=health_check_id)
+    return str(response["HealthCheck"]["HealthCheckConfig"]["Type"])
+
+
+def status_metric_verdict(metrics: Any, health_check_id: str, call: Caller, now: float) -> Verdict:
+    """The latest minute of Route53's HealthCheckStatus for the check (us-east-1 CloudWatch)."""
+    try:
+        response = call(
+            metrics.get_metric_statistics,
+            Namespace="AWS/Route53",
+            MetricName="HealthCheckStatus",
+            Dimensions=[{"Name": "HealthCheckId", "Value": health_check_id}],
+            StartTime=datetime.fromtimestamp(now - STATUS_WINDOW_SECONDS, UTC),
+            EndTime=datetime.fromtimestamp(now, UTC),
+            Period=60,
+            Statistics=["Minimum"],
+        )
+    except (ClientError, BotoCoreError) as error:
+        return Verdict(False, f"health check {health_check_id} status cannot be read: {error}")
+    points = sorted(response.get("Datapoints", []), key=lambda point: point["Timestamp"])
+    if not points:
+        return Verdict(
+            False,
+            f"health check {health_check_id} reported no status for {STATUS_WINDOW_SECONDS}s",
+        )
+    if points[-1]["Minimum"] < 1:
+        return Verdict(False, f"health check {health_check_id} is unhealthy")
     return HEALTHY
 
 

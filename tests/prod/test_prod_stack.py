@@ -579,6 +579,11 @@ def test_alarms_cover_the_success_criteria(prod: Template) -> None:
         "CacheMemory": ({"DatabaseMemoryUsagePercentage"}, "GreaterThanThreshold", 80),
         "CacheEvictions": ({"Evictions"}, "GreaterThanThreshold", 0),
         "CacheReplicationLag": ({"ReplicationLag"}, "GreaterThanThreshold", 1),
+        # What the "new" record's Route53 health check follows (failover_alarms.py)
+        "FailoverUnhealthyTargets": ({"UnHealthyHostCount"}, "GreaterThanThreshold", 0),
+        "FailoverLatency": ({"TargetResponseTime"}, "GreaterThanThreshold", 0.1),
+        "FailoverTargetErrors": ({"HTTPCode_Target_5XX_Count"}, "GreaterThanThreshold", 60),
+        "FailoverLoadBalancerErrors": ({"HTTPCode_ELB_5XX_Count"}, "GreaterThanThreshold", 60),
     }
     actual = {
         name: (_metric_names(alarm), alarm["ComparisonOperator"], alarm["Threshold"])

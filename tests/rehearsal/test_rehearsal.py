@@ -62,6 +62,12 @@ def test_short_rehearsal_reports_what_it_measured(tmp_path: Path) -> None:
     assert summary["keys_compared"] > 0
     assert summary["keys_differing"] == 0, summary["key_examples"]
     assert summary["follow_exits"] == {"copy": 0, "reverse-follow": 0}, summary["notes"]
+    # After the shift to 100%, a production fault with no shift running went to old by the
+    # health check alone (the weights never moved) and came back once production recovered
+    failback = summary["failback"]
+    assert failback["new_weight_unchanged"] is True, failback
+    assert failback["served_by_old"] > 0, failback
+    assert "failback: production fails, no shift running" in phases
 
 
 def test_comparison_finds_lost_and_stale_keys(tmp_path: Path) -> None:
