@@ -73,7 +73,7 @@ typecheck: $(VENV)/.dev-installed
 	$(VENV)/bin/mypy infra runtime scripts tests app.py
 
 pytest: $(VENV)/.dev-installed $(SCAN_VENV)/.installed
-	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 diff: $(VENV)/.app-installed node_modules/.installed  ## Offline diff of two flag sets: make diff FROM="-c phase=1" TO="-c phase=2" [STACK=ZeroCostStack]
 	@bash scripts/flag_diff.sh "$(STACK)" "$(FROM)" "$(TO)"

@@ -50,6 +50,9 @@ def build(app: App, settings: Settings) -> tuple[ZeroCostStack, ProdStack]:
         settings=settings,
         env=env,
         description="ProStudio zero-cost topology: one burstable box, phase-2 increments",
+        # It always holds the boxes and the Elastic IP: `cdk destroy` is refused until a deploy
+        # confirmed with -c allow_teardown=ZeroCostStack lifts the protection.
+        termination_protection=ZERO_COST_STACK not in settings.allow_teardown,
     )
     prod = ProdStack(
         app,
@@ -58,10 +61,13 @@ def build(app: App, settings: Settings) -> tuple[ZeroCostStack, ProdStack]:
         settings=settings,
         env=env,
         description="ProStudio production: ALB, ECS Fargate, ElastiCache, migration",
-        # At phase 3 `cdk destroy` would remove production: refused until a confirmed
-        # deploy below phase 3 lifts the protection.
-        termination_protection=settings.prod_enabled,
+        # At phase 3 `cdk destroy` would remove production: refused until a deploy confirmed
+        # with -c allow_teardown=ProdStack lifts the protection.
+        termination_protection=settings.prod_enabled and PROD_STACK not in settings.allow_teardown,
     )
+    # ProdStack reads what ZeroCostStack writes (SSM parameters) and its record shares the
+    # public name with ZeroCostStack's: deploy after it, destroy before it.
+    prod.add_stack_dependency(zero_cost)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return zero_cost, prod
 
@@ -74,10 +80,12 @@ def main(environments: Path = ENVIRONMENTS_DIR) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     examples = settings.dns.example_values
-    if examples and (settings.zero_cost.alb or settings.dns.has_zone):
+    if examples:
         shown = ", ".join(f"{flag}={value}" for flag, value in examples.items())
+        refused = settings.zero_cost.alb or settings.prod_enabled
+        outcome = "a deploy is refused" if refused else "no public name is published"
         print(
-            f"warning: example DNS values in use ({shown}); a deploy is refused until "
+            f"warning: example DNS values in use ({shown}); {outcome} until "
             f"environments/{settings.environment}.json holds yours",
             file=sys.stderr,
         )

@@ -110,6 +110,11 @@ class DnsSettings:
         return bool(self.hosted_zone_id)
 
     @property
+    def publishes_name(self) -> bool:
+        """The public name's records are created: a zone is set and it is not the example."""
+        return self.has_zone and not self.example_values
+
+    @property
     def example_values(self) -> dict[str, str]:
         """The flags still holding example values (reserved names, the placeholder zone id)."""
         found = {
@@ -320,6 +325,24 @@ def _zero_cost(context: Mapping[str, Any], phase: int) -> ZeroCostSettings:
 # micro and small only; t2.micro is free on legacy accounts alone.
 BOX_INSTANCE_TYPES = ("t3.micro", "t3.small", "t4g.micro", "t4g.small", "t2.micro")
 CACHE_ENGINES = ("valkey", "redis")
+
+
+@dataclass(frozen=True)
+class RedisRelease:
+    """A Redis a copy restores into: its name and the DUMP (RDB) format version it writes. A
+    server restores payloads of its own format or older, never newer."""
+
+    name: str
+    dump_format: int
+
+
+# The box's Redis is AL2023's redis6; the caches' versions are redis_cluster.ENGINES' (a test
+# keeps them equal).
+BOX_REDIS = RedisRelease("the box's Redis 6.2", 9)
+CACHE_RELEASES = {
+    "redis": RedisRelease("ElastiCache Redis OSS 7.1", 10),
+    "valkey": RedisRelease("ElastiCache Valkey 8.2", 11),
+}
 
 
 def _choice(flag: str, raw: Any, choices: tuple[str, ...]) -> str:
@@ -535,6 +558,21 @@ def _allow_teardown(raw: Any) -> frozenset[str]:
     return names
 
 
+def _refuse_a_revert_that_cannot_restore(settings: Settings) -> None:
+    """Handing the boxes back copies production's DUMP payloads into the old Redis: refuse a
+    cutover whose old Redis could never restore them, before anything is deployed."""
+    if not (settings.prod_enabled and settings.prod.migrate_data):
+        return
+    production = CACHE_RELEASES[settings.cache_engine]
+    old = CACHE_RELEASES[settings.cache_engine] if settings.zero_cost.separate_redis else BOX_REDIS
+    if production.dump_format > old.dump_format:
+        raise ConfigError(
+            f"migrate_data=true cannot be rolled back here: handing the boxes back copies "
+            f"{production.name} DUMP payloads into {old.name}, which cannot restore a newer "
+            "DUMP format; keep separate_redis=true (the phase-2 cache on the same engine)"
+        )
+
+
 def load_settings(raw_context: Mapping[str, Any]) -> Settings:
     """Validate every flag; raise ConfigError with a one-line message on the first bad one."""
     _reject_unknown(raw_context)
@@ -576,6 +614,7 @@ def load_settings(raw_context: Mapping[str, Any]) -> Settings:
             "phase=3 needs alb=true: the box serves plain HTTP, so the weighted name would "
             "answer HTTPS on production and HTTP on the old entry"
         )
+    _refuse_a_revert_that_cannot_restore(settings)
     if settings.prod.restore_drill and not settings.prod_enabled:
         raise ConfigError(
             f"restore_drill={settings.prod.restore_drill!r} restores a production snapshot into "

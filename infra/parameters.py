@@ -15,8 +15,9 @@ PRODUCTION = "production"
 PRODUCTION_PREFIX = "/prostudio"
 PRODUCTION_METRIC_NAMESPACE = "ProStudio"
 
-# Set identifiers of the public name's two weighted records (ProdStack's Dns construct); the
-# shift CLI defaults to them. They live inside the environment's own record name.
+# Set identifiers of the public name's two weighted records ("old" in ZeroCostStack's Dns
+# construct, "new" in ProdStack's); the shift CLI defaults to them. They live inside the
+# environment's own record name.
 OLD_SET_ID = "old"
 NEW_SET_ID = "new"
 
@@ -86,19 +87,6 @@ class Names:
     def redis_migration_client_sg(self) -> str:
         """The security group the old Redis admits; operator hosts running the copy wear it."""
         return self._parameter("zero-cost/redis-migration-client-sg")
-
-    # The zero-cost entry point: the "old" weighted record points here.
-    @property
-    def old_entry_dns_name(self) -> str:
-        return self._parameter("zero-cost/entry-dns-name")
-
-    @property
-    def old_entry_hosted_zone_id(self) -> str:
-        return self._parameter("zero-cost/entry-hosted-zone-id")
-
-    @property
-    def old_entry_ip(self) -> str:
-        return self._parameter("zero-cost/entry-ip")
 
     # The zero-cost boxes, for the deploy-time Redis cutover that ProdStack runs on them; their
     # security group is admitted by production's VPC endpoints (the boxes call AWS APIs). Which

@@ -159,8 +159,12 @@ def run_wrk(
 
 
 def cache_hit_ratio(topology: LocalTopology) -> float:
-    """Hits over reads, from the service's own /metrics."""
-    text = topology.get("/metrics")[2].decode()
+    """Hits over reads, from the service's own metrics (on their own port; an earlier
+    release served them on /metrics through nginx)."""
+    try:
+        text = topology.scrape()[2].decode()
+    except OSError:
+        text = topology.get("/metrics")[2].decode()
 
     def total(name: str) -> float:
         match = re.search(rf"^{name} ([\d.e+]+)$", text, re.MULTILINE)

@@ -9,8 +9,14 @@ The copy runs as the operator CLI in a child process, so its peak RSS is that pr
 alone (from wait4). In the same run the migration guide's loop, exactly as the guide writes
 it, copies a strings-only sample (it cannot copy other types) for comparison.
 
-Targets: >= 100,000 keys/s, >= 50x the guide's loop, peak RSS <= 256 MiB, 0 keys lost.
-Exits 1 when a target is missed.
+In the same run, on the same keyspace, Redis's own replication (`REPLICAOF` full sync to a
+fresh replica, diskless) sets the physical limit, and the copy is timed twice as an operator
+runs it (wall clock of the command): `--verify none` (the copy alone) and the default command
+(copy + full two-way verification). A reconciliation pass over 150,000 keys is timed too.
+
+Targets: >= 100,000 keys/s, >= 50x the guide's loop, peak RSS <= 256 MiB, 0 keys lost; the
+copy alone >= 0.8x replication's keys/s, the default command >= 0.5x, a reconciliation of
+150,000 keys <= 10 s. Exits 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -32,6 +38,13 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from bench_copy_limits import (
+    RECONCILE_DB,
+    limit_figures,
+    print_limits,
+    reconcile_seconds,
+    replication_seconds,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = REPO / "scripts" / "migrate_redis.py"
@@ -49,6 +62,9 @@ TARGET_CHANGES_PER_SECOND = 20_000
 STEADY_WRITES_PER_SECOND = 5_000
 STEADY_SECONDS = 10
 TARGET_LAG_P99_MS = 100
+TARGET_COPY_RATIO = 0.8
+TARGET_DEFAULT_RATIO = 0.5
+TARGET_RECONCILE_SECONDS = 10.0
 
 # Server-side fill: 60% strings (a third with TTLs), 10% hashes, 10% lists, 5% sets,
 # 5% zsets, and the rest small streams or integer strings with millisecond TTLs.
@@ -143,16 +159,17 @@ def redis_server(
             process.wait()
 
 
-def populate(source: redis.Redis) -> None:
+def populate(source: redis.Redis, keys: int = KEYS) -> None:
     script = source.register_script(POPULATE)
-    for first in range(0, KEYS, POPULATE_CHUNK):
-        script(args=[first, min(first + POPULATE_CHUNK, KEYS)])
+    for first in range(0, keys, POPULATE_CHUNK):
+        script(args=[first, min(first + POPULATE_CHUNK, keys)])
 
 
 def run_cli(
-    source_port: int, target_port: int, ca: Path, workdir: Path
-) -> tuple[dict[str, Any], int]:
-    """The CLI in a child process; returns its summary and its peak RSS in KiB."""
+    source_port: int, target_port: int, ca: Path, workdir: Path, *extra: str
+) -> tuple[dict[str, Any], int, float]:
+    """The CLI in a child process; returns its summary, its peak RSS in KiB and its wall
+    clock seconds."""
     env = {**os.environ, "TARGET_REDIS_PASSWORD": PASSWORD}
     command = [
         sys.executable,
@@ -164,17 +181,20 @@ def run_cli(
         "--target-ca",
         str(ca),
         "--checkpoint",
-        str(workdir / "checkpoint.json"),
+        str(workdir / f"checkpoint{len(extra)}.json"),
+        *extra,
     ]
     with (workdir / "cli.out").open("w") as out, (workdir / "cli.err").open("w") as err:
+        started = time.perf_counter()
         child = subprocess.Popen(command, stdout=out, stderr=err, env=env)
         _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
         child.returncode = os.waitstatus_to_exitcode(status)
     lines = (workdir / "cli.out").read_text().strip().splitlines()
     if child.returncode != 0 or not lines:
         print((workdir / "cli.err").read_text(), file=sys.stderr)
         raise SystemExit(f"the copy failed with exit status {child.returncode}")
-    return json.loads(lines[-1]), usage.ru_maxrss
+    return json.loads(lines[-1]), usage.ru_maxrss, wall
 
 
 def guide_loop(source: Any, target: Any) -> float:
@@ -332,12 +352,30 @@ def main() -> int:
             print(f"populating {KEYS:,} keys of mixed types ...", flush=True)
             populate(source)
             source_keys = int(source.dbsize())
+            print(f"REPLICAOF full sync of {source_keys:,} keys ...", flush=True)
+            replication = replication_seconds(source_port, source_keys, workdir / "replica")
+            print(f"copy alone (--verify none) of {source_keys:,} keys ...", flush=True)
+            _, _, copy_alone = run_cli(
+                source_port, target_port, certificates["ca.crt"], workdir, "--verify", "none"
+            )
+            target.flushall()
             print(
                 f"copying {source_keys:,} keys: plain source -> TLS + AUTH target ...", flush=True
             )
-            summary, rss_kib = run_cli(source_port, target_port, certificates["ca.crt"], workdir)
+            summary, rss_kib, default_wall = run_cli(
+                source_port, target_port, certificates["ca.crt"], workdir
+            )
             target_keys = int(target.dbsize())
             lost = max(source_keys - target_keys, 0) + int(summary["mismatched"])
+            print("reconciliation of 150,000 keys (database 3) ...", flush=True)
+            reconciled = reconcile_seconds(
+                redis.Redis(host="127.0.0.1", port=source_port, db=RECONCILE_DB),
+                redis.Redis(
+                    host="127.0.0.1", port=target_port, db=RECONCILE_DB, password=PASSWORD,
+                    **target_options,
+                ),
+                populate,
+            )  # fmt: skip
 
             print(f"guide loop on {GUIDE_SAMPLE:,} strings (database 1) ...", flush=True)
             sample_source = redis.Redis(host="127.0.0.1", port=source_port, db=1)
@@ -364,6 +402,13 @@ def main() -> int:
     ratio = copy_rate / guide_rate
     rss_mib = rss_kib / 1024
     results = {
+        **limit_figures(source_keys, replication, copy_alone, default_wall),
+        "reconcile_150k_seconds": round(reconciled, 3),
+        "follow_changes_per_second": [round(rate) for rate in followed["rates"]],
+        "follow_lag_ms": {
+            name: round(followed[f"lag_{name}"], 1) for name in ("p50", "p99", "max")
+        },
+        "follow_peak_rss_mib": round(followed["rss_mib"], 1),
         "keys": source_keys,
         "copy_keys_per_second": round(copy_rate),
         "copy_seconds": summary["copy_seconds"],
@@ -378,6 +423,18 @@ def main() -> int:
         "keys_lost": lost,
     }
     checks = [
+        (
+            f"copy alone >= {TARGET_COPY_RATIO}x replication's keys/s",
+            results["copy_alone_ratio"] >= TARGET_COPY_RATIO,
+        ),
+        (
+            f"default command (copy + full verification) >= {TARGET_DEFAULT_RATIO}x replication",
+            results["default_command_ratio"] >= TARGET_DEFAULT_RATIO,
+        ),
+        (
+            f"reconciliation of 150,000 keys <= {TARGET_RECONCILE_SECONDS:.0f} s",
+            reconciled <= TARGET_RECONCILE_SECONDS,
+        ),
         (f"copy >= {TARGET_KEYS_PER_SECOND:,} keys/s", copy_rate >= TARGET_KEYS_PER_SECOND),
         (f"copy >= {TARGET_RATIO}x the guide loop", ratio >= TARGET_RATIO),
         (f"peak RSS <= {TARGET_RSS_MIB} MiB", rss_mib <= TARGET_RSS_MIB),
@@ -390,11 +447,7 @@ def main() -> int:
         (f"follow peak RSS <= {TARGET_RSS_MIB} MiB", followed["rss_mib"] <= TARGET_RSS_MIB),
         ("follow ended verified (exit 0)", followed["ok"]),
     ]
-    results["follow_changes_per_second"] = [round(rate) for rate in followed["rates"]]
-    results["follow_lag_ms"] = {
-        name: round(followed[f"lag_{name}"], 1) for name in ("p50", "p99", "max")
-    }
-    results["follow_peak_rss_mib"] = round(followed["rss_mib"], 1)
+    print_limits(results, source_keys)
     print(f"engine copy      {copy_rate:>12,.0f} keys/s  ({source_keys:,} keys, mixed types)")
     print(f"guide loop       {guide_rate:>12,.0f} keys/s  ({GUIDE_SAMPLE:,} strings)")
     print(f"ratio            {ratio:>12.1f} x")

@@ -6,25 +6,39 @@
     scripts/cost.py --compare FROM_DIR TO_DIR  # the cost delta between two assemblies
     scripts/cost.py --refresh-prices         # rewrite the price table from the AWS Price List API
 
+Installed as `prostudio-cost` by `make synth` (the same script; `make cost` runs it too).
+
 Prices are on-demand list prices from scripts/prices/<region>.json (its date and sources inside).
 Usage-based items (load balancer capacity, logs, queries, storage) are priced at the stated
 assumptions below. The last stdout line is one JSON object: {"region", "prices", "phases"}.
+
+Exit codes: 0 priced; 2 bad input (an option, a missing or malformed template or price table);
+3 --refresh-prices without usable AWS credentials; 4 an AWS call failed; 130 interrupted.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import json
-import subprocess
-import sys
-import tempfile
-from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+import cli_launch
+
+cli_launch.begin("prostudio-cost", ("runtime",))
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Iterable, Mapping  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from runtime.common.cli_input import aws_region  # noqa: E402
+from runtime.common.errors import ExitCode, UsageError  # noqa: E402
+
+cli_launch.ready()
 
 ROOT = Path(__file__).resolve().parents[1]
 PRICES_DIR = ROOT / "scripts" / "prices"
@@ -61,12 +75,25 @@ FIXED: dict[str, tuple[str, str, dict[str, float]]] = {
     "AWS::KMS::Key": ("customer-managed key", "kms.key", {}),
     "AWS::CloudWatch::Dashboard": ("dashboard", "cloudwatch.dashboard", {"dashboards": 1}),
     "AWS::Logs::MetricFilter": ("custom metric", "cloudwatch.metric", {"metrics": 1}),
-    "AWS::Route53::HealthCheck": ("health check", "route53.health_check", {}),
 }
+
+
+# Route53 endpoint checks every 30 s, or every 10 s as a paid option.
+FAST_INTERVAL_SECONDS = 10
 
 
 class CostError(Exception):
     """Something the operator must fix; the message says what."""
+
+    exit_code = ExitCode.USAGE
+
+
+class NoCredentials(CostError):
+    exit_code = ExitCode.NO_CREDENTIALS
+
+
+class AwsCallFailed(CostError):
+    exit_code = ExitCode.AWS_ERROR
 
 
 @dataclass
@@ -88,8 +115,19 @@ def load_prices(region: str) -> dict[str, Any]:
             f"no price table for {region} at {path.relative_to(ROOT)}; "
             "run scripts/cost.py --refresh-prices --region " + region
         )
-    table: dict[str, Any] = json.loads(path.read_text())
+    table = _read_json(path)
+    if not isinstance(table, dict) or not isinstance(table.get("prices"), dict):
+        raise CostError(f"{path} is not a price table (an object with a prices object)")
     return table
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as error:
+        raise CostError(f"{path}: {error.strerror or error}") from None
+    except ValueError:
+        raise CostError(f"{path} is not UTF-8 JSON") from None
 
 
 class Pricer:
@@ -112,7 +150,12 @@ class Pricer:
         }
         items: list[Item] = []
         for logical_id, resource in resources.items():
-            for what, usd, usage, free in self._price(logical_id, resource, resources, associated):
+            priced = (
+                self._health_check(resource["Properties"].get("HealthCheckConfig", {}))
+                if resource["Type"] == "AWS::Route53::HealthCheck"
+                else self._price(logical_id, resource, resources, associated)
+            )
+            for what, usd, usage, free in priced:
                 items.append(Item(stack, logical_id, resource["Type"], what, usd, usage, free))
         return items
 
@@ -183,6 +226,22 @@ class Pricer:
         public = any(n.get("AssociatePublicIpAddress") for n in props.get("NetworkInterfaces", []))
         if public and logical_id not in eip:
             yield "public IPv4", self.rate("ipv4") * HOURS, False, {"ipv4_hours": HOURS}
+
+    def _health_check(
+        self, config: Mapping[str, Any]
+    ) -> Iterable[tuple[str, float, bool, dict[str, float]]]:
+        """Every check at the AWS-endpoint rate (alarm-following and calculated checks too),
+        plus each optional feature an endpoint check uses."""
+        check_type = str(config.get("Type", ""))
+        yield f"health check ({check_type})", self.rate("route53.health_check"), False, {}
+        features = {
+            "HTTPS": check_type.startswith("HTTPS"),
+            "string matching": check_type.endswith("STR_MATCH"),
+            "fast interval": config.get("RequestInterval") == FAST_INTERVAL_SECONDS,
+            "latency graphs": bool(config.get("MeasureLatency")),
+        }
+        for feature in (name for name, used in features.items() if used):
+            yield feature, self.rate("route53.health_check.feature"), False, {}
 
     def _alb(self, props: Mapping[str, Any]) -> Iterable[tuple[str, float, bool, dict[str, float]]]:
         if props.get("Type", "application") != "application":
@@ -304,7 +363,15 @@ def price_assembly(directory: Path, pricer: Pricer) -> list[Item]:
         path = directory / f"{stack}.template.json"
         if not path.is_file():
             raise CostError(f"{path} is missing; synthesize into {directory} first")
-        items.extend(pricer.items(stack, json.loads(path.read_text())))
+        template = _read_json(path)
+        try:
+            items.extend(pricer.items(stack, template))
+        except CostError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            raise CostError(
+                f"{path} is not a template cost.py can read ({type(error).__name__}: {error})"
+            ) from None
     return items
 
 
@@ -396,8 +463,14 @@ def _on_demand_usd(products: Iterable[str]) -> float | None:
     return None
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, no usage dump
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(ExitCode.USAGE)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="cost.py", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="cost.py", description=__doc__.splitlines()[0])
     parser.add_argument("--region", default="us-east-1", help="price table region")
     parser.add_argument("--assembly", type=Path, help="price this synthesized cdk.out")
     parser.add_argument("--compare", type=Path, nargs=2, metavar=("FROM", "TO"))
@@ -408,15 +481,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"also write the per-stack figures the budgets use to {BASELINE.relative_to(ROOT)}",
     )
     parser.add_argument("-c", "--context", action="append", default=[], help="extra -c flags")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:
+        aws_region("--region", args.region)
+    except UsageError as error:
+        parser.error(str(error))
+    return args
+
+
+def refresh(region: str) -> dict[str, Any]:
+    """--refresh-prices: the new table, written; AWS failures as one-line errors."""
+    # boto3 is needed only here, so pricing a template works without it.
+    boto3 = importlib.import_module("boto3")
+    errors = importlib.import_module("botocore.exceptions")
+    try:
+        table = refresh_prices(region, boto3.client("pricing", region_name="us-east-1"))
+    except (errors.NoCredentialsError, errors.PartialCredentialsError) as error:
+        raise NoCredentials(
+            f"--refresh-prices needs AWS credentials ({error}); set AWS_PROFILE, or "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        ) from None
+    except (errors.ClientError, errors.BotoCoreError) as error:
+        raise AwsCallFailed(f"the AWS Price List API call failed: {error}") from None
+    (PRICES_DIR / f"{region}.json").write_text(json.dumps(table, indent=2) + "\n")
+    return table
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.refresh_prices:
-        # boto3 is needed only here, so pricing a template works without it.
-        boto3 = importlib.import_module("boto3")
-        table = refresh_prices(args.region, boto3.client("pricing", region_name="us-east-1"))
-        (PRICES_DIR / f"{args.region}.json").write_text(json.dumps(table, indent=2) + "\n")
+        table = refresh(args.region)
         return {"region": args.region, "prices": {"date": table["date"]}}
     prices = load_prices(args.region)
     pricer = Pricer(prices)
@@ -458,12 +551,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     try:
-        result = run(args)
+        result = run(parse_args(argv))
     except CostError as error:
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return int(error.exit_code)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
     print(json.dumps(result, separators=(",", ":")))
     return 0
 

@@ -5,62 +5,65 @@
         --target rediss://new-host:6379 [--policy fail|skip|replace] \\
         [--verify full|sample|none] [--resume] [--follow]
 
-Passwords come from the URL or from SOURCE_REDIS_PASSWORD / TARGET_REDIS_PASSWORD. The last
-line of stdout is a one-line JSON summary; the exit status is 0 only when verification (both
-ways) passed. With --follow the copy then applies the source's live changes until SIGTERM,
-SIGINT or SIGHUP, printing a JSON status line at every state change and every 5 s; then it
-drains, verifies and exits. A signal in any other mode checkpoints and exits 128 + signal.
+Passwords come from SOURCE_REDIS_PASSWORD / TARGET_REDIS_PASSWORD or --source-password-file /
+--target-password-file; a password written in a URL works but draws a warning (other users
+can read it in the process list). URLs are shown without their credentials. The last line of
+stdout is a one-line JSON summary. With --follow the copy then applies the source's live
+changes until SIGTERM, SIGINT or SIGHUP, printing a JSON status line at every state change and
+every 5 s; then it drains, verifies and exits. A signal in any other mode, during a follow's
+resync or wait for the source, or a second one during its drain, checkpoints and exits
+128 + signal. A source that restarted or lost its keys stops a follow (exit 1) unless
+--accept-source-reset. Progress is saved in --checkpoint (default: $PROSTUDIO_STATE_DIR, else
+$XDG_STATE_HOME/prostudio, else ~/.local/state/prostudio).
+
+Exit codes: 0 copied and verified both ways; 1 the copy or its verification failed, or a
+follow stopped on a source that restarted or lost its keys; 2 bad input, nothing was changed;
+128 + signal stopped by a signal, progress checkpointed (130 for Ctrl-C, also during start-up).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import signal
-import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, NoReturn
-from urllib.parse import unquote, urlsplit
+import cli_launch
 
-import redis
-from copy_checkpoint import FileCheckpointStore
-from copy_clients import make_client
-from copy_engine import RedisCopier
-from copy_follow import follow
-from copy_state import POLICIES, VERIFY_MODES, CopyError, CopySettings, CopyState
-from redis.exceptions import RedisError
-from tqdm import tqdm
+cli_launch.begin("migrate-redis", ("redis", "tqdm"))
 
-from runtime.common.errors import ExitCode
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, NoReturn  # noqa: E402
+
+import redis  # noqa: E402
+from copy_checkpoint import FileCheckpointStore  # noqa: E402
+from copy_clients import make_client  # noqa: E402
+from copy_engine import RedisCopier  # noqa: E402
+from copy_follow import follow  # noqa: E402
+from copy_state import POLICIES, VERIFY_MODES, CopyError, CopySettings, CopyState  # noqa: E402
+from redis.exceptions import RedisError  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from runtime.common.cli_input import (  # noqa: E402
+    RedisUrl,
+    parse_redis_url,
+    warn_password_in_argv,
+)
+from runtime.common.errors import ExitCode, UsageError  # noqa: E402
+
+cli_launch.ready()
 
 DEFAULT_CHECKPOINT = "redis-copy.checkpoint.json"
+MAX_SCAN_COUNT = 100_000
+MAX_SAMPLE_SIZE = 10_000_000
 EXIT_FAILED = ExitCode.FAILED
 EXIT_USAGE = ExitCode.USAGE
 EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class UsageError(Exception):
-    """Bad command-line input; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Connection settings parsed from a redis:// or rediss:// URL."""
-
-    host: str
-    port: int
-    db: int
-    tls: bool
-    username: str | None
-    password: str | None
-
-    @property
-    def label(self) -> str:
-        return f"{self.host}:{self.port}/{self.db}"
+Endpoint = RedisUrl
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,34 +71,49 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {message} (see --help)\n")
 
 
-def parse_endpoint(option: str, url: str, password_variable: str) -> Endpoint:
-    """Parse a Redis URL; the password falls back to an environment variable."""
-    parts = urlsplit(url)
-    if parts.fragment and "@" in parts.fragment:
-        raise UsageError(
-            f"{option} has an unencoded '#' in its password: percent-encode it as %23 "
-            f"(redis://:pa%23ss@host:6379) or pass the password in {password_variable}"
-        )
-    if parts.scheme not in {"redis", "rediss"}:
-        raise UsageError(f"{option} must be a redis:// or rediss:// URL, got {url!r}")
-    try:
-        port = parts.port or 6379
-    except ValueError:
-        raise UsageError(f"{option} has an invalid port in {url!r}") from None
-    if not parts.hostname:
-        raise UsageError(f"{option} needs a host, e.g. redis://10.0.0.5:6379")
-    path = parts.path.strip("/")
-    if path and not path.isdigit():
-        raise UsageError(f"{option} database must be a number, e.g. redis://host:6379/0")
-    password = unquote(parts.password) if parts.password else os.environ.get(password_variable)
-    return Endpoint(
-        host=parts.hostname,
-        port=port,
-        db=int(path or 0),
-        tls=parts.scheme == "rediss",
-        username=unquote(parts.username) if parts.username else None,
-        password=password or None,
+def default_checkpoint() -> Path:
+    """The checkpoint's home when --checkpoint is not given: a state directory outside any
+    checkout, so no copy leaves files where it was started."""
+    state = os.environ.get("PROSTUDIO_STATE_DIR") or os.path.join(
+        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "prostudio"
     )
+    return Path(state) / DEFAULT_CHECKPOINT
+
+
+def parse_endpoint(
+    option: str, url: str, password_variable: str, password_file: Path | None = None
+) -> Endpoint:
+    """Parse a Redis URL strictly; the password comes from the URL, the file or the
+    environment variable, in that order. A password in the URL draws a warning."""
+    endpoint = parse_redis_url(
+        option, url, password_variable=password_variable, password_file=password_file
+    )
+    warn_password_in_argv(
+        option, url, f"pass it in {password_variable} or {option}-password-file instead"
+    )
+    return endpoint
+
+
+def check_checkpoint_path(path: Path) -> None:
+    """UsageError unless `path` can be a checkpoint file (and its directory can hold it)."""
+    if path.is_dir():
+        raise UsageError(f"--checkpoint {path} is a directory; name a file in it")
+    directory = path.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(
+            f"--checkpoint {path}: cannot create {directory} ({error.strerror or error})"
+        ) from None
+    if not os.access(directory, os.W_OK | os.X_OK) or (
+        path.exists() and not os.access(path, os.R_OK | os.W_OK)
+    ):
+        raise UsageError(f"--checkpoint {path} is not writable")
+
+
+def check_bounds(option: str, value: int, high: int) -> None:
+    if not 1 <= value <= high:
+        raise UsageError(f"{option} {value} is outside 1 to {high}")
 
 
 def build_client(endpoint: Endpoint, ca_file: Path | None) -> redis.Redis:
@@ -136,8 +154,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--checkpoint",
         type=Path,
-        default=Path(DEFAULT_CHECKPOINT),
-        help=f"progress file (default: ./{DEFAULT_CHECKPOINT})",
+        help=f"progress file (default: {DEFAULT_CHECKPOINT} in $PROSTUDIO_STATE_DIR, else "
+        "$XDG_STATE_HOME/prostudio, else ~/.local/state/prostudio)",
+    )
+    parser.add_argument(
+        "--source-password-file", type=Path, help="file whose first line is the source password"
+    )
+    parser.add_argument(
+        "--target-password-file", type=Path, help="file whose first line is the target password"
     )
     parser.add_argument(
         "--follow",
@@ -145,15 +169,36 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="after the copy, apply the source's live changes until SIGTERM/SIGINT/SIGHUP, "
         "then drain and verify",
     )
+    parser.add_argument(
+        "--preflight",
+        action="store_true",
+        help="only check that the target can take the source's data (reachable, engine and "
+        "version, memory, policy); write nothing; exit 0, or 1 with the reason",
+    )
+    parser.add_argument(
+        "--accept-source-reset",
+        action="store_true",
+        help="with --follow, mirror a source that restarted or lost its keys (by default the "
+        "follow stops and the target keeps its keys)",
+    )
     parser.add_argument("--source-ca", type=Path, help="CA bundle to trust for a rediss:// source")
     parser.add_argument("--target-ca", type=Path, help="CA bundle to trust for a rediss:// target")
     parser.add_argument(
-        "--scan-count", type=int, default=3000, help="keys per SCAN batch (default 3000)"
+        "--scan-count",
+        type=int,
+        default=3000,
+        help=f"keys per SCAN batch, 1 to {MAX_SCAN_COUNT} (default 3000)",
     )
     parser.add_argument(
-        "--sample-size", type=int, default=10_000, help="keys checked by --verify sample"
+        "--sample-size",
+        type=int,
+        default=10_000,
+        help=f"keys checked by --verify sample, 1 to {MAX_SAMPLE_SIZE}",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.checkpoint is None:
+        args.checkpoint = default_checkpoint()
+    return args
 
 
 class _Progress:
@@ -192,14 +237,17 @@ def _verified(state: CopyState) -> int:
 
 
 class _Stop:
-    """The first SIGINT, SIGTERM or SIGHUP asks the run to stop at its next safe point."""
+    """The first SIGINT, SIGTERM or SIGHUP asks the run to stop at its next safe point; a
+    second one (`halted`) also ends a follow's drain and verification."""
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self.count = 0
         for number in STOP_SIGNALS:
             signal.signal(number, self._handle)
 
     def _handle(self, number: int, _frame: Any) -> None:
+        self.count += 1
         if self.signal is None:
             self.signal = number
             print(
@@ -210,19 +258,41 @@ class _Stop:
     def __call__(self) -> bool:
         return self.signal is not None
 
+    def halted(self) -> bool:
+        return self.count > 1
+
 
 def _status_line(status: dict[str, Any]) -> None:
     print(json.dumps(status, separators=(",", ":")), flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    source_endpoint = parse_endpoint("--source", args.source, "SOURCE_REDIS_PASSWORD")
-    target_endpoint = parse_endpoint("--target", args.target, "TARGET_REDIS_PASSWORD")
+def _preflight_only(copier: RedisCopier) -> int:
+    """--preflight: the copy's checks, nothing written; one JSON line naming both engines."""
+    source, target = copier.preflight(resuming=False)
+    print(json.dumps({"preflight": "ok", "source": source.name, "target": target.name}))
+    return 0
+
+
+def _stopped(args: argparse.Namespace, stop: _Stop, report: dict[str, Any]) -> int:
+    name = signal.Signals(stop.signal or signal.SIGINT).name
+    during = "while " + report["stopped_in"] if "stopped_in" in report else "during the copy"
+    print(
+        f"error: stopped by {name} {during}; progress is saved in "
+        f"{args.checkpoint}: rerun the same command with --resume to continue",
+        file=sys.stderr,
+    )
+    print(json.dumps(report, separators=(",", ":")))
+    return 128 + (stop.signal or signal.SIGINT)
+
+
+def _settings(args: argparse.Namespace) -> CopySettings:
     for option, ca_file in (("--source-ca", args.source_ca), ("--target-ca", args.target_ca)):
-        if ca_file is not None and not ca_file.is_file():
+        if ca_file is not None and not (ca_file.is_file() and os.access(ca_file, os.R_OK)):
             raise UsageError(f"{option} {ca_file} is not a readable file")
+    check_bounds("--scan-count", args.scan_count, MAX_SCAN_COUNT)
+    check_bounds("--sample-size", args.sample_size, MAX_SAMPLE_SIZE)
     try:
-        settings = CopySettings(
+        return CopySettings(
             policy=args.policy,
             verify=args.verify,
             scan_count=args.scan_count,
@@ -230,6 +300,16 @@ def run(args: argparse.Namespace) -> int:
         )
     except CopyError as error:
         raise UsageError(str(error)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    source_endpoint = parse_endpoint(
+        "--source", args.source, "SOURCE_REDIS_PASSWORD", args.source_password_file
+    )
+    target_endpoint = parse_endpoint(
+        "--target", args.target, "TARGET_REDIS_PASSWORD", args.target_password_file
+    )
+    settings = _settings(args)
     source = build_client(source_endpoint, args.source_ca)
     target = build_client(target_endpoint, args.target_ca)
     copier = RedisCopier(
@@ -239,6 +319,9 @@ def run(args: argparse.Namespace) -> int:
         source_label=source_endpoint.label,
         target_label=target_endpoint.label,
     )
+    if args.preflight:
+        return _preflight_only(copier)
+    check_checkpoint_path(args.checkpoint)
     store = FileCheckpointStore(args.checkpoint)
     store.acquire()
     progress = _Progress(sys.stderr.isatty() and not args.follow)
@@ -268,7 +351,9 @@ def run(args: argparse.Namespace) -> int:
                 target,
                 db=source_endpoint.db,
                 stop=stop,
+                halt=stop.halted,
                 status=_status_line,
+                accept_reset=args.accept_source_reset,
             )
         else:
             copier.advance(state, store, progress=progress, stop=stop)
@@ -277,14 +362,7 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
         store.release()
     if not state.done:
-        name = signal.Signals(stop.signal or signal.SIGINT).name
-        print(
-            f"error: stopped by {name} during the copy; progress is saved in "
-            f"{args.checkpoint}: rerun the same command with --resume to continue",
-            file=sys.stderr,
-        )
-        print(json.dumps(report, separators=(",", ":")))
-        return 128 + (stop.signal or signal.SIGINT)
+        return _stopped(args, stop, report)
     if not report["ok"]:
         print(
             f"error: verification failed: {report['mismatched']} mismatched key(s): "
@@ -296,14 +374,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
     try:
-        return run(args)
+        return run(parse_args(argv))
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except CopyError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (CopyError, OSError) as error:
+        text = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        where = f" ({error.filename})" if isinstance(error, OSError) and error.filename else ""
+        print(f"error: {text}{where}", file=sys.stderr)
         return EXIT_FAILED
     except RedisError as error:
         print(

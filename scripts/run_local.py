@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  curl {base}/health\n"
         f"  curl {base}/health/ready\n"
         f"  curl -i {base}/api/v1/tracks/demo/waveform?points=16\n"
-        f"  curl {base}/metrics\n"
+        f"  curl http://127.0.0.1:{topology.metrics_port}/metrics\n"
         f"  logs: {workdir / 'logs'}",
         flush=True,
     )

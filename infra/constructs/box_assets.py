@@ -21,6 +21,7 @@ TOOLS_DIR = "/opt/prostudio/tools"
 # runtime/redis_copy and the shared ones as the runtime.common package.
 TOOL_FILES = {
     "scripts/migrate_redis.py": "scripts/migrate_redis.py",
+    "scripts/cli_launch.py": "scripts/cli_launch.py",
     "runtime/redis_copy": "runtime/redis_copy",
     "runtime/common": "runtime/common",
 }

@@ -25,13 +25,14 @@ from pathlib import Path
 
 from aws_cdk import CustomResource, Duration, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.config import CUSTOM_RESOURCE_LIMIT_SECONDS
-from infra.constructs.polled_provider import Handler, add_polled_provider, log_group
+from infra.constructs.notices import grant_notices, notice_environment
+from infra.constructs.polled_provider import Handler, add_polled_provider, handler_code, log_group
 from infra.stacks.acknowledgements import BOX_STEPS, acknowledge
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "box_ops"
@@ -221,6 +222,7 @@ class BoxSteps(Construct):
         state_prefix: str,
         extra_properties: Mapping[str, str] | None = None,
         boxes_of_this_template: bool = False,
+        notice_topic: sns.ITopic | None = None,
     ) -> None:
         super().__init__(scope, id_)
         if boxes_of_this_template and not boxes.instance_ids:
@@ -288,17 +290,22 @@ class BoxSteps(Construct):
                 ],
             )
         )
+        environment = {"STATE_PARAMETER_PREFIX": state_prefix}
+        if notice_topic is not None:
+            # A notice for each start, step, failure and completion (runtime/common/notices.py).
+            grant_notices(self.role, notice_topic)
+            environment.update(notice_environment(notice_topic), NOTICE_PROCESS=title)
         polled = add_polled_provider(
             self,
             title=title,
-            code=lambda_.Code.from_asset(str(ASSET_DIR), exclude=["__pycache__", "*.pyc"]),
+            code=handler_code(ASSET_DIR),
             role=self.role,
             on_event=Handler("box_ops_handler.on_event"),
             is_complete=Handler("box_ops_handler.is_complete"),
             handler_timeout=Duration.minutes(1),
             query_interval=Duration.seconds(POLL_SECONDS),
             total_timeout=Duration.seconds(TOTAL_TIMEOUT_SECONDS),
-            environment={"STATE_PARAMETER_PREFIX": state_prefix},
+            environment=environment,
         )
         self.resource = CustomResource(
             self,

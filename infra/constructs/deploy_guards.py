@@ -1,209 +1,170 @@
-"""Guards CloudFormation enforces before any resource changes: CloudFormation Rules.
+"""Guards that stop a deploy before it changes a stateful resource.
 
-`TeardownGuard` keeps, in an SSM StringList the stack itself writes, one entry per stateful
-resource (logical ID and a digest of its create-only properties). Every deploy reads the
-entries the previous deploy recorded through an SSM-typed parameter, and its Rule asserts that
-each of them is still in this template unchanged: a deploy that would delete or replace one
-(production removed, a cache, the VPC or a subnet, a box, an EIP, the checkpoint table, a
-weighted record) is refused while the change set is created. `-c allow_teardown=<stack>`
-leaves the Rule out of that one deploy; the record is still rewritten, so the next deploy is
-guarded again.
+`TeardownGuard` is a small custom resource that every other resource of its stack depends on,
+so CloudFormation runs it first. Its properties list the stack's stateful resources as
+`LogicalId=digest` entries (infra/stateful.py: a digest changes exactly when CloudFormation
+would replace the resource). On Update CloudFormation hands it the previous deploy's entries;
+one gone or changed fails the deploy with one line, and CloudFormation rolls back before any
+other resource has changed, unless the deploy carries `-c allow_teardown=<stack>`. It reads no
+record that might not exist: a first deploy is a Create, with nothing to compare.
 
-`ExampleValuesGuard` is a Rule that always fails: the stack is built with the repository's
-example DNS values, so a deploy is refused before it touches anything.
+`ExampleValuesGuard` is a CloudFormation Rule that always fails: the stack is built with the
+repository's example DNS values, so a deploy is refused before it touches anything.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import jsii
 from aws_cdk import (
-    CfnParameter,
     CfnResource,
     CfnRule,
     CfnRuleAssertion,
+    CustomResource,
+    Duration,
     Fn,
     IStableListProducer,
-    IStableStringProducer,
     Lazy,
+    RemovalPolicy,
     Stack,
 )
-from aws_cdk import aws_ssm as ssm
-from constructs import Construct
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct, IConstruct
 
-# Create-only properties per stateful type (a change replaces the resource). A test keeps this
-# a superset of the CloudFormation schemas cfn-lint ships; a record set's name, type and set
-# identifier are documented as replacing it although its schema lists only the zone.
-STATEFUL_TYPES: dict[str, tuple[str, ...]] = {
-    "AWS::DynamoDB::Table": ("TableName", "ImportSourceSpecification"),
-    "AWS::EC2::EIP": ("Address", "IpamPoolId", "NetworkBorderGroup", "TransferAddress"),
-    "AWS::EC2::Instance": (
-        "AvailabilityZone",
-        "CpuOptions",
-        "ElasticGpuSpecifications",
-        "ElasticInferenceAccelerators",
-        "EnclaveOptions",
-        "HibernationOptions",
-        "HostResourceGroupArn",
-        "ImageId",
-        "Ipv6AddressCount",
-        "Ipv6Addresses",
-        "KeyName",
-        "LaunchTemplate",
-        "LicenseSpecifications",
-        "NetworkInterfaces",
-        "PlacementGroupName",
-        "PrivateIpAddress",
-        "SecurityGroups",
-        "SubnetId",
-    ),
-    "AWS::EC2::Subnet": (
-        "AvailabilityZone",
-        "AvailabilityZoneId",
-        "CidrBlock",
-        "Ipv4IpamPoolId",
-        "Ipv4NetmaskLength",
-        "Ipv6IpamPoolId",
-        "Ipv6Native",
-        "Ipv6NetmaskLength",
-        "OutpostArn",
-        "VpcId",
-    ),
-    "AWS::EC2::VPC": ("CidrBlock", "Ipv4IpamPoolId", "Ipv4NetmaskLength", "VpcEncryptionControl"),
-    "AWS::ElastiCache::CacheCluster": (
-        "CacheSubnetGroupName",
-        "ClusterName",
-        "Engine",
-        "NetworkType",
-        "Port",
-        "SnapshotArns",
-        "SnapshotName",
-    ),
-    "AWS::ElastiCache::ReplicationGroup": (
-        "AtRestEncryptionEnabled",
-        "CacheSubnetGroupName",
-        "DataTieringEnabled",
-        "GlobalReplicationGroupId",
-        "KmsKeyId",
-        "NetworkType",
-        "Port",
-        "PreferredCacheClusterAZs",
-        "ReplicationGroupId",
-        "SnapshotArns",
-        "SnapshotName",
-    ),
-    "AWS::Route53::RecordSet": (
-        "HostedZoneId",
-        "HostedZoneName",
-        "Name",
-        "SetIdentifier",
-        "Type",
-    ),
-}
-# What a record holds when the stack has no stateful resource (a StringList cannot be empty).
-NOTHING_STATEFUL = "none"
-DIGEST_CHARS = 12
-DISPOSABLE = "ProStudio::Disposable"
+from infra import stateful
+from infra.stacks.acknowledgements import TEARDOWN_GUARD, acknowledge
 
-
-def record_name(prefix: str, stack_name: str) -> str:
-    return f"{prefix}/guard/{stack_name}/stateful-resources"
-
-
-def entry(logical_id: str, resource_type: str, properties: dict[str, Any]) -> str:
-    """`LogicalId=digest` of the type and the create-only properties as the construct holds
-    them (CDK's camelCase names, matched to CloudFormation's regardless of case)."""
-    by_name = {key.lower(): value for key, value in properties.items()}
-    create_only = {key: by_name.get(key.lower()) for key in STATEFUL_TYPES[resource_type]}
-    text = json.dumps([resource_type, create_only], sort_keys=True, default=str)
-    return f"{logical_id}={hashlib.sha256(text.encode()).hexdigest()[:DIGEST_CHARS]}"
+ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "teardown_guard"
+RESOURCE_TYPE = "Custom::TeardownGuard"
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+HANDLER_TIMEOUT = Duration.seconds(60)
+SERVICE_TIMEOUT = Duration.minutes(5)
 
 
 def mark_disposable(resource: CfnResource, why: str) -> None:
     """Leave a stateful resource out of the teardown guard: it holds nothing that is not
     kept elsewhere (`why` says where, in the template's metadata)."""
-    resource.add_metadata(DISPOSABLE, why)
+    resource.add_metadata(stateful.DISPOSABLE, why)
 
 
-def stateful_entries(stack: Stack) -> list[str]:
-    """The stack's guarded stateful resources as record entries, sorted."""
-    entries = []
-    for node in stack.node.find_all():
-        if not isinstance(node, CfnResource) or node.cfn_resource_type not in STATEFUL_TYPES:
-            continue
-        if node.get_metadata(DISPOSABLE):
-            continue
-        properties = stack.resolve(node._cfn_properties)
-        logical_id = stack.resolve(stack.get_logical_id(node))
-        entries.append(entry(logical_id, node.cfn_resource_type, properties))
-    return sorted(entries)
+class _Resource(Mapping[str, Any]):
+    """One resource as its template will hold it; properties resolved only when read."""
+
+    def __init__(self, stack: Stack, node: CfnResource) -> None:
+        self._stack, self._node = stack, node
+        self._properties: Mapping[str, Any] | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "Type":
+            return self._node.cfn_resource_type
+        if key == "Metadata":
+            disposable = self._node.get_metadata(stateful.DISPOSABLE)
+            return {stateful.DISPOSABLE: disposable} if disposable else {}
+        if key == "Properties":
+            if self._properties is None:
+                resolved = self._stack.resolve(self._node._cfn_properties)
+                self._properties = self._node._render_properties(resolved) or {}
+            return self._properties
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("Type", "Properties", "Metadata"))
+
+    def __len__(self) -> int:
+        return 3
+
+
+def template_resources(stack: Stack, *, outside: IConstruct) -> dict[str, Mapping[str, Any]]:
+    """The stack's resources as its template will hold them, except those below `outside`."""
+    skipped = outside.node.path + "/"
+    return {
+        stack.resolve(stack.get_logical_id(node)): _Resource(stack, node)
+        for node in stack.node.find_all()
+        if isinstance(node, CfnResource)
+        and not node.node.path.startswith(skipped)
+        and Stack.of(node) is stack
+    }
 
 
 @jsii.implements(IStableListProducer)
-class _Allowed:
-    def __init__(self, stack: Stack) -> None:
-        self._stack = stack
+class _Entries:
+    def __init__(self, guard: Construct) -> None:
+        self._guard = guard
 
     def produce(self) -> list[str]:
-        return [*stateful_entries(self._stack), NOTHING_STATEFUL]
-
-
-@jsii.implements(IStableStringProducer)
-class _Record:
-    def __init__(self, stack: Stack) -> None:
-        self._stack = stack
-
-    def produce(self) -> str:
-        return ",".join(stateful_entries(self._stack)) or NOTHING_STATEFUL
+        return stateful.entries(template_resources(Stack.of(self._guard), outside=self._guard))
 
 
 class TeardownGuard(Construct):
-    """Refuses a deploy that deletes or replaces a stateful resource the last deploy recorded,
-    unless `confirmed` (the operator's `-c allow_teardown=<stack>` for this one deploy)."""
+    """Refuses a deploy that deletes or replaces a stateful resource the last deploy held,
+    unless `confirmed` (the operator's `-c allow_teardown=<stack>` for this one deploy).
 
-    def __init__(
-        self, scope: Construct, id_: str, *, confirmed: bool, parameter_prefix: str
-    ) -> None:
+    Build it last in its stack: every resource built before it waits for it. (Resources CDK
+    adds while it synthesizes, such as the boxes' launch template, hold nothing; the boxes
+    that launch from them wait.)"""
+
+    def __init__(self, scope: Construct, id_: str, *, confirmed: bool) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
-        name = record_name(parameter_prefix, stack.stack_name)
-        ssm.CfnParameter(
+        log_group = logs.LogGroup(
             self,
-            "Record",
-            name=name,
-            type="StringList",
-            value=Lazy.string(_Record(stack)),
-            description="Stateful resources of the last deploy; read by the teardown guard",
+            "Logs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=RemovalPolicy.DESTROY,
         )
-        self.rule: CfnRule | None = None
-        if confirmed:
-            return
-        deployed = CfnParameter(
+        role = iam.Role(
             self,
-            "Deployed",
-            type="AWS::SSM::Parameter::Value<List<String>>",
-            default=name,
-            description="The stateful resources the last deploy recorded (teardown guard)",
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Teardown guard: reads its own stack's status, writes its log group",
         )
-        self.rule = CfnRule(
+        log_group.grant_write(role)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudformation:DescribeStacks"], resources=[stack.stack_id]
+            )
+        )
+        self.function = lambda_.Function(
             self,
-            "Rule",
-            assertions=[
-                CfnRuleAssertion(
-                    assert_=Fn.condition_each_member_in(
-                        deployed.value_as_list, Lazy.list(_Allowed(stack))
-                    ),
-                    assert_description=(
-                        f"This deploy would delete or replace a stateful resource of "
-                        f"{stack.stack_name} recorded in {name}. Review it with make diff; "
-                        f"to go ahead, deploy once with -c allow_teardown={stack.stack_name}"
-                    ),
-                )
-            ],
+            "Handler",
+            runtime=RUNTIME,
+            code=lambda_.Code.from_asset(str(ASSET_DIR), exclude=["__pycache__", "*.pyc"]),
+            handler="teardown_guard_handler.on_event",
+            role=role,
+            timeout=HANDLER_TIMEOUT,
+            memory_size=128,
+            log_group=log_group,
+            description=f"Teardown guard of {stack.stack_name}",
         )
+        self.resource = CustomResource(
+            self,
+            "Resource",
+            service_token=self.function.function_arn,
+            resource_type=RESOURCE_TYPE,
+            service_timeout=SERVICE_TIMEOUT,
+            properties={
+                "Stack": stack.stack_name,
+                "Stateful": Lazy.list(_Entries(self)),
+                "Confirmed": "true" if confirmed else "false",
+            },
+        )
+        self.confirmed = confirmed
+        guard = self.resource.node.default_child
+        assert isinstance(guard, CfnResource)
+        own = self.node.path + "/"
+        for node in stack.node.find_all():
+            if (
+                isinstance(node, CfnResource)
+                and Stack.of(node) is stack
+                and not node.node.path.startswith(own)
+            ):
+                node.add_resource_dependency(guard)
+        acknowledge(self, TEARDOWN_GUARD)
 
 
 class ExampleValuesGuard(Construct):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -46,9 +48,10 @@ class FargateService(Construct):
     """Fargate tasks in the app subnets (no public IP), forwarded to by the load balancer.
 
     Deployments keep 100% of the desired tasks healthy and may run 200%; the circuit
-    breaker rolls a failing deployment back. REDIS_HOST and REDIS_AUTH_TOKEN reach the
-    container as ECS secrets (an SSM parameter and a Secrets Manager secret), so neither
-    appears as a plain value in the task definition.
+    breaker rolls back a deployment whose tasks fail to start, and `roll_back_on` adds
+    deployment alarms that roll back one whose tasks start and then misbehave. REDIS_HOST
+    and REDIS_AUTH_TOKEN reach the container as ECS secrets (an SSM parameter and a Secrets
+    Manager secret), so neither appears as a plain value in the task definition.
     """
 
     def __init__(
@@ -169,3 +172,14 @@ class FargateService(Construct):
             target_group=self.target_group,
         )
         self.connections = self.service.connections
+
+    def roll_back_on(self, alarms: Sequence[cloudwatch.IAlarm]) -> None:
+        """ECS deployment alarms: a deployment during which any of `alarms` goes to ALARM
+        (while it runs and for the bake time after its tasks are steady) rolls back to the
+        previous task definition, alongside the circuit breaker. The alarms must not watch
+        the service itself (ECS's own metrics by ServiceName): the service's template would
+        then name alarms that name the service, a cycle."""
+        self.service.enable_deployment_alarms(
+            [alarm.alarm_name for alarm in alarms],
+            behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM,
+        )

@@ -12,7 +12,7 @@ from infra.parameters import Names
 
 class Handoff(Construct):
     """The old Redis (the data copy's source), the security group that Redis admits for
-    the migration Lambdas, and the zero-cost entry point (the "old" weighted record)."""
+    the migration Lambdas, and the boxes the cutover switches."""
 
     def __init__(self, scope: Construct, id_: str, *, vpc: ec2.IVpc, names: Names) -> None:
         super().__init__(scope, id_)
@@ -46,13 +46,6 @@ class Handoff(Construct):
     def publish_boxes(self, *, instance_ids: list[str], security_group_id: str) -> None:
         self._put("BoxIdsParam", self._names.box_instance_ids, ",".join(instance_ids))
         self._put("BoxSecurityGroupParam", self._names.box_security_group, security_group_id)
-
-    def publish_entry_ip(self, ip: str) -> None:
-        self._put("EntryIpParam", self._names.old_entry_ip, ip)
-
-    def publish_entry_alias(self, *, dns_name: str, hosted_zone_id: str) -> None:
-        self._put("EntryDnsParam", self._names.old_entry_dns_name, dns_name)
-        self._put("EntryZoneParam", self._names.old_entry_hosted_zone_id, hosted_zone_id)
 
     def _put(self, id_: str, name: str, value: str) -> None:
         ssm.StringParameter(self, id_, parameter_name=name, string_value=value)

@@ -301,6 +301,12 @@ class Monitoring(Construct):
         )
         return dashboard
 
+    def show(self, title: str, alarms: Sequence[cloudwatch.IAlarm]) -> None:
+        """A row of the dashboard for alarms built elsewhere."""
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title=title, alarms=list(alarms), width=24)
+        )
+
     @staticmethod
     def _graphs(
         panels: Sequence[tuple[str, cloudwatch.Alarm]],

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.constructs.box_steps import Boxes, BoxScript, BoxStep, BoxSteps, Parameter
@@ -64,6 +65,7 @@ class RedisCutover(Construct):
         new: RedisEndpoint,
         generation: int,
         state_prefix: str,
+        notice_topic: sns.ITopic | None = None,
     ) -> None:
         super().__init__(scope, id_)
         env = {
@@ -122,6 +124,7 @@ class RedisCutover(Construct):
             apply=apply,
             revert=revert,
             extra_properties={"Generation": str(generation)},
+            notice_topic=notice_topic,
         )
         self.resource = self.steps.resource
 

@@ -19,6 +19,7 @@ from aws_cdk import (
 )
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config import (
@@ -27,6 +28,7 @@ from infra.config import (
     SHIFT_POLL_SECONDS,
     validate_schedule,
 )
+from infra.constructs.notices import grant_notices, notice_environment
 from infra.constructs.polled_provider import Handler, add_polled_provider, handler_code
 from infra.stacks.acknowledgements import TRAFFIC_SHIFT, acknowledge
 
@@ -54,7 +56,9 @@ class TrafficShift(Construct):
     """Walks the `new_set_id` record of `record_name` to `target_weight` percent (old gets the
     rest) in `step`-point steps, soaking `interval_seconds` each, gated by `alarms`, the new
     record's Route53 health check and an optional `health_url`. Delete puts all traffic back
-    on old. Make it depend on the records it shifts so it is deleted before them.
+    on old. Make it depend on the records it shifts so it is deleted before them. At every
+    poll it reads the operator's control record (pause, resume, promote, abort), and it
+    publishes a notice of each state change to `notice_topic` and EventBridge.
     """
 
     def __init__(
@@ -73,6 +77,7 @@ class TrafficShift(Construct):
         health_url: str | None,
         use_health_check: bool = True,
         rollback_to: str = "healthy",
+        notice_topic: sns.ITopic | None = None,
     ) -> None:
         super().__init__(scope, id_)
         if rollback_to not in ROLLBACK_CHOICES:
@@ -126,9 +131,14 @@ class TrafficShift(Construct):
         if use_health_check:
             self.role.add_to_policy(
                 iam.PolicyStatement(
-                    actions=["route53:GetHealthCheckStatus"],
+                    actions=["route53:GetHealthCheck", "route53:GetHealthCheckStatus"],
                     resources=[self._health_check_arn],
                 )
+            )
+            # A calculated or alarm-following check is read from Route53's HealthCheckStatus
+            # metric; GetMetricStatistics has no resource-level permissions.
+            self.role.add_to_policy(
+                iam.PolicyStatement(actions=["cloudwatch:GetMetricStatistics"], resources=["*"])
             )
         self.reads_composite_alarms = any(
             isinstance(alarm, cloudwatch.CompositeAlarm) for alarm in alarms
@@ -146,6 +156,9 @@ class TrafficShift(Construct):
                 )
             )
 
+        self.publishes_notices = notice_topic is not None
+        if notice_topic is not None:
+            grant_notices(self.role, notice_topic)
         polled = add_polled_provider(
             self,
             title="Route53 weighted traffic shift",
@@ -156,6 +169,7 @@ class TrafficShift(Construct):
             handler_timeout=HANDLER_TIMEOUT,
             query_interval=Duration.seconds(SHIFT_POLL_SECONDS),
             total_timeout=Duration.seconds(self.total_timeout_seconds),
+            environment=notice_environment(notice_topic) if notice_topic is not None else None,
         )
         self.on_event, self.is_complete = polled.on_event, polled.is_complete
         self.provider, self.framework_roles = polled.provider, polled.framework_roles
@@ -177,6 +191,9 @@ class TrafficShift(Construct):
                 "HealthUrl": health_url or "",
                 "UseHealthCheck": "true" if use_health_check else "false",
                 "RollbackTo": rollback_to,
+                # The shift fails with its own reason (a pause held too long) before the
+                # Provider's timeout does.
+                "TimeoutSeconds": str(self.total_timeout_seconds),
             },
         )
         acknowledge(self, TRAFFIC_SHIFT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
@@ -124,7 +124,9 @@ class WebHosts(Construct):
             for index in range(count)
         ]
         self.elastic_ip = ec2.CfnEIP(self, "ElasticIp", domain="vpc")
-        ec2.CfnEIPAssociation(
+        # The address users may have published: a stack deletion keeps it (release it by hand).
+        self.elastic_ip.apply_removal_policy(RemovalPolicy.RETAIN)
+        self.elastic_ip_association = ec2.CfnEIPAssociation(
             self,
             "ElasticIpAssociation",
             allocation_id=self.elastic_ip.attr_allocation_id,
@@ -237,6 +239,21 @@ class WebHosts(Construct):
     def allow_web_from(self, peer: ec2.IConnectable, ports: tuple[int, ...], why: str) -> None:
         for port in ports:
             self.connections.allow_from(peer, ec2.Port.tcp(port), why)
+
+    def open_to_internet(self, port: int, why: str) -> ec2.CfnSecurityGroupIngress:
+        """`port` open to anyone, as a rule of its own rather than inline in the group: removed
+        from the template, CloudFormation deletes it in its cleanup phase, after every update of
+        the deploy (the public record moving off the box among them)."""
+        return ec2.CfnSecurityGroupIngress(
+            self,
+            "PublicWeb",
+            group_id=self.security_group.security_group_id,
+            ip_protocol="tcp",
+            cidr_ip="0.0.0.0/0",
+            from_port=port,
+            to_port=port,
+            description=why,
+        )
 
     def allow_redis_from(self, client: ec2.IConnectable, why: str) -> None:
         self.connections.allow_from(client, ec2.Port.tcp(LOCAL_REDIS_PORT), why)

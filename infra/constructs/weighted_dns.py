@@ -1,4 +1,10 @@
-"""The public name as two weighted records: "old" (zero-cost entry) and "new" (production)."""
+"""The public name as two weighted records, each in the stack that owns the entry it points at.
+
+"old" lives in ZeroCostStack beside the zero-cost entry (the box's Elastic IP, or the zero-cost
+ALB), so turning an increment on or off moves the record in the same deploy that moves the
+entry. "new" lives in ProdStack beside the production ALB. Each stack imports the hosted zone
+from the committed settings (`public_zone`); neither reads the other's record or entry.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,10 @@ from dataclasses import dataclass
 
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_route53 as route53
-from aws_cdk import aws_ssm as ssm
-from constructs import Construct
+from constructs import Construct, IDependable
 
 from infra import parameters
-from infra.parameters import Names
+from infra.config import DnsSettings
 
 OLD = parameters.OLD_SET_ID
 NEW = parameters.NEW_SET_ID
@@ -19,6 +24,10 @@ INITIAL_OLD_WEIGHT = 100
 INITIAL_NEW_WEIGHT = 0
 # Shifted records must expire quickly; alias records have no TTL of their own.
 RECORD_TTL_SECONDS = 60
+# Construct ids: the records' logical IDs (DnsOldRecord..., DnsNewRecord...) are pinned.
+DNS_ID = "Dns"
+OLD_RECORD_ID = "OldRecord"
+NEW_RECORD_ID = "NewRecord"
 
 
 @dataclass(frozen=True)
@@ -29,42 +38,49 @@ class AliasEntry:
     hosted_zone_id: str
 
 
-class WeightedDns(Construct):
-    """The "old" record exists in every phase (so rolling production back never removes the
-    name); `add_new` adds the "new" one at phase 3.
+def public_zone(scope: Construct, dns: DnsSettings) -> route53.IHostedZone:
+    """The hosted zone of the public name, as the committed settings name it."""
+    return route53.HostedZone.from_hosted_zone_attributes(
+        scope, "Zone", hosted_zone_id=dns.hosted_zone_id, zone_name=dns.zone_name
+    )
 
-    Both records are created with weights 100/0 and those numbers never change in the
-    template. CloudFormation rewrites a record only when its template properties change,
+
+class WeightedDns(Construct):
+    """One stack's weighted record of the public name.
+
+    Records are created with weights 100 ("old") and 0 ("new") and those numbers never change
+    in the template. CloudFormation rewrites a record only when its template properties change,
     so weights set later by the traffic shift survive every ordinary deploy.
     """
 
     def __init__(
-        self,
-        scope: Construct,
-        id_: str,
-        *,
-        zone: route53.IHostedZone,
-        domain_name: str,
-        old_entry_is_alias: bool,
-        names: Names,
+        self, scope: Construct, id_: str, *, zone: route53.IHostedZone, domain_name: str
     ) -> None:
         super().__init__(scope, id_)
-        self._names = names
         self.domain_name = domain_name
         self.zone = zone
-        self.old_record = self._record(
-            "OldRecord",
-            OLD,
-            INITIAL_OLD_WEIGHT,
-            alias=self._old_alias() if old_entry_is_alias else None,
-            address=None if old_entry_is_alias else self._read(names.old_entry_ip),
-        )
+        self.old_record: route53.CfnRecordSet | None = None
         self.new_record: route53.CfnRecordSet | None = None
 
-    def add_new(self, load_balancer: elbv2.IApplicationLoadBalancer) -> route53.CfnRecordSet:
-        """The production record, by alias to its load balancer, created at weight 0."""
+    def add_old(
+        self, *, alias: AliasEntry | None, address: str | None, after: list[IDependable]
+    ) -> route53.CfnRecordSet:
+        """The zero-cost entry's record: by alias to its ALB, or an A record of the box's
+        address. It changes only once everything in `after` (the path that admits the
+        internet to the entry) is in place."""
+        self.old_record = self._record(
+            OLD_RECORD_ID, OLD, INITIAL_OLD_WEIGHT, alias=alias, address=address
+        )
+        self.old_record.node.add_dependency(*after)
+        return self.old_record
+
+    def add_new(
+        self, load_balancer: elbv2.IApplicationLoadBalancer, *, after: list[IDependable]
+    ) -> route53.CfnRecordSet:
+        """The production record, by alias to its load balancer, created at weight 0 once
+        everything in `after` (the listener and the service behind it) is in place."""
         self.new_record = self._record(
-            "NewRecord",
+            NEW_RECORD_ID,
             NEW,
             INITIAL_NEW_WEIGHT,
             alias=AliasEntry(
@@ -73,16 +89,8 @@ class WeightedDns(Construct):
             ),
             address=None,
         )
+        self.new_record.node.add_dependency(*after)
         return self.new_record
-
-    def _old_alias(self) -> AliasEntry:
-        return AliasEntry(
-            dns_name=self._read(self._names.old_entry_dns_name),
-            hosted_zone_id=self._read(self._names.old_entry_hosted_zone_id),
-        )
-
-    def _read(self, name: str) -> str:
-        return ssm.StringParameter.value_for_string_parameter(self, name)
 
     def _record(
         self,

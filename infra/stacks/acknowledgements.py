@@ -65,11 +65,11 @@ ZERO_COST: tuple[Accepted, ...] = (
         "boxes to the ProStudio/Box namespace.",
     ),
     Accepted(
-        "Web/SecurityGroup/Resource",
+        "Web/PublicWeb",
         "AwsSolutions-EC23",
         "Without the ALB increment the box is the public web server: port 80 must be open "
-        "to the internet. With the ALB on, the box admits the ALB only.",
-        when=lambda stack: not stack.settings.zero_cost.alb,
+        "to the internet (this rule exists only then). With the ALB on, the box admits the "
+        "ALB only.",
     ),
     Accepted(
         _AGENT_POLICY,
@@ -136,11 +136,10 @@ ZERO_COST: tuple[Accepted, ...] = (
         for box in ("Box", "Box2")
     ),
     Accepted(
-        "Web/SecurityGroup/Resource",
+        "Web/PublicWeb",
         "checkov::CKV_AWS_260",
         "Without the ALB increment the box itself serves the site over HTTP: port 80 must "
-        "stay open to the internet.",
-        when=lambda stack: not stack.settings.zero_cost.alb,
+        "stay open to the internet (this rule exists only then).",
     ),
     *(
         Accepted(
@@ -198,13 +197,6 @@ PROD: tuple[Accepted, ...] = (
         "The restore drill proves a snapshot restores and verifies; one node is enough for "
         "that, and production's three-node Multi-AZ group is untouched.",
         when=_drill,
-    ),
-    Accepted(
-        "Dns/OldRecord",
-        "CloudFormation-Validate::E3023",
-        "The box's Elastic IP is an SSM parameter resolved at deploy time; the validator reads "
-        "the parameter's default, which is its name, not the address it holds.",
-        when=lambda stack: not stack.settings.zero_cost.alb,
     ),
     Accepted(
         "Cache/AuthToken/Resource",
@@ -383,13 +375,15 @@ BOX_STEPS: tuple[Accepted, ...] = (
         for check, reason in (
             (
                 "checkov::CKV_AWS_117",
-                "The box-steps handlers call only the SSM API; outside the VPC they need no "
-                "NAT gateway or interface endpoints, and they never touch Redis.",
+                "The box-steps handlers call only the SSM API (and, for the cutover, SNS and "
+                "EventBridge to publish its notices); outside the VPC they need no NAT gateway "
+                "or interface endpoints, and they never touch Redis.",
             ),
             (
                 "checkov::CKV_AWS_173",
-                "The only variable is the prefix of the handler's progress parameters, not a "
-                "secret.",
+                "The variables are the prefix of the handler's progress parameters and, for "
+                "the cutover, the notice topic's ARN, the event bus name and a title: none is "
+                "a secret.",
             ),
         )
     ),
@@ -407,22 +401,33 @@ TRAFFIC_SHIFT: tuple[Accepted, ...] = (
         _SHIFT_POLICY,
         "AwsSolutions-IAM5[Resource::arn:{partition}:route53:::healthcheck/*]",
         "The health gate reads the HealthCheckId attached to the new record at run time; "
-        "GetHealthCheckStatus is read-only.",
+        "GetHealthCheck and GetHealthCheckStatus are read-only.",
         when=lambda shift: shift.uses_health_check,
     ),
     Accepted(
         _SHIFT_POLICY,
         "AwsSolutions-IAM5[Resource::*]",
-        "cloudwatch:DescribeAlarms returns composite alarms only when the permission is "
-        "scoped to *; the statement grants that one read-only action.",
-        when=lambda shift: shift.reads_composite_alarms,
+        "Read-only CloudWatch actions that accept no narrower resource: GetMetricStatistics "
+        "(the new record's Route53 HealthCheckStatus, when the health check is a gate) and "
+        "DescribeAlarms, which returns composite alarms only when scoped to * (when a gate "
+        "alarm is composite).",
+        when=lambda shift: shift.uses_health_check or shift.reads_composite_alarms,
     ),
     *(
         Accepted(
             f"{handler}/Resource",
             "checkov::CKV_AWS_117",
-            "The shift handlers call only the Route53 and CloudWatch APIs; outside the VPC they "
-            "need no NAT gateway or interface endpoints.",
+            "The shift handlers call only the Route53, CloudWatch, SNS and EventBridge APIs; "
+            "outside the VPC they need no NAT gateway or interface endpoints.",
+        )
+        for handler in ("OnEvent", "IsComplete")
+    ),
+    *(
+        Accepted(
+            f"{handler}/Resource",
+            "checkov::CKV_AWS_173",
+            "The variables are the notice topic's ARN and the event bus name: not secrets.",
+            when=lambda shift: shift.publishes_notices,
         )
         for handler in ("OnEvent", "IsComplete")
     ),
@@ -448,6 +453,35 @@ LOAD_BALANCER: tuple[Accepted, ...] = (
     ),
 )
 
+TEARDOWN_GUARD: tuple[Accepted, ...] = (
+    Accepted("Handler/Resource", "AwsSolutions-L1", _RUNTIME),
+    Accepted(
+        "Handler/Resource",
+        "checkov::CKV_AWS_115",
+        "Lambda refuses any reservation that leaves an account under 10 unreserved (a new "
+        "account's whole limit), which would fail the first deploy; CloudFormation calls the "
+        "guard once per deploy.",
+    ),
+    Accepted(
+        "Handler/Resource",
+        "checkov::CKV_AWS_116",
+        "CloudFormation waits for the guard's answer (at most its 5-minute service timeout) and "
+        "fails the deploy without one; the stack event is the record, there is nothing to "
+        "replay later.",
+    ),
+    Accepted(
+        "Handler/Resource",
+        "checkov::CKV_AWS_117",
+        "It calls only the CloudFormation API and CloudFormation's response URL; in the VPC, "
+        "which has no NAT gateway, it could reach neither.",
+    ),
+    Accepted(
+        "Logs/Resource",
+        "checkov::CKV_AWS_158",
+        "The guard logs logical IDs and its verdict only; a customer-managed key would add a "
+        "monthly fee to a stack that below phase 3 holds nothing else.",
+    ),
+)
 REGISTRY: dict[str, tuple[Accepted, ...]] = {
     "ZERO_COST": ZERO_COST,
     "PROD": PROD,
@@ -455,6 +489,7 @@ REGISTRY: dict[str, tuple[Accepted, ...]] = {
     "TRAFFIC_SHIFT": TRAFFIC_SHIFT,
     "BOX_STEPS": BOX_STEPS,
     "LOAD_BALANCER": LOAD_BALANCER,
+    "TEARDOWN_GUARD": TEARDOWN_GUARD,
 }
 
 

@@ -1,9 +1,10 @@
 """ProdStack: the production topology (ALB -> ECS Fargate -> ElastiCache), built at phase 3.
 
-Below phase 3 it holds an SSM parameter recording the phase and, when a hosted zone is
-configured, the "old" weighted record of the public name (kept in every phase so that rolling
-production back never removes the name). It finds the zero-cost stack's VPC, old Redis and
-entry point through SSM parameters, never through CloudFormation exports.
+Below phase 3 it holds only an SSM parameter recording the phase. At phase 3 it adds the "new"
+weighted record of the public name; the "old" one lives in ZeroCostStack beside the entry it
+points at, so rolling production back never touches it. It finds the zero-cost stack's VPC,
+old Redis and boxes through SSM parameters, never through CloudFormation exports, and deploys
+after ZeroCostStack (a declared stack dependency, app.py).
 """
 
 from __future__ import annotations
@@ -16,13 +17,18 @@ from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.config import ZERO_COST_STACK, Settings
+from infra.constructs.alarm_health_check import (
+    AlarmHealthCheck,
+    EndpointProbe,
+    InsufficientData,
+)
 from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.egress import Egress
+from infra.constructs.failover_alarms import FailoverAlarms
 from infra.constructs.fargate_service import Capacity, FargateService
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.monitoring import Monitoring, RedisNodes
@@ -33,10 +39,12 @@ from infra.constructs.redis_endpoint import RedisEndpoint
 from infra.constructs.shared_network import SharedNetwork
 from infra.constructs.traffic_shift import TrafficShift
 from infra.constructs.web_hosts import SERVICE_DIR
-from infra.constructs.weighted_dns import NEW, OLD, WeightedDns
+from infra.constructs.weighted_dns import DNS_ID, NEW, OLD, WeightedDns, public_zone
 from infra.stacks.acknowledgements import PROD, acknowledge
 
 CACHE_SNAPSHOT_RETENTION_DAYS = 7
+# The service's readiness: 200 once it answers and reaches its Redis.
+READY_PATH = "/health/ready"
 IMAGE_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".pytest_cache", "*.rdb"]
 # Graviton: Fargate on ARM64 is 20% cheaper, and the image's base and wheels are multi-arch.
 # Kept equal to fargate_service.CPU_ARCHITECTURE.
@@ -54,31 +62,20 @@ class ProdStack(Stack):
             parameter_name=names.prod_phase,
             string_value=str(settings.phase),
         )
-        self.dns: WeightedDns | None = None
-        if settings.dns.has_zone:
-            zone = route53.HostedZone.from_hosted_zone_attributes(
-                self,
-                "Zone",
-                hosted_zone_id=settings.dns.hosted_zone_id,
-                zone_name=settings.dns.zone_name,
+        if settings.prod_enabled:
+            self._production(
+                settings,
+                WeightedDns(
+                    self,
+                    DNS_ID,
+                    zone=public_zone(self, settings.dns),
+                    domain_name=settings.dns.domain_name,
+                ),
             )
-            self.dns = WeightedDns(
-                self,
-                "Dns",
-                zone=zone,
-                domain_name=settings.dns.domain_name,
-                old_entry_is_alias=settings.zero_cost.alb,
-                names=names,
-            )
-        if settings.prod_enabled and self.dns:
-            self._production(settings, self.dns)
-        if self.dns and settings.dns.example_values:
-            ExampleValuesGuard(self, "ExampleValuesGuard", values=settings.dns.example_values)
+            if settings.dns.example_values:
+                ExampleValuesGuard(self, "ExampleValuesGuard", values=settings.dns.example_values)
         self.teardown_guard = TeardownGuard(
-            self,
-            "TeardownGuard",
-            confirmed=id_ in settings.allow_teardown,
-            parameter_prefix=names.prefix,
+            self, "TeardownGuard", confirmed=id_ in settings.allow_teardown
         )
         acknowledge(self, PROD)
 
@@ -167,7 +164,8 @@ class ProdStack(Stack):
         clients: list[ec2.IConnectable] = [self.service.service, self.network.migration_clients]
         self.cache.allow_from(clients, "Service tasks and migration clients")
         egress.allow_from([*clients, self.network.boxes], "Clients of AWS APIs in the VPC")
-        dns.add_new(self.load_balancer.alb)
+        # The record appears once the path behind it admits traffic: listener, tasks' rules.
+        new_record = dns.add_new(self.load_balancer.alb, after=[self.load_balancer, self.service])
 
         self.monitoring = Monitoring(
             self,
@@ -182,6 +180,26 @@ class ProdStack(Stack):
             alarm_email=prod.alarm_email,
             metric_namespace=settings.names.metric_namespace,
         )
+        self.service.roll_back_on(self.monitoring.gate_alarms)
+        failover = FailoverAlarms(
+            self,
+            "Failover",
+            load_balancer=self.load_balancer.alb,
+            target_group=self.service.target_group,
+            topic=self.monitoring.topic,
+        )
+        self.monitoring.show("Failover (the new record's Route53 health check)", failover.alarms)
+        self.health_check = AlarmHealthCheck(
+            self,
+            "NewTierHealth",
+            tier="production",
+            alarms=failover.alarms,
+            insufficient_data=InsufficientData.HEALTHY,
+            probe=EndpointProbe(
+                host=self.load_balancer.alb.load_balancer_dns_name, path=READY_PATH
+            ),
+        )
+        self.health_check.attach(new_record)
 
         cutover = None
         if prod.migrate_data:
@@ -202,7 +220,7 @@ class ProdStack(Stack):
                 interval_seconds=prod.shift.interval_seconds,
                 alarms=self.monitoring.gate_alarms,
                 health_url=None,
-                use_health_check=False,
+                notice_topic=self.monitoring.topic,
             )
             # Traffic moves only after the records, a steady service and the Redis cutover.
             shift.resource.node.add_dependency(
@@ -266,4 +284,5 @@ class ProdStack(Stack):
             ),
             generation=settings.prod.copy_generation,
             state_prefix=names.box_ops_state,
+            notice_topic=self.monitoring.topic,
         )

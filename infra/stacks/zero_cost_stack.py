@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2_targets as targets
-from aws_cdk import aws_route53 as route53
-from constructs import Construct
+from constructs import Construct, IDependable
 
 from infra.config import Settings
+from infra.constructs.alarm_health_check import AlarmHealthCheck, InsufficientData, TierHealthy
 from infra.constructs.box_alarms import BoxAlarms
 from infra.constructs.box_update import BoxUpdate
 from infra.constructs.budgets import CostAnomalyDetection, EnvironmentBudget, environment_cost
@@ -22,6 +21,7 @@ from infra.constructs.patching import Patching
 from infra.constructs.redis_cluster import RedisCluster
 from infra.constructs.redis_endpoint import RedisEndpoint
 from infra.constructs.web_hosts import WebHosts
+from infra.constructs.weighted_dns import DNS_ID, AliasEntry, WeightedDns, public_zone
 from infra.stacks.acknowledgements import ZERO_COST, acknowledge
 
 
@@ -96,7 +96,7 @@ class ZeroCostStack(Stack):
                 tls=False,
                 secret=hosts.redis_password,
             )
-        BoxAlarms(
+        box_alarms = BoxAlarms(
             self,
             "BoxAlarms",
             boxes=hosts.instances,
@@ -107,17 +107,9 @@ class ZeroCostStack(Stack):
         )
         Patching(self, "Patching", boxes=hosts.instances)
 
+        zone = public_zone(self, settings.dns) if settings.dns.has_zone else None
+        alias, address = None, None
         if flags.alb:
-            zone = (
-                route53.HostedZone.from_hosted_zone_attributes(
-                    self,
-                    "Zone",
-                    hosted_zone_id=settings.dns.hosted_zone_id,
-                    zone_name=settings.dns.zone_name,
-                )
-                if settings.dns.has_zone
-                else None
-            )
             balancer = LoadBalancer(
                 self,
                 "LoadBalancer",
@@ -138,23 +130,37 @@ class ZeroCostStack(Stack):
                 targets=[targets.InstanceTarget(box, 80) for box in hosts.instances],
             )
             hosts.allow_web_from(balancer.alb, (80,), "HTTP from the load balancer only")
-            handoff.publish_entry_alias(
+            alias = AliasEntry(
                 dns_name=balancer.alb.load_balancer_dns_name,
                 hosted_zone_id=balancer.alb.load_balancer_canonical_hosted_zone_id,
             )
+            entry_path: list[IDependable] = [balancer, hosts.security_group]
             CfnOutput(self, "LoadBalancerDns", value=balancer.alb.load_balancer_dns_name)
         else:
             # nginx on the box serves HTTP only; HTTPS needs the ALB's certificate.
-            hosts.allow_web_from(ec2.Peer.any_ipv4(), (80,), "Public web traffic to the box")
-            handoff.publish_entry_ip(hosts.elastic_ip.ref)
+            address = hosts.elastic_ip.ref
+            entry_path = [
+                hosts.open_to_internet(80, "Public web traffic to the box"),
+                hosts.elastic_ip_association,
+            ]
+        if zone and settings.dns.publishes_name:
+            old_record = WeightedDns(
+                self, DNS_ID, zone=zone, domain_name=settings.dns.domain_name
+            ).add_old(alias=alias, address=address, after=entry_path)
+            if settings.prod_enabled:
+                # Beside production's record, the old tier's takes its share when a box fails:
+                # it is healthy while any box answers /health, and a box that stops reporting
+                # counts as failed (as its alarm treats missing data).
+                AlarmHealthCheck(
+                    self,
+                    "OldTierHealth",
+                    tier="old",
+                    alarms=box_alarms.health_alarms,
+                    insufficient_data=InsufficientData.UNHEALTHY,
+                    healthy_when=TierHealthy.ANY,
+                ).attach(old_record)
         if flags.alb and settings.dns.example_values:
             ExampleValuesGuard(self, "ExampleValuesGuard", values=settings.dns.example_values)
-        self.teardown_guard = TeardownGuard(
-            self,
-            "TeardownGuard",
-            confirmed=id_ in settings.allow_teardown,
-            parameter_prefix=names.prefix,
-        )
         CfnOutput(self, "BoxPublicIp", value=hosts.elastic_ip.ref)
         CfnOutput(self, "BoxInstanceId", value=hosts.instances[0].instance_id)
         if settings.budgets:
@@ -175,4 +181,7 @@ class ZeroCostStack(Stack):
                 monitor_name=names.anomaly_monitor,
                 subscription_name=names.anomaly_subscription,
             )
+        self.teardown_guard = TeardownGuard(
+            self, "TeardownGuard", confirmed=id_ in settings.allow_teardown
+        )
         acknowledge(self, ZERO_COST)

@@ -38,6 +38,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from runtime.common import notices
+
 PENDING = frozenset({"Pending", "InProgress", "Delayed"})
 # SSM may not know an invocation for a few seconds after SendCommand.
 UNKNOWN_INVOCATION_GRACE_SECONDS = 60
@@ -285,7 +287,24 @@ def on_event(
     LOG.info("%s: %s", event["RequestType"], [step.name for step in steps])
     if steps:
         _save(ssm, event, _send(ssm, steps[0], 0, time.time(), _output_group(event)))
+        _announce(event, "started", f"{len(steps)} steps; step 1: {steps[0].name}")
     return {"PhysicalResourceId": physical_id(event)}
+
+
+def _announce(event: dict[str, Any], change: str, message: str) -> None:
+    """A notice of this state change, when the construct asked for notices."""
+    process = os.environ.get("NOTICE_PROCESS", "box steps")
+    if event["RequestType"] == "Delete":
+        process += " (revert)"
+    notices.notify(
+        notices.Notice(
+            process=process,
+            change=change,
+            message=message,
+            key=f"{process}/{event['RequestId']}/{change}/{message[:60]}",
+            details={"operation": event["RequestType"], "request": event["RequestId"]},
+        )
+    )
 
 
 def is_complete(
@@ -295,9 +314,22 @@ def is_complete(
     now: float | None = None,
     logs: Any = None,
 ) -> dict[str, Any]:
-    ssm = ssm or _client("ssm")
-    logs = logs or _client("logs")
-    now = time.time() if now is None else now
+    try:
+        answer = _advance(
+            event,
+            ssm or _client("ssm"),
+            logs or _client("logs"),
+            time.time() if now is None else now,
+        )
+    except StepFailed as failed:
+        _announce(event, "failed", str(failed))
+        raise
+    if answer["IsComplete"] and answer["Data"]["Steps"] != "0":
+        _announce(event, "completed", f"{answer['Data']['Steps']} steps succeeded")
+    return answer
+
+
+def _advance(event: dict[str, Any], ssm: Any, logs: Any, now: float) -> dict[str, Any]:
     steps = _steps_of(event)
     if not steps:
         return {"IsComplete": True, "Data": {"Steps": "0", "LastOutput": ""}}
@@ -333,6 +365,7 @@ def is_complete(
     following = state["step"] + 1
     if following < len(steps):
         _save(ssm, event, _send(ssm, steps[following], following, now, group))
+        _announce(event, "step", f"step {following + 1}/{len(steps)}: {steps[following].name}")
         return {"IsComplete": False}
     _forget(ssm, event)
     stdout = invocation.get("StandardOutputContent") or ""

@@ -6,8 +6,10 @@
   the keys the target's own clients write, once the follow's writing connection redirects
   its `CLIENT TRACKING ... BCAST NOLOOP` here.
 
-Both answer the PING sent every PING_SECONDS; a feed silent for SILENCE_SECONDS, or closed,
-raises, and the follow resyncs.
+Both answer the PING sent every PING_SECONDS; a feed that leaves a PING unanswered for
+SILENCE_SECONDS, or closes, raises, and the follow resyncs. Silence is judged only after
+reading what has arrived, so a caller busy elsewhere for a while (a reconciliation, a long
+batch) never takes its own pause for a lost feed.
 """
 
 from __future__ import annotations
@@ -60,16 +62,17 @@ class Subscription:
         """Keys named by the messages that arrive within `timeout`; raises when lost."""
         if self._link is None:
             raise RedisConnectionError("the subscription is closed")
-        now = time.monotonic()
-        if now - self._heard > SILENCE_SECONDS:
-            raise RedisTimeoutError(f"the subscription did not answer PING in {SILENCE_SECONDS} s")
-        if now - self._pinged > PING_SECONDS:
-            self._link.send(pack(b"PING"))
-            self._pinged = now
         keys = []
         for reply in self._link.arrived(timeout):
             self._heard = time.monotonic()
             keys += self._keys(reply)
+        now = time.monotonic()
+        unanswered = self._pinged > self._heard
+        if unanswered and now - self._pinged > SILENCE_SECONDS:
+            raise RedisTimeoutError(f"the subscription did not answer PING in {SILENCE_SECONDS} s")
+        if not unanswered and now - self._pinged > PING_SECONDS:
+            self._link.send(pack(b"PING"))
+            self._pinged = now
         return keys
 
 

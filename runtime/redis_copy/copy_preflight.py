@@ -3,7 +3,8 @@ change feed. Each failure is a PreconditionError whose message names the fix.
 
 DUMP payloads end with the RDB version of the engine that wrote them, and RESTORE rejects a
 payload newer than its own engine's. Redis and Valkey share RDB versions up to 11 (Redis
-7.2); Redis 7.4 and later write 12, which Valkey 7.2 and 8.x do not read. The source's
+7.2); Redis 7.4 and later write 12, which Valkey 7.2 and 8.x do not read; Valkey 9 writes
+80, which no Redis and no earlier Valkey reads. The source's
 version is read from one of its own payloads, so an engine missing from the table below is
 still judged by what it writes. Valkey reports `server_name:valkey` and `valkey_version` in
 INFO server, next to a `redis_version` that stays at 7.2.4 for client compatibility.
@@ -24,7 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 REDIS_RDB_BY_RELEASE = {
     (2, 6): 6, (3, 2): 7, (4, 0): 8, (5, 0): 9, (7, 0): 10, (7, 2): 11, (7, 4): 12,
 }  # fmt: skip
-VALKEY_RDB_BY_RELEASE = {(7, 2): 11}
+VALKEY_RDB_BY_RELEASE = {(7, 2): 11, (9, 0): 80}
 # The classes a follow needs: generic, string, list, set, hash, zset, stream, expired,
 # evicted (the `A` alias), on the keyspace channel (`K`).
 NOTIFY_CLASSES = "g$lshzxte"
@@ -166,6 +167,10 @@ def check_preconditions(
     if target.maxmemory:
         needed = int(source.dataset_bytes * settings.memory_margin)
         free = target.maxmemory - target.used_memory
+        if settings.policy == "replace":
+            # The target's keys are overwritten by the source's (a revert onto the old Redis
+            # that holds the same keys): their memory is freed as the copy goes.
+            free += target.dataset_bytes
         if needed > free:
             sizes = (
                 f"the source's {_mib(source.dataset_bytes)} of data "

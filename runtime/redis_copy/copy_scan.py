@@ -94,3 +94,34 @@ def read_fetch(link: Link, count: int) -> tuple[int, list[bytes | None], list[in
         if isinstance(reply, ResponseError):
             raise CopyError(f"redis refused TIME/PTTL/DUMP: {reply}")
     return time_ms(replies[0]), replies[1 + count :], replies[1 : 1 + count]
+
+
+class KeyStream:
+    """SCAN batches of key names only, with the next SCAN always in flight."""
+
+    def __init__(self, link: Link, cursor: int, count: int) -> None:
+        self._link = link
+        self._count = b"%d" % count
+        self.exhausted = False
+        self._inflight = True
+        link.send(self._scan(cursor))
+
+    def _scan(self, cursor: int) -> bytes:
+        return pack(b"SCAN", b"%d" % cursor, b"COUNT", self._count)
+
+    def next_keys(self) -> tuple[list[bytes], int]:
+        """The next batch's keys and the cursor after it (0 at the end)."""
+        cursor, keys = self._link.read(1)[0]
+        self._inflight = False
+        next_cursor = int(cursor)
+        if next_cursor == 0:
+            self.exhausted = True
+        else:
+            self._link.send(self._scan(next_cursor))
+            self._inflight = True
+        return list(keys), next_cursor
+
+    def drain(self) -> None:
+        if self._inflight:
+            self._link.read(1)
+            self._inflight = False

@@ -14,11 +14,15 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 import redis
-from copy_scan import Batch, SourceStream, fetch
+from copy_digest import existing, read_value_digests, request_value_digests
+from copy_scan import Batch, KeyStream, read_fetch
 from copy_state import CheckpointStore, CopyError, CopySettings, CopyState, ProgressCallback
-from copy_wire import Link, one_per_key, pack, wire
+from copy_wire import Link, fetch_request, pack, wire
 
 EXPIRED = "expired"
+# A DUMP payload ends with the RDB version that wrote it (2 bytes) and a CRC64 (8 bytes): equal
+# bodies are equal values whichever engine wrote them.
+PAYLOAD_TRAILER = 10
 Commit = Callable[[CopyState, CheckpointStore], None]
 
 
@@ -90,15 +94,15 @@ class Verifier:
         """One phase's scan from its cursor (on its own link, as the next batch is always in
         flight); True when stopped before its end."""
         from_target = state.phase == "verify-target"
-        stream = SourceStream(scanned, state.verify_cursor, self.settings.scan_count)
+        stream = KeyStream(scanned, state.verify_cursor, self.settings.scan_count)
         since_commit = 0
         while True:
-            batch = stream.next_batch()
+            keys, next_cursor = stream.next_keys()
             if from_target:
-                self._check_target_keys(source, target, batch.keys, state)
+                self._check_target_keys(source, target, keys, state)
             else:
-                self._check_source_keys(source, target, batch, state)
-            state.verify_cursor = batch.next_cursor
+                self._check_source_keys(source, target, keys, state)
+            state.verify_cursor = next_cursor
             since_commit += 1
             if progress:
                 progress(state)
@@ -118,14 +122,14 @@ class Verifier:
         size = self.settings.sample_size
         keys = _random_keys(source, size)
         if keys:
-            self._check_source_keys(source, target, fetch(source, keys), state)
+            self._check_source_keys(source, target, keys, state)
         self._check_target_keys(source, target, _random_keys(target, size), state)
 
     def _check_source_keys(
-        self, source: Link, target: Link, batch: Batch, state: CopyState
+        self, source: Link, target: Link, keys: list[bytes], state: CopyState
     ) -> None:
         counts = state.verification
-        reasons = self.differences(target, batch)
+        reasons = self.quick_differences(source, target, keys)
         written = self._written_on_target
         suspects = [
             key
@@ -135,7 +139,7 @@ class Verifier:
         if suspects:
             if self._settle:
                 self._settle()
-            reasons.update(self.differences(target, fetch(source, suspects)))
+            reasons.update(self.quick_differences(source, target, suspects))
         for reason in reasons.values():
             if reason == EXPIRED:
                 counts.expired += 1
@@ -170,33 +174,59 @@ class Verifier:
         else:
             state.verification.mismatch(key, reason)
 
-    def differences(self, target: Link, batch: Batch) -> dict[bytes, str | None]:
-        """Each key's difference: None when the same, EXPIRED when gone from the source."""
-        keys = batch.keys
+    def quick_differences(
+        self, source: Link, target: Link, keys: list[bytes]
+    ) -> dict[bytes, str | None]:
+        """Each key's difference: None when the same, EXPIRED when gone from the source.
+
+        Both servers read the batch (TIME, PTTLs, DUMPs) at once. Payload bodies that differ
+        (their trailers, the RDB version and CRC, always differ between engines) are compared
+        again by logical-value digests on the servers (copy_digest), and only keys that still
+        differ are read whole."""
         if not keys:
             return {}
-        there = fetch(target, keys)
+        source.send(fetch_request(keys))
+        target.send(fetch_request(keys))
+        mine = _batch(keys, source)
+        theirs = _batch(keys, target)
         tolerance = self.settings.ttl_tolerance_ms
-        target_ms = there.source_ms - self.offset_ms
+        target_ms = theirs.source_ms - self.offset_ms
         result: dict[bytes, str | None] = {}
         suspects: list[bytes] = []
         for index, key in enumerate(keys):
-            source_payload, source_pttl = batch.payloads[index], batch.pttls[index]
-            target_payload, target_pttl = there.payloads[index], there.pttls[index]
+            source_payload, source_pttl = mine.payloads[index], mine.pttls[index]
+            target_payload, target_pttl = theirs.payloads[index], theirs.pttls[index]
             if source_payload is None or source_pttl == -2:
                 result[key] = EXPIRED
             elif target_payload is None or target_pttl == -2:
                 result[key] = EXPIRED if 0 <= source_pttl <= tolerance else "missing on target"
             else:
                 reason = ttl_difference(
-                    batch.source_ms, source_pttl, target_ms, target_pttl, tolerance
+                    mine.source_ms, source_pttl, target_ms, target_pttl, tolerance
                 )
                 result[key] = reason
-                if reason is None and source_payload != target_payload:
-                    # Same value, other bytes: e.g. a hashtable-encoded set iterates differently.
+                if (
+                    reason is None
+                    and source_payload[:-PAYLOAD_TRAILER] != target_payload[:-PAYLOAD_TRAILER]
+                ):
                     suspects.append(key)
-        result.update(value_differences(self._source, self._target, suspects))
+        if suspects:
+            request_value_digests(source, suspects)
+            request_value_digests(target, suspects)
+            by_value = zip(read_value_digests(source), read_value_digests(target), strict=True)
+            still = [
+                key
+                for key, (ours, copied) in zip(suspects, by_value, strict=True)
+                if ours is None or ours != copied
+            ]
+            result.update(value_differences(self._source, self._target, still))
         return result
+
+
+def _batch(keys: list[bytes], link: Link) -> Batch:
+    batch = Batch(next_cursor=0, keys=keys)
+    batch.source_ms, batch.payloads, batch.pttls = read_fetch(link, len(keys))
+    return batch
 
 
 def _random_keys(link: Link, count: int) -> list[bytes]:
@@ -206,10 +236,7 @@ def _random_keys(link: Link, count: int) -> list[bytes]:
 
 def absent(link: Link, keys: list[bytes]) -> list[bytes]:
     """The keys that do not exist on the link's server."""
-    if not keys:
-        return []
-    link.send(one_per_key(b"EXISTS", keys))
-    return [key for key, exists in zip(keys, link.read(len(keys)), strict=True) if not exists]
+    return [key for key, exists in zip(keys, existing(link, keys), strict=True) if not exists]
 
 
 def ttl_difference(

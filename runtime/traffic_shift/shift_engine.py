@@ -20,14 +20,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+from shift_control import ABORT, PAUSE, PROMOTE, Decision, decision_for, read_decision
 from shift_health import (
     HEALTHY,
+    STATUS_METRIC_TYPES,
     Verdict,
     alarm_verdict,
     check_url,
+    health_check_type,
     health_check_verdict,
     probe_verdict,
     require_alarms,
+    status_metric_verdict,
 )
 from shift_records import (
     MAX_WEIGHT,
@@ -49,14 +54,32 @@ SYNC_TIMEOUT_SECONDS = 60
 # How often a running shift is polled (health gates are read on every poll).
 POLL_SECONDS = 10
 STALE_LOCK_SECONDS = 2 * 3600
+# The longest soak per step (as the shift_interval flag allows): a longer one would hold the
+# lock for days.
+MAX_INTERVAL_SECONDS = 3600
+# A shift with a deadline (the custom resource's time) fails this long before it, so its own
+# one-line reason, not the Provider's timeout, is what CloudFormation shows.
+DEADLINE_MARGIN_SECONDS = 2 * POLL_SECONDS
+# The state changes a shift reports (Progress.notice, ShiftFailed.change).
+STARTED, STEPPED, PAUSED, RESUMED, PROMOTED = "started", "step", "paused", "resumed", "promoted"
+COMPLETED, ROLLED_BACK, ABORTED, FAILED = "completed", "rolled back", "aborted", "failed"
 ROLLBACK_TO_HEALTHY = "healthy"
 ROLLBACK_TO_OLD = "old"
 
 __all__ = [
+    "ABORTED",
+    "COMPLETED",
+    "FAILED",
+    "PAUSED",
     "POLL_SECONDS",
+    "PROMOTED",
+    "RESUMED",
     "ROLLBACK_TO_HEALTHY",
     "ROLLBACK_TO_OLD",
+    "ROLLED_BACK",
     "STALE_LOCK_SECONDS",
+    "STARTED",
+    "STEPPED",
     "SYNC_TIMEOUT_SECONDS",
     "LockHeld",
     "LockLost",
@@ -74,12 +97,16 @@ __all__ = [
 
 
 class ShiftFailed(Exception):
-    """The shift stopped after it had changed weights; they were put back as `message` says."""
+    """The shift stopped after it had changed weights; they were put back as `message` says.
+    `change` is the state change it reports: rolled back, aborted or failed."""
 
-    def __init__(self, message: str, old_weight: int, new_weight: int) -> None:
+    def __init__(
+        self, message: str, old_weight: int, new_weight: int, change: str = ROLLED_BACK
+    ) -> None:
         super().__init__(message)
         self.old_weight = old_weight
         self.new_weight = new_weight
+        self.change = change
 
 
 @dataclass(frozen=True)
@@ -98,6 +125,8 @@ class ShiftRequest:
     use_health_check: bool = True
     rollback_to: str = ROLLBACK_TO_HEALTHY
     step_toward_old: int | None = None
+    # Seconds the whole shift may take from its start (the custom resource's time), or None.
+    deadline_seconds: int | None = None
 
     @property
     def has_gates(self) -> bool:
@@ -114,6 +143,10 @@ class ShiftContext:
     sleep: Callable[[float], Any] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
     probe: Callable[[str], Verdict] = probe_verdict
+    # Who an operator's decision is from (STS GetCallerIdentity); only the CLI sets it.
+    sts: Any | None = None
+    # CloudWatch in us-east-1, where Route53 publishes its HealthCheckStatus metric.
+    route53_metrics: Any | None = None
 
     def call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
         return call_with_retry(method, sleep=self.sleep, rng=self.rng, **kwargs)
@@ -127,7 +160,8 @@ class ShiftContext:
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a shift stands after a call; `wait_seconds` says when polling again is useful."""
+    """Where a shift stands after a call; `wait_seconds` says when polling again is useful.
+    `notice` names the state change this call made (empty when it made none), once."""
 
     done: bool
     kind: str
@@ -135,6 +169,7 @@ class Progress:
     old_weight: int
     new_weight: int
     wait_seconds: float = 0.0
+    notice: str = ""
 
 
 def _weights(new_weight: int) -> str:
@@ -160,23 +195,36 @@ def validate_request(request: ShiftRequest) -> None:
     for label, step in (("step", request.step), ("step toward old", request.step_toward_old)):
         if step is not None and not 1 <= step <= MAX_WEIGHT:
             raise ShiftError(f"{label} {step} is outside 1..100")
-    if request.interval_seconds < 0:
-        raise ShiftError(f"interval {request.interval_seconds}s is negative")
+    if not 0 <= request.interval_seconds <= MAX_INTERVAL_SECONDS:
+        raise ShiftError(
+            f"interval {request.interval_seconds}s is outside 0 to {MAX_INTERVAL_SECONDS}s"
+        )
     if request.rollback_to not in {ROLLBACK_TO_HEALTHY, ROLLBACK_TO_OLD}:
         raise ShiftError(f"rollback target {request.rollback_to!r} is not 'healthy' or 'old'")
     if request.health_url:
         check_url(request.health_url)
 
 
-def describe_lock(state: LockState, now: int) -> str:
+def describe_lock(state: LockState, now: int, request: ShiftRequest | None = None) -> str:
     age = max(0, now - state.started)
     text = (
         f"held by {state.owner} (run {state.run}, started {age}s ago, "
         f"{_weights(state.weight)}, heading to new {state.target})"
     )
+    abort = abort_command(request)
     if age > STALE_LOCK_SECONDS:
-        return text + "; it looks stale: break it with `scripts/shift_traffic.py abort`"
-    return text + "; wait for it to finish or stop it with `scripts/shift_traffic.py abort`"
+        return text + f"; it looks stale: break it with `{abort}`"
+    return text + f"; wait for it to finish or stop it with `{abort}`"
+
+
+def abort_command(request: ShiftRequest | None) -> str:
+    """The installed command that stops this name's shift, as an operator types it."""
+    if request is None:
+        return "shift-traffic abort --zone-id ZONE --name NAME"
+    return (
+        f"shift-traffic abort --zone-id {request.zone_id} --name {request.name} "
+        f"--old-id {request.old_id} --new-id {request.new_id}"
+    )
 
 
 def start(
@@ -214,9 +262,8 @@ def start(
     previous: Lock | None = None
     if lock is not None:
         if not (take_over and lock.state.owner == owner):
-            raise LockHeld(
-                f"{records.name} is already being shifted: " + describe_lock(lock.state, now)
-            )
+            held = describe_lock(lock.state, now, request)
+            raise LockHeld(f"{records.name} is already being shifted: {held}")
         previous = lock
     if distance == 0:
         if previous is not None:
@@ -247,6 +294,7 @@ def start(
         f"shifting {records.name}: {_weights(current)} -> {_weights(request.target)} in {steps} "
         f"step(s) of {state.step}, {pace}",
         *pair.weights,
+        notice=STARTED,
     )
 
 
@@ -254,7 +302,7 @@ def check_gates(request: ShiftRequest, ctx: ShiftContext, pair: RecordPair) -> V
     """The first failing gate, or HEALTHY."""
     health_check_id = pair.new.raw.get("HealthCheckId")
     if request.use_health_check and health_check_id:
-        verdict = health_check_verdict(ctx.route53, str(health_check_id), ctx.call)
+        verdict = route53_health_verdict(ctx, str(health_check_id))
         if not verdict.healthy:
             return verdict
     if request.alarms:
@@ -266,6 +314,18 @@ def check_gates(request: ShiftRequest, ctx: ShiftContext, pair: RecordPair) -> V
     if request.health_url:
         return ctx.probe(request.health_url)
     return HEALTHY
+
+
+def route53_health_verdict(ctx: ShiftContext, health_check_id: str) -> Verdict:
+    try:
+        kind = health_check_type(ctx.route53, health_check_id, ctx.call)
+    except (ClientError, BotoCoreError) as error:
+        return Verdict(False, f"health check {health_check_id} cannot be read: {error}")
+    if kind not in STATUS_METRIC_TYPES:
+        return health_check_verdict(ctx.route53, health_check_id, ctx.call)
+    if ctx.route53_metrics is None:
+        return Verdict(False, f"no us-east-1 CloudWatch client to read {health_check_id}")
+    return status_metric_verdict(ctx.route53_metrics, health_check_id, ctx.call, ctx.clock())
 
 
 def _rollback(
@@ -311,15 +371,115 @@ def advance(request: ShiftRequest, ctx: ShiftContext, run_id: str) -> Progress:
             f"weights changed outside the shift (expected {_weights(state.weight)}); "
             "left them as found and released the lock",
             *pair.weights,
+            change=FAILED,
         )
     now = ctx.now()
+    decision = decision_for(records, state.run)
+    if decision is not None and decision.decision == ABORT:
+        raise _abort(records, lock, pair, decision)
     if state.rising and request.has_gates:
         verdict = check_gates(request, ctx, pair)
         if not verdict.healthy:
             raise _rollback(request, records, lock, pair, f"unhealthy: {verdict.reason}")
+    if request.deadline_seconds and now - state.started >= (
+        request.deadline_seconds - DEADLINE_MARGIN_SECONDS
+    ):
+        raise _out_of_time(request, records, lock, pair, now)
+    changed = _follow_decision(records, lock, pair, decision, now)
+    if changed is not None:
+        return changed
     if state.phase == "sync":
         return _wait_in_sync(request, records, lock, pair, now)
+    if state.paused:
+        return _holding(state, pair, now)
     return _soak_or_step(request, records, lock, pair, now)
+
+
+def _follow_decision(
+    records: Route53Records, lock: Lock, pair: RecordPair, decision: Decision | None, now: int
+) -> Progress | None:
+    """Apply a pause, resume or promote not yet applied (one lock write, one notice)."""
+    state = lock.state
+    wanted = decision.decision if decision else None
+    by = decision.by if decision else "the control record's removal"
+    if wanted == PAUSE and not state.paused:
+        records.write(lock, state.evolve(paused=now), comment=f"traffic shift {state.run}: pause")
+        return Progress(
+            False,
+            PAUSED,
+            f"paused by {by}: holding {_weights(state.weight)}",
+            *pair.weights,
+            wait_seconds=POLL_SECONDS,
+            notice=PAUSED,
+        )
+    if wanted == PAUSE or not (state.paused or (wanted == PROMOTE and not state.promoted)):
+        return None
+    # The soak continues where the pause held it: the paused time does not count.
+    held = now - max(state.paused, state.since) if state.paused else 0
+    promote = wanted == PROMOTE
+    resumed = state.evolve(
+        paused=0, promoted=state.promoted or promote, since=state.since + max(0, held)
+    )
+    action = "promote" if promote else "resume"
+    records.write(lock, resumed, comment=f"traffic shift {state.run}: {action}")
+    what = "promoted (remaining soaks skipped)" if promote else "resumed"
+    if promote and state.paused:
+        what = "resumed and promoted (remaining soaks skipped)"
+    return Progress(
+        False,
+        PROMOTED if promote else RESUMED,
+        f"{what} by {by} at {_weights(state.weight)}",
+        *pair.weights,
+        notice=PROMOTED if promote else RESUMED,
+    )
+
+
+def _holding(state: LockState, pair: RecordPair, now: int) -> Progress:
+    return Progress(
+        False,
+        PAUSED,
+        f"paused for {max(0, now - state.paused)}s: holding {_weights(state.weight)}",
+        *pair.weights,
+        wait_seconds=POLL_SECONDS,
+    )
+
+
+def _abort(
+    records: Route53Records, lock: Lock, pair: RecordPair, decision: Decision
+) -> ShiftFailed:
+    """Walk back at once to where the shift started (a walk toward old stays where it is),
+    release the lock, and fail the shift."""
+    state = lock.state
+    back_to = state.origin if state.rising else pair.new.weight
+    changed = pair.new.weight != back_to
+    records.write(
+        lock,
+        None,
+        pair if changed else None,
+        back_to,
+        comment=f"traffic shift {state.run}: aborted by {decision.by}",
+    )
+    where = "walked back to" if changed else "left at"
+    return ShiftFailed(
+        f"aborted by {decision.by}; {where} {_weights(back_to)}",
+        MAX_WEIGHT - back_to,
+        back_to,
+        change=ABORTED,
+    )
+
+
+def _out_of_time(
+    request: ShiftRequest, records: Route53Records, lock: Lock, pair: RecordPair, now: int
+) -> ShiftFailed:
+    state = lock.state
+    why = f"the shift's time ran out ({request.deadline_seconds}s"
+    if state.paused:
+        paused_by = read_decision(records)
+        who = f" by {paused_by.by}" if paused_by and paused_by.decision == PAUSE else ""
+        why += f", paused{who} for {now - state.paused}s"
+    failed = _rollback(request, records, lock, pair, why + ")")
+    failed.change = FAILED
+    return failed
 
 
 def _wait_in_sync(
@@ -349,8 +509,9 @@ def _wait_in_sync(
             *pair.weights,
             wait_seconds=POLL_SECONDS,
         )
-    if not state.rising:
-        # Toward old nothing is gated, so nothing is soaked: step on (or finish) at once.
+    if not state.rising or (state.promoted and not state.paused):
+        # Toward old nothing is gated, and a promoted shift skips its soaks: step on (or
+        # finish) at once.
         return _soak_or_step(request, records, lock, pair, now)
     records.write(
         lock,
@@ -370,7 +531,7 @@ def _soak_or_step(
     request: ShiftRequest, records: Route53Records, lock: Lock, pair: RecordPair, now: int
 ) -> Progress:
     state = lock.state
-    remaining = state.since + state.interval - now if state.rising else 0
+    remaining = state.since + state.interval - now if state.rising and not state.promoted else 0
     if remaining > 0:
         return Progress(
             False,
@@ -381,7 +542,9 @@ def _soak_or_step(
         )
     if state.weight == state.target:
         records.write(lock, None, comment=f"traffic shift {state.run}: done")
-        return Progress(True, "done", f"done: {_weights(state.weight)}", *pair.weights)
+        return Progress(
+            True, "done", f"done: {_weights(state.weight)}", *pair.weights, notice=COMPLETED
+        )
     next_weight = (
         min(state.weight + state.step, state.target)
         if state.rising
@@ -407,6 +570,7 @@ def _soak_or_step(
         MAX_WEIGHT - next_weight,
         next_weight,
         wait_seconds=POLL_SECONDS,
+        notice=STEPPED,
     )
 
 
@@ -457,6 +621,15 @@ def status(request: ShiftRequest, ctx: ShiftContext) -> dict[str, Any]:
             "step": state.step,
             "interval_seconds": state.interval,
             "last_healthy_new_weight": state.healthy,
+            "paused_seconds": max(0, ctx.now() - state.paused) if state.paused else None,
+            "promoted": state.promoted,
+        }
+    decision = read_decision(records)
+    control = None
+    if decision is not None:
+        control = {
+            **decision.as_dict(),
+            "applies": lock is not None and decision.run == lock.state.run,
         }
     return {
         "zone_id": request.zone_id,
@@ -464,6 +637,7 @@ def status(request: ShiftRequest, ctx: ShiftContext) -> dict[str, Any]:
         "old": {"set_id": request.old_id, "weight": pair.old.weight},
         "new": {"set_id": request.new_id, "weight": pair.new.weight},
         "shift": shift,
+        "control": control,
     }
 
 

@@ -13,21 +13,27 @@ import re
 from typing import Any
 
 from shift_engine import (
+    FAILED,
     ROLLBACK_TO_HEALTHY,
+    LockLost,
     ShiftContext,
     ShiftError,
+    ShiftFailed,
     ShiftRequest,
     advance,
     start,
 )
 from shift_records import MAX_WEIGHT, Route53Records
 
-from runtime.common import aws
+from runtime.common import aws, notices
 from runtime.common import properties as cfn_properties
 from runtime.common.json_logs import lambda_logger
 
 _STACK_NAME = re.compile(r":stack/([^/]+)/")
 LOG = lambda_logger("traffic_shift")
+PROCESS = "traffic shift"
+# Route53 publishes its health checks' metrics in us-east-1 only.
+ROUTE53_METRICS_REGION = "us-east-1"
 # shift_retry's backoff is the one retry layer: botocore makes a single attempt.
 SINGLE_ATTEMPT = 1
 
@@ -36,6 +42,9 @@ def _clients() -> ShiftContext:
     return ShiftContext(
         route53=aws.client("route53", botocore_attempts=SINGLE_ATTEMPT),
         cloudwatch=aws.client("cloudwatch", botocore_attempts=SINGLE_ATTEMPT),
+        route53_metrics=aws.client(
+            "cloudwatch", botocore_attempts=SINGLE_ATTEMPT, region_name=ROUTE53_METRICS_REGION
+        ),
     )
 
 
@@ -70,6 +79,9 @@ def request_from(properties: dict[str, Any]) -> ShiftRequest:
         use_health_check=str(properties.get("UseHealthCheck", "true")).lower() == "true",
         rollback_to=str(properties.get("RollbackTo") or ROLLBACK_TO_HEALTHY),
         step_toward_old=MAX_WEIGHT,
+        deadline_seconds=_int(properties, "TimeoutSeconds")
+        if "TimeoutSeconds" in properties
+        else None,
     )
 
 
@@ -107,6 +119,14 @@ def handle_event(event: dict[str, Any], ctx: ShiftContext) -> dict[str, Any]:
     else:
         request = request_from(properties)
     progress = start(request, ctx, run_id=event["RequestId"], owner=owner_of(event), take_over=True)
+    announce(
+        request,
+        event,
+        change=progress.notice,
+        message=progress.message,
+        new_weight=progress.new_weight,
+        ctx=ctx,
+    )
     resource_id = (
         event["PhysicalResourceId"] if request_type == "Delete" else physical_id(properties)
     )
@@ -127,9 +147,31 @@ def check_event(event: dict[str, Any], ctx: ShiftContext) -> dict[str, Any]:
             return {"IsComplete": True}
     else:
         request = request_from(properties)
-    progress = advance(request, ctx, event["RequestId"])
+    try:
+        progress = advance(request, ctx, event["RequestId"])
+    except ShiftFailed as failed:
+        announce(
+            request,
+            event,
+            change=failed.change,
+            message=str(failed),
+            new_weight=failed.new_weight,
+            ctx=ctx,
+        )
+        raise
+    except LockLost as lost:
+        announce(request, event, change=FAILED, message=str(lost), new_weight=None, ctx=ctx)
+        raise
     # The Lambda's log is how a deploy is followed.
     LOG.info(progress.message, done=progress.done)
+    announce(
+        request,
+        event,
+        change=progress.notice,
+        message=progress.message,
+        new_weight=progress.new_weight,
+        ctx=ctx,
+    )
     if not progress.done:
         return {"IsComplete": False}
     return {
@@ -146,3 +188,34 @@ def on_event(event: dict[str, Any], _context: Any) -> dict[str, Any]:
 def is_complete(event: dict[str, Any], _context: Any) -> dict[str, Any]:
     """Provider `isComplete`: one phase of the shift per poll; raises after a rollback."""
     return check_event(event, _clients())
+
+
+def announce(
+    request: ShiftRequest,
+    event: dict[str, Any],
+    *,
+    change: str,
+    message: str,
+    new_weight: int | None,
+    ctx: ShiftContext,
+) -> None:
+    """One notice for a state change the engine reported (nothing for a poll that made none)."""
+    if not change:
+        return
+    run = str(event["RequestId"])
+    where = "" if new_weight is None else f"new {new_weight}"
+    notices.notify(
+        notices.Notice(
+            process=PROCESS,
+            change=change,
+            message=f"{request.name}: {message}",
+            key=f"traffic-shift/{run}/{change}/{where or '-'}/{ctx.now()}",
+            details={
+                "record": request.name,
+                "target_new_weight": request.target,
+                "new_weight": "unknown" if new_weight is None else new_weight,
+                "operation": f"{event['RequestType']} {event.get('LogicalResourceId', '')}",
+                "run": run,
+            },
+        )
+    )

@@ -99,6 +99,9 @@ class LockState:
     weight: int
     healthy: int
     change: str = "-"
+    # When an operator's pause took hold (0: not paused), and whether the run was promoted.
+    paused: int = 0
+    promoted: bool = False
 
     def encode(self) -> str:
         fields = {
@@ -116,6 +119,8 @@ class LockState:
             "weight": self.weight,
             "healthy": self.healthy,
             "change": self.change,
+            "paused": self.paused,
+            "promoted": int(self.promoted),
         }
         text = " ".join(f"{key}={value}" for key, value in fields.items())
         chunks = [text[i : i + TXT_STRING_LIMIT] for i in range(0, len(text), TXT_STRING_LIMIT)]
@@ -140,6 +145,8 @@ class LockState:
                 weight=int(fields["weight"]),
                 healthy=int(fields["healthy"]),
                 change=fields.get("change", "-"),
+                paused=int(fields.get("paused", "0")),
+                promoted=fields.get("promoted", "0") == "1",
             )
         except (KeyError, ValueError):
             raise ShiftError(
@@ -236,6 +243,17 @@ class Route53Records:
                 values = [item["Value"] for item in record.get("ResourceRecords", [])]
                 return Lock(record=record, state=LockState.decode("".join(values)))
         return None
+
+    def read_txt(self, name: str) -> str | None:
+        """The joined values of the TXT record `name`, or None when there is none."""
+        for record in self._list_name(normalize_name(name)):
+            if record["Type"] == "TXT":
+                return "".join(item["Value"] for item in record.get("ResourceRecords", []))
+        return None
+
+    def upsert_txt(self, name: str, value: str, ttl: int, comment: str) -> str:
+        record = {"Name": name, "Type": "TXT", "TTL": ttl, "ResourceRecords": [{"Value": value}]}
+        return self._submit([{"Action": "UPSERT", "ResourceRecordSet": record}], comment)
 
     def lock_record(self, state: LockState) -> dict[str, Any]:
         return {

@@ -5,6 +5,11 @@ Every (scaled) minute the bridge reads the ALB stand-in's access log and probes 
 CloudWatch, and evaluates the three gate alarms the Monitoring construct defines (same
 thresholds, 3 of 5 datapoints, missing data not breaching), setting each alarm's state.
 moto stores alarm states but does not evaluate alarms; this is that evaluation.
+
+It also evaluates production's failover alarms (infra/constructs/failover_alarms.py), which the
+rehearsal's Route53 health check follows: 5xx counts and unhealthy targets, every one of the
+last FAILOVER_PERIODS periods breaching. A count per minute shrinks with the time scale, so
+the 5xx threshold is scaled with it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,13 @@ ALARM_P99 = "prostudio-rehearsal-P99Latency"
 ALARM_5XX = "prostudio-rehearsal-ServerErrorRate"
 ALARM_UNHEALTHY = "prostudio-rehearsal-UnhealthyTargets"
 GATE_ALARMS = (ALARM_P99, ALARM_5XX, ALARM_UNHEALTHY)
+FAILOVER_PERIODS, SERVER_ERRORS_PER_MINUTE = constants(
+    "infra/constructs/failover_alarms.py", "FAILOVER_PERIODS", "SERVER_ERRORS_PER_MINUTE"
+)
+FAILOVER_TARGET_5XX = "prostudio-rehearsal-FailoverTargetErrors"
+FAILOVER_ELB_5XX = "prostudio-rehearsal-FailoverLoadBalancerErrors"
+FAILOVER_UNHEALTHY = "prostudio-rehearsal-FailoverUnhealthyTargets"
+FAILOVER_ALARMS = (FAILOVER_TARGET_5XX, FAILOVER_ELB_5XX, FAILOVER_UNHEALTHY)
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,13 @@ class Period:
             ALARM_P99: None if self.p99 is None else self.p99 > P99_LATENCY_SECONDS,
             ALARM_5XX: None if error_rate is None else error_rate > SERVER_ERROR_PERCENT,
             ALARM_UNHEALTHY: self.unhealthy > 0,
+        }
+
+    def failover_breaches(self, errors_per_period: float) -> dict[str, bool]:
+        return {
+            FAILOVER_TARGET_5XX: self.target_5xx > errors_per_period,
+            FAILOVER_ELB_5XX: self.elb_5xx > errors_per_period,
+            FAILOVER_UNHEALTHY: self.unhealthy > 0,
         }
 
 
@@ -76,6 +95,7 @@ class AlarmBridge:
         self.access_log = access_log
         self.probe_targets = probe_targets
         self.period_seconds = PERIOD_SECONDS / time_scale
+        self.errors_per_period = SERVER_ERRORS_PER_MINUTE / time_scale
         self.clock = clock
         self.offset = 0
         self.history: deque[Period] = deque(maxlen=EVALUATION_PERIODS)
@@ -85,7 +105,7 @@ class AlarmBridge:
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
     def create_alarms(self) -> None:
-        for name in GATE_ALARMS:
+        for name in GATE_ALARMS + FAILOVER_ALARMS:
             self.cloudwatch.put_metric_alarm(
                 AlarmName=name,
                 Namespace=NAMESPACE,
@@ -166,8 +186,22 @@ class AlarmBridge:
                 StateValue=states[name],
                 StateReason=f"{breaching} of the last {len(self.history)} datapoints breaching",
             )
+        recent = list(self.history)[-FAILOVER_PERIODS:]
+        for name in FAILOVER_ALARMS:
+            breaching = len(recent) == FAILOVER_PERIODS and all(
+                period.failover_breaches(self.errors_per_period)[name] for period in recent
+            )
+            states[name] = "ALARM" if breaching else "OK"
+            self.cloudwatch.set_alarm_state(
+                AlarmName=name,
+                StateValue=states[name],
+                StateReason=f"breaching in all of the last {FAILOVER_PERIODS} periods: {breaching}",
+            )
         self.states.append((self.clock(), states))
         return states
 
     def all_ok(self) -> bool:
         return bool(self.states) and all(v == "OK" for v in self.states[-1][1].values())
+
+    def state(self, name: str) -> str:
+        return self.states[-1][1].get(name, "INSUFFICIENT_DATA") if self.states else "OK"

@@ -1,17 +1,24 @@
 """The public name in moto's Route53, as WeightedDns builds it, and a client-side resolver.
 
 "old" is an A record with the box's address (TTL 60 s); "new" is an alias to the load
-balancer's name. Both start at weights 100/0. The resolver answers as a client's resolver
-does: one weighted choice among the records with a non-zero weight, cached for the TTL
-(divided by the rehearsal's time scale).
+balancer's name and carries production's health check, which follows the failover alarms
+(CLOUDWATCH_METRIC checks combined by a CALCULATED one, as AlarmHealthCheck builds it). Both
+start at weights 100/0. The resolver answers as Route53 does with health checks: one weighted
+choice among the healthy records with a non-zero weight; when none is healthy, among the
+healthy weight-0 records; when no record is healthy, as if all were. Each client caches the
+answer for the TTL (divided by the rehearsal's time scale). moto keeps health checks but not
+their alarm configuration, so the stand-in keeps that itself (`HealthChecks`), reads the
+alarms' states from moto's CloudWatch, where the alarm bridge sets them, and runs the HTTPS
+probe of the load balancer on the scaled clock.
 """
 
 from __future__ import annotations
 
+import http.client
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from infra.parameters import NEW_SET_ID as NEW
@@ -26,9 +33,101 @@ INITIAL_OLD_WEIGHT, INITIAL_NEW_WEIGHT, RECORD_TTL_SECONDS = constants(
     "RECORD_TTL_SECONDS",
 )
 
+PROBE_INTERVAL_SECONDS, PROBE_FAILURE_THRESHOLD = constants(
+    "infra/constructs/alarm_health_check.py", "PROBE_INTERVAL_SECONDS", "PROBE_FAILURE_THRESHOLD"
+)
 ZONE_NAME = "prostudio-rehearsal.test"
 DOMAIN_NAME = f"api.{ZONE_NAME}"
 ALB_NAME = f"prostudio-alb.{ZONE_NAME}"
+
+
+class EndpointProbe:
+    """Route53's HTTPS endpoint check, on the scaled clock: a GET of `path` every interval;
+    3 failures (or successes) in a row change its state. Healthy on 2xx or 3xx."""
+
+    def __init__(self, address: str, port: int, path: str, interval: float) -> None:
+        self.address, self.port, self.path, self.interval = address, port, path, interval
+        self.healthy = True
+        self.streak = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=self.interval + 5)
+
+    def _loop(self) -> None:
+        while not self.stopped.wait(self.interval):
+            self.observe(self._answers())
+
+    def _answers(self) -> bool:
+        connection = http.client.HTTPConnection(self.address, self.port, timeout=2.0)
+        try:
+            connection.request("GET", self.path)
+            return 200 <= connection.getresponse().status < 400
+        except OSError:
+            return False
+        finally:
+            connection.close()
+
+    def observe(self, answered: bool) -> None:
+        self.streak = self.streak + 1 if answered != self.healthy else 0
+        if self.streak >= PROBE_FAILURE_THRESHOLD:
+            self.healthy, self.streak = answered, 0
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """A health check as Route53 evaluates it: following one alarm, an endpoint `probe`, or
+    `children` of which at least `threshold` must be healthy."""
+
+    alarm: str = ""
+    insufficient_data_healthy: bool = True
+    children: tuple[str, ...] = ()
+    threshold: int = 0
+    probe: EndpointProbe | None = None
+
+
+@dataclass
+class HealthChecks:
+    """Health checks by id, evaluated against CloudWatch's alarm states."""
+
+    cloudwatch: Any
+    checks: dict[str, HealthCheck] = field(default_factory=dict)
+
+    def create(self, route53: Any, check: HealthCheck) -> str:
+        config: dict[str, Any] = {"Type": "CLOUDWATCH_METRIC"}
+        if check.children:
+            config = {"Type": "CALCULATED", "ChildHealthChecks": list(check.children),
+                      "HealthThreshold": check.threshold}  # fmt: skip
+        elif check.probe is not None:
+            config = {"Type": "HTTPS", "FullyQualifiedDomainName": ALB_NAME,
+                      "ResourcePath": check.probe.path, "Port": 443}  # fmt: skip
+        created = route53.create_health_check(
+            CallerReference=f"{time.time_ns()}", HealthCheckConfig=config
+        )
+        check_id = str(created["HealthCheck"]["Id"])
+        self.checks[check_id] = check
+        return check_id
+
+    def healthy(self, check_id: str, states: dict[str, str]) -> bool:
+        check = self.checks[check_id]
+        if check.probe is not None:
+            return check.probe.healthy
+        if check.children:
+            return sum(self.healthy(child, states) for child in check.children) >= check.threshold
+        state = states.get(check.alarm, "INSUFFICIENT_DATA")
+        return state == "OK" or (state == "INSUFFICIENT_DATA" and check.insufficient_data_healthy)
+
+    def alarm_states(self) -> dict[str, str]:
+        names = sorted({check.alarm for check in self.checks.values() if check.alarm})
+        if not names:
+            return {}
+        found = self.cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]
+        return {alarm["AlarmName"]: alarm["StateValue"] for alarm in found}
 
 
 @dataclass(frozen=True)
@@ -39,7 +138,17 @@ class Zone:
     new_id: str = NEW
 
 
-def create_zone(route53: Any) -> Zone:
+def production_health_check(
+    health: HealthChecks, route53: Any, alarms: tuple[str, ...], probe: EndpointProbe
+) -> str:
+    """Production's check: healthy while every failover alarm is (no data: healthy) and the
+    probe of the load balancer's /health/ready answers."""
+    children = tuple(health.create(route53, HealthCheck(alarm=name)) for name in alarms)
+    children += (health.create(route53, HealthCheck(probe=probe)),)
+    return health.create(route53, HealthCheck(children=children, threshold=len(children)))
+
+
+def create_zone(route53: Any, new_health_check: str | None = None) -> Zone:
     """The hosted zone with the two weighted records and the load balancer's name."""
     zone_id = route53.create_hosted_zone(Name=ZONE_NAME, CallerReference=str(time.time()))[
         "HostedZone"
@@ -74,6 +183,7 @@ def create_zone(route53: Any) -> Zone:
                     "DNSName": ALB_NAME + ".",
                     "EvaluateTargetHealth": True,
                 },
+                **({"HealthCheckId": new_health_check} if new_health_check else {}),
             }
         ),
     ]
@@ -95,8 +205,16 @@ class Resolver:
     """Reads the zone from Route53 (what its name servers would answer) and picks one record
     per query by weight, as Route53 does; each client caches its answer for the TTL."""
 
-    def __init__(self, route53: Any, zone: Zone, time_scale: float, rng: random.Random) -> None:
+    def __init__(
+        self,
+        route53: Any,
+        zone: Zone,
+        time_scale: float,
+        rng: random.Random,
+        health: HealthChecks | None = None,
+    ) -> None:
         self.route53 = route53
+        self.health = health
         self.zone = zone
         self.time_scale = time_scale
         self.rng = rng
@@ -126,13 +244,35 @@ class Resolver:
             and r.get("Type") == "A"
             and "SetIdentifier" in r
         ]
-        live = [r for r in candidates if int(r["Weight"]) > 0] or candidates
+        live = self.answerable(candidates)
         with self.lock:
             chosen = self.rng.choices(live, weights=[max(1, int(r["Weight"])) for r in live])[0]
         if "AliasTarget" in chosen:
             target = chosen["AliasTarget"]["DNSName"].rstrip(".")
             chosen = next(r for r in records if r["Name"].rstrip(".") == target)
         return Answer(chosen["ResourceRecords"][0]["Value"], float(chosen["TTL"]) / self.time_scale)
+
+    def healthy(self, record: dict[str, Any], states: dict[str, str]) -> bool:
+        check = record.get("HealthCheckId")
+        return not check or self.health is None or self.health.healthy(check, states)
+
+    def answerable(self, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The records Route53 would choose among, by weight."""
+        with self.lock:
+            states = self.health.alarm_states() if self.health is not None else {}
+        healthy = [r for r in candidates if self.healthy(r, states)]
+        return (
+            [r for r in healthy if int(r["Weight"]) > 0]
+            or healthy
+            or [r for r in candidates if int(r["Weight"]) > 0]
+            or candidates
+        )
+
+    def new_is_healthy(self) -> bool:
+        new = [r for r in self.records() if r.get("SetIdentifier") == self.zone.new_id]
+        with self.lock:
+            states = self.health.alarm_states() if self.health is not None else {}
+        return all(self.healthy(record, states) for record in new)
 
 
 class CachedName:

@@ -107,7 +107,16 @@ class CopyRun:
 class ShiftRun:
     """scripts/shift_traffic.py shift, on the rehearsal's scaled clock, in its own process."""
 
-    def __init__(self, workdir: Path, name: str, endpoint: str, scale: float, args: list[str]):
+    def __init__(
+        self,
+        workdir: Path,
+        name: str,
+        endpoint: str,
+        scale: float,
+        args: list[str],
+        *,
+        epoch: float,
+    ) -> None:
         self.log = workdir / f"shift-{name}.log"
         self.output = self.log.open("wb")
         self.process = subprocess.Popen(
@@ -118,6 +127,8 @@ class ShiftRun:
                 str(scale),
                 "--endpoint-url",
                 endpoint,
+                "--epoch",
+                repr(epoch),
                 "--",
                 *args,
             ],

@@ -22,8 +22,12 @@ def failed(sample: Any) -> bool:
 
 
 def in_window(outcome: Outcome, sample: Any) -> bool:
-    window = outcome.five_xx_window
-    return window is not None and sample.tier == "new" and window[0] <= sample.started <= window[1]
+    """A request to new while a deliberate fault was on and not yet detected: the gate's 5xx
+    window, or the failback's (from the fault until every client resolved to old)."""
+    windows = [outcome.five_xx_window, outcome.failback.get("window")]
+    return sample.tier == "new" and any(
+        window is not None and window[0] <= sample.started <= window[1] for window in windows
+    )
 
 
 def phase_of(outcome: Outcome, moment: float) -> str:
@@ -92,6 +96,9 @@ def summarize(outcome: Outcome, html: Path) -> dict[str, Any]:
         missed.append(f"{comparison.differing} keys lost or stale after the drain")
     if hit_rate is None or hit_rate <= HIT_RATE_GOAL:
         missed.append(f"new tier's hit rate after the cutover {hit_rate} is not above 90%")
+    failback = outcome.failback
+    if not failback.get("new_weight_unchanged") or not failback.get("served_by_old"):
+        missed.append(f"production's failure was not routed to old by its health check: {failback}")
     if outcome.plan.faults and not outcome.rolled_back_on_5xx:
         missed.append("the gate did not walk traffic back while the new tier answered 5xx")
     for name, code in outcome.timeline.follow_exits.items():
@@ -109,6 +116,7 @@ def summarize(outcome: Outcome, html: Path) -> dict[str, Any]:
         "key_examples": list(comparison.examples) if comparison else [],
         "hit_rate_after": None if hit_rate is None else round(hit_rate, 4),
         "rolled_back_on_5xx": outcome.rolled_back_on_5xx,
+        "failback": {key: value for key, value in failback.items() if key != "window"},
         "failure_examples": [
             f"{s.started:.1f} s {s.tier} {s.status or 'no answer'} {phase_of(outcome, s.started)}"
             for s in failures[:10]

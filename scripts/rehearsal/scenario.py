@@ -10,17 +10,28 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import redis
 from prostudio.topology import LocalTopology, free_port, http_get
 
-from rehearsal.alarms import GATE_ALARMS, AlarmBridge
+from rehearsal.alarms import FAILOVER_ALARMS, GATE_ALARMS, AlarmBridge
 from rehearsal.box_switch import BoxSwitch
 from rehearsal.compare import Comparison, compare
-from rehearsal.dns import Resolver, Zone, create_zone
+from rehearsal.dns import (
+    PROBE_INTERVAL_SECONDS,
+    RECORD_TTL_SECONDS,
+    EndpointProbe,
+    HealthChecks,
+    Resolver,
+    Zone,
+    create_zone,
+    production_health_check,
+)
 from rehearsal.engines import CopyRun, ShiftRun, copy_has_follow
+from rehearsal.keyspace import KeyWriter, prefill
 from rehearsal.load import LoadGenerator
 from rehearsal.progress import Progress
 from rehearsal.stands import (
@@ -32,6 +43,10 @@ from rehearsal.stands import (
     moto_session,
     wait_until,
 )
+
+# How late the harness may notice the health check's change (it looks every 0.05 s), plus a
+# request's own connect time.
+DETECTION_SLACK_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -50,11 +65,15 @@ class Plan:
     hot_tracks: int
     seed: int = 13
     max_seconds: float = 540.0
+    # Keys put on the old Redis before the copy, and writes/s straight to it during the follow.
+    prefill_keys: int = 0
+    key_writes: int = 0
 
 
 FULL = Plan(
     faults=True, rate=80, time_scale=20, warm_seconds=25, follow_seconds=20,
     soak_seconds=15, shift_interval=240, tasks=3, workers_per_task=2, hot_tracks=300,
+    prefill_keys=120_000, key_writes=1000,
 )  # fmt: skip
 SHORT = Plan(
     faults=False, rate=40, time_scale=60, warm_seconds=8, follow_seconds=4, hot_tracks=30,
@@ -98,6 +117,7 @@ class Outcome:
     comparison: Comparison | None
     five_xx_window: tuple[float, float] | None
     rolled_back_on_5xx: bool
+    failback: dict[str, Any]
     alarm_periods: list[Any]
     follow_status: list[tuple[float, dict[str, object]]]
     plan: Plan
@@ -109,9 +129,12 @@ class Rehearsal:
         self.plan = plan
         self.workdir = workdir
         self.timeline = Timeline()
+        # Wall time the scaled clock counts from: the shifts' and Route53's metrics share it.
+        self.epoch = time.time()
         self.stack = contextlib.ExitStack()
         self.five_xx_window: tuple[float, float] | None = None
         self.rolled_back_on_5xx = False
+        self.failback: dict[str, Any] = {}
         self.copy: CopyRun | None = None
         self.reverse: CopyRun | None = None
         self.comparisons: list[tuple[str, Comparison]] = []
@@ -129,7 +152,14 @@ class Rehearsal:
         session = moto_session()
         self.route53 = session.client("route53", endpoint_url=self.moto.url)
         self.cloudwatch = session.client("cloudwatch", endpoint_url=self.moto.url)
-        self.zone: Zone = create_zone(self.route53)
+        self.health = HealthChecks(self.cloudwatch)
+        self.probe = EndpointProbe(
+            ALB_ADDRESS, port, "/health/ready", PROBE_INTERVAL_SECONDS / self.plan.time_scale
+        )
+        self.new_health_check = production_health_check(
+            self.health, self.route53, FAILOVER_ALARMS, self.probe
+        )
+        self.zone: Zone = create_zone(self.route53, self.new_health_check)
         self.old = LocalTopology(
             self.workdir / "old", nginx_port=port, api_workers=2, nginx_workers="1"
         )
@@ -157,11 +187,14 @@ class Rehearsal:
         self.bridge.create_alarms()
         self.bridge.start()
         self.stack.callback(self.bridge.stop)
+        self.probe.start()
+        self.stack.callback(self.probe.stop)
         self.resolver = Resolver(
             self.route53,
             self.zone,
             self.plan.time_scale,
             random.Random(self.plan.seed),  # noqa: S311 - load, not secrets
+            self.health,
         )
         self.sampler_stop = threading.Event()
         self.sampler = threading.Thread(target=self._sample_weights, daemon=True)
@@ -195,6 +228,24 @@ class Rehearsal:
             with contextlib.suppress(Exception):
                 weights = self.resolver.weights()
                 self.timeline.weights.append((self.timeline.now(), weights.get("new", 0)))
+            with contextlib.suppress(Exception):
+                self.publish_health_status()
+
+    def publish_health_status(self) -> None:
+        """Route53's HealthCheckStatus of the new record's check (1 healthy, 0 not), as it
+        publishes it in us-east-1, stamped on the scaled clock the shifts read it with."""
+        scaled = self.epoch + (time.time() - self.epoch) * self.plan.time_scale
+        self.cloudwatch.put_metric_data(
+            Namespace="AWS/Route53",
+            MetricData=[
+                {
+                    "MetricName": "HealthCheckStatus",
+                    "Dimensions": [{"Name": "HealthCheckId", "Value": self.new_health_check}],
+                    "Timestamp": datetime.fromtimestamp(scaled, UTC),
+                    "Value": 1.0 if self.resolver.new_is_healthy() else 0.0,
+                }
+            ],
+        )
 
     def new_weight(self) -> int:
         return self.timeline.weights[-1][1] if self.timeline.weights else 0
@@ -213,7 +264,9 @@ class Rehearsal:
             self.load.start()
             self.stack.callback(self.load.stop)
             with timeline.phase("warm (old tier only)"):
-                time.sleep(plan.warm_seconds)
+                started = time.monotonic()
+                prefill(self.old_redis(), plan.prefill_keys)
+                time.sleep(max(0.0, plan.warm_seconds - (time.monotonic() - started)))
             with timeline.phase("copy + follow"):
                 self.copy_and_follow()
             with timeline.phase("boxes' Redis switch"):
@@ -236,6 +289,8 @@ class Rehearsal:
                 )  # fmt: skip
             with timeline.phase("soak on new"):
                 time.sleep(plan.soak_seconds)
+            with timeline.phase("failback: production fails, no shift running"):
+                self.fail_back()
             with timeline.phase("rollback to old"):
                 self.shift("rollback", ["--to", "0", "--step", "100"], interval=0)
                 self.wait_for_tier("old")
@@ -253,6 +308,7 @@ class Rehearsal:
             comparison=combined(self.comparisons) if self.comparisons else None,
             five_xx_window=self.five_xx_window,
             rolled_back_on_5xx=self.rolled_back_on_5xx,
+            failback=self.failback,
             alarm_periods=periods,
             follow_status=self.copy.status_lines if self.copy else [],
             plan=plan,
@@ -274,12 +330,19 @@ class Rehearsal:
             self.timeline.notes.append(f"one-shot copy exited with {code}")
             return
         wait_until(lambda: self.copy is not None and self.copy.state() == "following",
-                   "the follow", timeout=90)  # fmt: skip
+                   "the follow", timeout=180)  # fmt: skip
+        writer = KeyWriter(self.old_redis(), max(self.plan.prefill_keys, 1), self.plan.key_writes)
+        if self.plan.key_writes:
+            writer.start()
         time.sleep(self.plan.follow_seconds / 2)
         if self.plan.faults:
             self.timeline.fault("follow's subscription killed")
             self.old_redis().execute_command("CLIENT KILL TYPE pubsub")
         time.sleep(self.plan.follow_seconds / 2)
+        writer.halt.set()
+        if writer.is_alive():
+            writer.join()
+            self.timeline.notes.append(f"{writer.writes} writes straight to the old Redis")
 
     def start_copy(self, name: str, *, forward: bool, follow: bool) -> CopyRun:
         """migrate_redis between the old Redis and the new primary: old -> new or back."""
@@ -349,7 +412,7 @@ class Rehearsal:
     def start_shift(self, name: str, target: list[str], interval: int | None = None) -> ShiftRun:
         run = ShiftRun(
             self.workdir, name, self.moto.url, self.plan.time_scale,
-            self.shift_args(target, interval),
+            self.shift_args(target, interval), epoch=self.epoch,
         )  # fmt: skip
         self.stack.callback(run.wait, 0)
         return run
@@ -402,6 +465,45 @@ class Rehearsal:
             self.five_xx_window = (self.five_xx_window[0], self.timeline.now())
             self.timeline.fault("new tier healthy again")
         wait_until(self.bridge.all_ok, "the gate alarms to clear", timeout=120)
+
+    @property
+    def resolver_ttl(self) -> float:
+        return float(RECORD_TTL_SECONDS) / self.plan.time_scale
+
+    def fail_back(self) -> None:
+        """Production answers 5xx with the shift finished at 100% and nothing deploying: its
+        failover alarm fires, its health check fails, and the resolver sends every client to
+        old by health alone (old's weight is 0); once production recovers, back to new."""
+        weight_before = self.new_weight()
+        started = self.timeline.now()
+        self.timeline.fault("production answers 5xx (failback)")
+        self.new.answer_5xx(True)
+        wait_until(lambda: not self.resolver.new_is_healthy(), "the health check to fail",
+                   timeout=60)  # fmt: skip
+        unhealthy_at = self.timeline.now()
+        self.timeline.fault("production's health check unhealthy")
+        self.wait_for_tier("old")
+        routed_at = self.timeline.now()
+        time.sleep(self.plan.soak_seconds / 2)
+        self.new.answer_5xx(False)
+        self.timeline.fault("production healthy again")
+        recovered_at = self.timeline.now()
+        wait_until(self.resolver.new_is_healthy, "the health check to recover", timeout=60)
+        self.wait_for_tier("new")
+        self.failback = {
+            "fault_at_s": round(started, 1),
+            "detected_after_s": round(unhealthy_at - started, 1),
+            "all_on_old_after_s": round(routed_at - started, 1),
+            "back_on_new_after_recovery_s": round(self.timeline.now() - recovered_at, 1),
+            # The alarm's detection window: from the fault until the check turned unhealthy,
+            # plus the answers clients had cached just before (one scaled TTL).
+            "window": (started, unhealthy_at + self.resolver_ttl + DETECTION_SLACK_SECONDS),
+            "new_weight_unchanged": self.new_weight() == weight_before == 100,
+            "served_by_old": sum(
+                1 for s in self.load.snapshot()
+                if s.tier == "old" and routed_at <= s.started <= recovered_at
+            ),
+        }  # fmt: skip
 
     def kill_worker(self) -> None:
         pid = self.new.kill_worker(0)

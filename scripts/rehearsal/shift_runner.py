@@ -1,10 +1,12 @@
 """Run scripts/shift_traffic.py's own main() on a scaled clock.
 
-    python scripts/rehearsal/shift_runner.py --scale 10 --endpoint-url URL -- shift ...
+    python scripts/rehearsal/shift_runner.py --scale 10 --endpoint-url URL [--epoch T] -- shift ...
 
 The shift CLI takes its clients, clock and sleep from an injected ShiftContext; this gives it
 boto3 clients of moto's server and a clock that runs `scale` times faster than the wall, so a
-300 s soak takes 30 s. Everything else (steps, gates, rollback, lock) is the CLI's.
+300 s soak takes 30 s. The clock counts from `--epoch` (the harness's start) so that every shift
+and the metrics the harness stamps share one scaled time. Everything else (steps, gates,
+rollback, lock) is the CLI's.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, required=True)
     parser.add_argument("--endpoint-url", required=True)
+    parser.add_argument("--epoch", type=float, help="wall time the scaled clock counts from")
     parser.add_argument("cli_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     cli = load_cli()
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rehearsal.stands import moto_session  # noqa: PLC0415
 
-    wall_start = time.time()
+    wall_start = args.epoch if args.epoch is not None else time.time()
 
     def clock() -> float:
         return wall_start + (time.time() - wall_start) * args.scale
@@ -53,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     context = ShiftContext(
         route53=session.client("route53", endpoint_url=args.endpoint_url, config=client_config()),
         cloudwatch=session.client(
+            "cloudwatch", endpoint_url=args.endpoint_url, config=client_config()
+        ),
+        route53_metrics=session.client(
             "cloudwatch", endpoint_url=args.endpoint_url, config=client_config()
         ),
         clock=clock,

@@ -154,13 +154,13 @@ def test_a_missing_path_or_anchor_is_refused(tmp_path: Path) -> None:
 def test_a_command_that_fails_as_written_is_refused(help_runner: claims.HelpRunner) -> None:
     text = (
         "```bash\n"
-        "scripts/shift_traffic.py status --zone-id Z1 --name api.example.com\n"
+        "scripts/bench_copy.py status --zone-id Z1 --name api.example.com\n"
         "shift-traffic shift --to 0 --step 100\n"
         "migrate-redis --source redis://a --target rediss://b --resumed\n"
         "```\n"
     )
     problems = claims.check_commands(_page(text), help_runner)
-    assert problems[0].startswith("docs/broken.md:2: `scripts/shift_traffic.py --help` fails")
+    assert problems[0].startswith("docs/broken.md:2: `scripts/bench_copy.py --help` fails")
     assert problems[1:] == [
         "docs/broken.md:3: `shift-traffic shift` needs --zone-id",
         "docs/broken.md:3: `shift-traffic shift` needs --name",

@@ -171,3 +171,19 @@ def test_the_default_valkey_caches_cost_a_fifth_less_than_redis_oss() -> None:
 
     valkey, redis_oss = cache_cost(synthesize(phase="3")), cache_cost(estimated("3"))
     assert valkey == pytest.approx(0.8 * redis_oss, rel=0.02)
+
+
+def test_the_records_health_checks_are_priced_with_their_https_probe() -> None:
+    items = [
+        item
+        for item in PRICER.items("ProdStack", synthesize(phase="3").template("ProdStack"))
+        if item.resource_type == "AWS::Route53::HealthCheck"
+    ]
+    # Four alarm-following checks, the HTTPS probe and the calculated check at $0.50 each,
+    # and the probe's HTTPS option at $1.00
+    whats = sorted(item.what for item in items)
+    assert whats == sorted(
+        ["health check (CLOUDWATCH_METRIC)"] * 4
+        + ["health check (HTTPS)", "health check (CALCULATED)", "HTTPS"]
+    )
+    assert sum(item.monthly_usd for item in items) == pytest.approx(4.00)

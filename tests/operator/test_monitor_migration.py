@@ -16,6 +16,8 @@ from moto import mock_aws
 from prostudio.topology import LocalTopology
 from redis_servers import RedisServer, start_redis
 from rich.console import Console
+from shift_control import Decision, write_decision
+from shift_engine import ShiftContext, ShiftRequest, start
 from test_cost import load_script
 
 monitor = load_script("monitor_migration")
@@ -182,3 +184,25 @@ def test_bad_options_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str])
     assert exited.value.code == 2
     assert capsys.readouterr().err.startswith("error: --zone-id and --name go together")
     assert monitor.main(["--old-redis", "http://nope", "--once"]) == 2
+
+
+def test_the_view_shows_an_operators_decision_and_who_made_it(aws: dict[str, Any]) -> None:
+    # Given a shift in flight that an operator paused through the control record
+    route53 = boto3.client("route53", region_name="us-east-1")
+    request = ShiftRequest(aws["zone_id"], NAME, "old", "new", target=50, step=10,
+                           interval_seconds=60, use_health_check=False)  # fmt: skip
+    ctx = ShiftContext(route53=route53)
+    start(request, ctx, run_id="run-7", owner="cfn:ProdStack/TrafficShift")
+    by = "arn:aws:sts::123456789012:assumed-role/Operators/alice"
+    write_decision(ctx.records(request), Decision("pause", "run-7", by, 1_700_000_000))
+    # When the monitor looks at the records
+    args = monitor.parse_args(["--zone-id", aws["zone_id"], "--name", NAME, "--json", "--once"])
+    watcher = monitor.Monitor(args, lambda service: boto3.client(service, region_name="us-east-1"))
+    result = watcher.round()
+    # Then the JSON and the terminal view name the decision, its run and who made it
+    control = result.to_dict()["dns"]["control"]
+    assert control == {"decision": "pause", "run": "run-7", "by": by, "at": 1_700_000_000,
+                       "applies": True}  # fmt: skip
+    console = Console(width=200, record=True)
+    console.print(monitor.render(result))
+    assert f"pause by {by} at 2023-11-14 22:13:20Z" in console.export_text()

@@ -16,6 +16,7 @@ COMMANDS = {
     "migrate-redis": "migrate_redis:main",
     "shift-traffic": "shift_traffic:main",
     "monitor-migration": "monitor_migration:main",
+    "prostudio-cost": "cost:main",
 }
 
 

@@ -51,3 +51,40 @@ def test_metrics_are_refused_and_the_api_is_forwarded(stack: str, flags: dict[st
         assert action["FixedResponseConfig"]["StatusCode"] == "403"
     for path in ("/health", "/api/v1/tracks/1/waveform", "/metricsx"):
         assert answer(template, path)["Type"] == "forward", path
+
+
+def test_the_metrics_port_is_in_no_target_group_or_security_group() -> None:
+    """The tasks serve metrics on the metrics port only (gunicorn's master, METRICS_BIND's
+    default, the task's loopback); the ALB forwards to the service's port, and no security
+    group admits the metrics port."""
+    from prostudio.settings import load_settings  # noqa: PLC0415
+
+    from infra.constructs.fargate_service import CONTAINER_PORT  # noqa: PLC0415
+
+    defaults = load_settings({})
+    template = synthesize(phase="3").template("ProdStack")
+    target_ports = {
+        group["Properties"]["Port"]
+        for group in resources_of_type(
+            template, "AWS::ElasticLoadBalancingV2::TargetGroup"
+        ).values()
+    }
+    ingress_ports = {
+        (rule.get("FromPort"), rule.get("ToPort"))
+        for resource in resources_of_type(template, "AWS::EC2::SecurityGroupIngress").values()
+        for rule in [resource["Properties"]]
+    }
+    containers = [
+        container
+        for task in resources_of_type(template, "AWS::ECS::TaskDefinition").values()
+        for container in task["Properties"]["ContainerDefinitions"]
+    ]
+
+    assert defaults.metrics_host == "127.0.0.1"
+    assert target_ports == {CONTAINER_PORT} != {defaults.metrics_port}
+    assert all(not low <= defaults.metrics_port <= high for low, high in ingress_ports if low)
+    assert all(
+        variable["Name"] != "METRICS_BIND"
+        for container in containers
+        for variable in container.get("Environment", [])
+    )

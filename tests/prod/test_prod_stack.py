@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aws_cdk import Duration
 from prod_support import PHASE3, PHASE3_MIGRATION, only
-from synth_support import ROOT, context_for, resources_of_type, synthesize
+from synth_support import REAL_ZONE, ROOT, context_for, resources_of_type, synthesize
 
 from infra.config import ConfigError, load_settings
 from infra.constructs import polled_provider
@@ -61,23 +61,26 @@ def ingress_rules(template: Template, security_group: str) -> list[dict[str, Any
 
 
 @pytest.mark.parametrize("phase", ["1", "2"])
-def test_before_phase_3_only_the_phase_and_the_old_record_exist(phase: str) -> None:
-    synthesis = synthesize(phase=phase)
+def test_before_phase_3_only_the_phase_and_the_guard_exist(phase: str) -> None:
+    synthesis = synthesize(phase=phase, **REAL_ZONE)
     template = synthesis.template("ProdStack")
-    types = sorted(
+    types = {
         resource["Type"]
         for resource in template["Resources"].values()
         if resource["Type"] != "AWS::CDK::Metadata"
-    )
-    # The phase, the old record, and the teardown guard's record of it
-    assert types == ["AWS::Route53::RecordSet", "AWS::SSM::Parameter", "AWS::SSM::Parameter"]
-    values = {
-        resource["Properties"]["Name"]: resource["Properties"]["Value"]
-        for resource in template["Resources"].values()
-        if resource["Type"] == "AWS::SSM::Parameter"
     }
-    assert values["/prostudio/prod/phase"] == phase
-    assert values["/prostudio/guard/ProdStack/stateful-resources"].startswith("DnsOldRecord")
+    # The phase, and the teardown guard (its function, role and log group) that refuses a
+    # deploy removing production once it exists; no record: "old" lives in ZeroCostStack
+    assert types == {
+        "AWS::SSM::Parameter",
+        "Custom::TeardownGuard",
+        "AWS::Lambda::Function",
+        "AWS::IAM::Role",
+        "AWS::IAM::Policy",
+        "AWS::Logs::LogGroup",
+    }
+    (phase_parameter,) = resources_of_type(template, "AWS::SSM::Parameter").values()
+    assert phase_parameter["Properties"]["Value"] == phase
     manifest = json.loads((synthesis.outdir / "ProdStack.assets.json").read_text())
     assert manifest.get("dockerImages", {}) == {}
 
@@ -314,7 +317,8 @@ def test_container_settings_are_plain_and_redis_credentials_are_secrets(prod: Te
 def test_container_serves_port_8000_and_logs_with_retention(prod: Template) -> None:
     container = _container(prod)
     assert container["PortMappings"] == [{"ContainerPort": 8000, "Protocol": "tcp"}]
-    log_group_id, log_group = only(prod, "AWS::Logs::LogGroup")
+    log_group_id = ref_of(prod, "AWS::Logs::LogGroup", "ServiceLogs")
+    log_group = prod["Resources"][log_group_id]["Properties"]
     assert log_group["RetentionInDays"] == 30
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
     assert container["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": log_group_id}
@@ -507,14 +511,22 @@ def _records(template: Template) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_two_weighted_records_start_all_on_old(prod: Template) -> None:
-    records = _records(prod)
+def test_two_weighted_records_start_all_on_old() -> None:
+    synthesis = synthesize(**PHASE3, **REAL_ZONE)
+    records = {
+        **_records(synthesis.template("ZeroCostStack")),
+        **_records(synthesis.template("ProdStack")),
+    }
     assert set(records) == {"old", "new"}
     for record in records.values():
-        assert record["Name"] == "api.prostudio.example.com."
-        assert record["HostedZoneId"] == "Z0000000000EXAMPLE"
+        assert record["Name"] == "api.prostudio.io."
+        assert record["HostedZoneId"] == "Z0123456789ABCDEFGHIJ"
         assert record["Type"] == "A"
     assert (records["old"]["Weight"], records["new"]["Weight"]) == (100, 0)
+
+
+def test_production_holds_only_the_new_record(prod: Template) -> None:
+    assert set(_records(prod)) == {"new"}
 
 
 def test_new_record_aliases_the_production_balancer(prod: Template) -> None:
@@ -524,23 +536,6 @@ def test_new_record_aliases_the_production_balancer(prod: Template) -> None:
         "HostedZoneId": {"Fn::GetAtt": [balancer, "CanonicalHostedZoneID"]},
         "EvaluateTargetHealth": True,
     }
-
-
-def test_old_record_aliases_the_zero_cost_balancer_read_from_ssm(prod: Template) -> None:
-    assert _records(prod)["old"]["AliasTarget"] == {
-        "DNSName": ssm_ref(prod, PRODUCTION_NAMES.old_entry_dns_name),
-        "HostedZoneId": ssm_ref(prod, PRODUCTION_NAMES.old_entry_hosted_zone_id),
-        "EvaluateTargetHealth": True,
-    }
-
-
-def test_old_record_points_at_the_box_when_there_is_no_zero_cost_balancer() -> None:
-    """Only below phase 3: production needs the zero-cost ALB (see the refusal below)."""
-    template = synthesize(phase="2", alb="false", instances="1").template("ProdStack")
-    old = _records(template)["old"]
-    assert old["ResourceRecords"] == [ssm_ref(template, PRODUCTION_NAMES.old_entry_ip)]
-    assert int(old["TTL"]) <= 60
-    assert "AliasTarget" not in old
 
 
 def test_phase_3_without_the_zero_cost_alb_is_refused_in_one_line() -> None:
@@ -584,6 +579,11 @@ def test_alarms_cover_the_success_criteria(prod: Template) -> None:
         "CacheMemory": ({"DatabaseMemoryUsagePercentage"}, "GreaterThanThreshold", 80),
         "CacheEvictions": ({"Evictions"}, "GreaterThanThreshold", 0),
         "CacheReplicationLag": ({"ReplicationLag"}, "GreaterThanThreshold", 1),
+        # What the "new" record's Route53 health check follows (failover_alarms.py)
+        "FailoverUnhealthyTargets": ({"UnHealthyHostCount"}, "GreaterThanThreshold", 0),
+        "FailoverLatency": ({"TargetResponseTime"}, "GreaterThanThreshold", 0.1),
+        "FailoverTargetErrors": ({"HTTPCode_Target_5XX_Count"}, "GreaterThanThreshold", 60),
+        "FailoverLoadBalancerErrors": ({"HTTPCode_ELB_5XX_Count"}, "GreaterThanThreshold", 60),
     }
     actual = {
         name: (_metric_names(alarm), alarm["ComparisonOperator"], alarm["Threshold"])
@@ -621,7 +621,9 @@ def test_cache_alarms_watch_every_node_of_the_group(prod: Template) -> None:
 def test_error_log_lines_are_counted(prod: Template) -> None:
     _, metric_filter = only(prod, "AWS::Logs::MetricFilter")
     assert metric_filter["FilterPattern"] == '{ $.level = "error" }'
-    assert metric_filter["LogGroupName"] == {"Ref": ref_of(prod, "AWS::Logs::LogGroup")}
+    assert metric_filter["LogGroupName"] == {
+        "Ref": ref_of(prod, "AWS::Logs::LogGroup", "ServiceLogs")
+    }
     (transformation,) = metric_filter["MetricTransformations"]
     assert (transformation["MetricNamespace"], transformation["MetricName"]) == (
         "ProStudio",

@@ -80,3 +80,93 @@ def dump_keyspace(client: Any) -> dict[bytes, tuple[str, Any, int]]:
             raise AssertionError(f"unexpected type {kind}")
         result[key] = (kind, value, int(client.execute_command("PEXPIRETIME", key)))
     return result
+
+
+def populate_every_type(client: Any, count: int, *, prefix: str = "scale") -> None:
+    """`count` keys of every type (a third of them with a TTL of an hour or more), in the
+    proportions of a service cache: mostly strings and hashes, some lists, sets, sorted sets
+    and streams."""
+    pipe = client.pipeline(transaction=False)
+    for index in range(count):
+        key = f"{prefix}:{index % 10}:{index}"
+        kind = index % 10
+        if kind < 4:
+            pipe.set(key, f"value-{index}" * (1 + index % 5))
+        elif kind < 6:
+            pipe.hset(key, mapping={"a": index, "b": f"field-{index}", "c": "x" * (index % 30)})
+        elif kind == 6:
+            pipe.rpush(key, *[f"item-{index}-{n}" for n in range(1 + index % 7)])
+        elif kind == 7:
+            pipe.sadd(key, *[f"member-{n}" for n in range(1 + index % 9)])
+        elif kind == 8:
+            pipe.zadd(key, {f"m-{n}": n * 1.5 for n in range(1 + index % 6)})
+        else:
+            pipe.xadd(key, {"n": index, "payload": "p" * 10})
+        if index % 3 == 0:
+            pipe.expire(key, 3600 + index % 600)
+        if len(pipe) >= 10_000:
+            pipe.execute()
+    pipe.execute()
+
+
+def _value_reads(pipe: Any, key: bytes, kind: str) -> None:
+    if kind == "string":
+        pipe.get(key)
+    elif kind == "hash":
+        pipe.hgetall(key)
+    elif kind == "list":
+        pipe.lrange(key, 0, -1)
+    elif kind == "set":
+        pipe.smembers(key)
+    elif kind == "zset":
+        pipe.zrange(key, 0, -1, withscores=True)
+    elif kind == "stream":
+        pipe.xrange(key)
+    else:
+        raise AssertionError(f"unexpected type {kind}")
+
+
+def snapshot_keyspace(client: Any, batch: int = 2000) -> dict[bytes, tuple[str, Any, int]]:
+    """Every key's type, logical value and absolute expiry (server TIME + PTTL, -1 for none),
+    read in pipelined batches with plain commands: fast enough for 150,000 keys, and it works
+    on Redis 6.2 (no PEXPIRETIME)."""
+    keys = list(dict.fromkeys(client.scan_iter(count=5000)))
+    result: dict[bytes, tuple[str, Any, int]] = {}
+    for start in range(0, len(keys), batch):
+        chunk = keys[start : start + batch]
+        pipe = client.pipeline(transaction=False)
+        for key in chunk:
+            pipe.type(key)
+        kinds = [kind.decode() for kind in pipe.execute()]
+        present = [(key, kind) for key, kind in zip(chunk, kinds, strict=True) if kind != "none"]
+        pipe = client.pipeline(transaction=False)
+        pipe.time()
+        for key, kind in present:
+            _value_reads(pipe, key, kind)
+            pipe.pttl(key)
+        replies = pipe.execute()
+        seconds, micros = replies[0]
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        for index, (key, kind) in enumerate(present):
+            value, pttl = replies[1 + 2 * index], replies[2 + 2 * index]
+            if pttl == -2:
+                continue
+            result[key] = (kind, value, -1 if pttl == -1 else now_ms + pttl)
+    return result
+
+
+def keyspace_differences(
+    source: dict[bytes, tuple[str, Any, int]],
+    target: dict[bytes, tuple[str, Any, int]],
+    tolerance_ms: int = 2000,
+) -> list[str]:
+    """Every key that is missing, extra, or differs in type, value or expiry."""
+    problems = [f"{key!r}: missing on target" for key in source.keys() - target.keys()]
+    problems += [f"{key!r}: only on target" for key in target.keys() - source.keys()]
+    for key in source.keys() & target.keys():
+        (kind, value, expiry), (other_kind, other_value, other_expiry) = source[key], target[key]
+        if (kind, value) != (other_kind, other_value):
+            problems.append(f"{key!r}: {kind} value differs")
+        elif (expiry < 0) != (other_expiry < 0) or abs(expiry - other_expiry) > tolerance_ms:
+            problems.append(f"{key!r}: expiry {expiry} vs {other_expiry}")
+    return problems

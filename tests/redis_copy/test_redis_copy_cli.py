@@ -92,7 +92,7 @@ def summary_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], fragment: str) -> None:
     assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
+    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("warning:")]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
     assert fragment in lines[0]
@@ -149,6 +149,8 @@ def test_cli_wrong_password_is_one_line(
     result = copy_cli.run(target=f"rediss://:not-the-password@127.0.0.1:{target_server.port}/0")
 
     assert_one_line_error(result, "rejected the credentials")
+    assert result.stderr.startswith("warning: --target carries a password")
+    assert "not-the-password" not in result.stderr + result.stdout
 
 
 def test_cli_killed_midway_resumes_with_no_key_lost_or_counted_twice(

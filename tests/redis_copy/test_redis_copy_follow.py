@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import redis
 from copy_engine import RedisCopier
-from copy_follow import Follower, follow
+from copy_follow import Follower, SourceReset, follow
 from copy_state import CopySettings, PreconditionError
 from copy_support import MemoryStore
 from copy_testdata import dump_keyspace, populate_all_types, populate_strings
@@ -24,7 +24,15 @@ from test_redis_copy_engine import assert_same_keyspace
 class Run:
     """follow() in a thread, with its status lines and a stop switch."""
 
-    def __init__(self, source: redis.Redis, target: redis.Redis, labels: tuple[str, str]) -> None:
+    def __init__(
+        self,
+        source: redis.Redis,
+        target: redis.Redis,
+        labels: tuple[str, str],
+        *,
+        accept_reset: bool = False,
+    ) -> None:
+        self.accept_reset = accept_reset
         self.stopping = threading.Event()
         self.statuses: list[dict[str, Any]] = []
         self.report: dict[str, Any] = {}
@@ -46,7 +54,12 @@ class Run:
 
     def _run(self, *args: Any) -> None:
         try:
-            self.report = follow(*args, stop=self.stopping.is_set, status=self.statuses.append)
+            self.report = follow(
+                *args,
+                stop=self.stopping.is_set,
+                status=self.statuses.append,
+                accept_reset=self.accept_reset,
+            )
         except BaseException as error:
             self.error = error
 
@@ -146,12 +159,13 @@ def own_source(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
-def test_a_killed_subscription_and_a_restarted_source_heal_and_converge(
+def test_a_killed_subscription_and_an_accepted_restarted_source_heal_and_converge(
     own_source: RedisServer, target: redis.Redis, target_server: RedisServer
 ) -> None:
     source = own_source.client()
     populate_strings(source, 2000)
-    run = Run(own_source.client(), target_server.client(), (own_source.label, target_server.label))
+    labels = (own_source.label, target_server.label)
+    run = Run(own_source.client(), target_server.client(), labels, accept_reset=True)
     run.wait_for("following")
 
     # When the subscription is killed while keys change
@@ -181,6 +195,32 @@ def test_a_killed_subscription_and_a_restarted_source_heal_and_converge(
     assert target.get("k:5") is None
     assert target.get("after-restart:7") == b"value-7"
     assert_same_keyspace(source, target)
+
+
+def test_a_flushed_source_stops_the_follow_and_the_target_keeps_its_keys(
+    own_source: RedisServer, target: redis.Redis, target_server: RedisServer
+) -> None:
+    # Given a follow of a source of 2,000 keys
+    source = own_source.client()
+    populate_strings(source, 2000)
+    run = Run(own_source.client(), target_server.client(), (own_source.label, target_server.label))
+    run.wait_for("following")
+    before = dump_keyspace(target)
+
+    # When the source is flushed (no per-key event) and written again a little
+    source.flushall()
+    populate_strings(source, 20, prefix="after-flush")
+    deadline = time.monotonic() + 30
+    while run.error is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    # Then the follow stopped with one line saying so, and the target is as it was
+    assert isinstance(run.error, SourceReset), run.statuses[-3:]
+    assert "key(s) where it had 2000 (flushed or restarted?)" in str(run.error)
+    assert "\n" not in str(run.error)
+    after = dump_keyspace(target)
+    assert len(before) == 2000
+    assert {key: after.get(key) for key in before} == before
 
 
 def test_a_source_that_refuses_config_set_is_refused_with_the_setting(
@@ -355,3 +395,26 @@ def test_a_resync_keeps_the_target_writes_announced_before_it(
     assert follower.resyncs == 1
     assert target.get("shared") == b"newer, on the target"
     assert follower.written_on_target == {b"shared"}
+
+
+def test_a_stop_while_waiting_for_a_source_that_is_down_ends_the_wait_with_a_checkpoint(
+    own_source: RedisServer, target: redis.Redis, target_server: RedisServer
+) -> None:
+    # Given a follow whose source went down and has not come back
+    populate_strings(own_source.client(), 500)
+    run = Run(own_source.client(), target_server.client(), (own_source.label, target_server.label))
+    run.wait_for("following")
+    own_source.stop()
+    run.wait_for("reconnecting")
+    time.sleep(6)
+
+    # When it is asked to stop
+    stopped_at = time.monotonic()
+    report = run.stop()
+
+    # Then the wait ended at once, saying where, with its state saved, and it kept reporting
+    assert time.monotonic() - stopped_at < 10
+    assert report["ok"] is False and report["stopped_in"] == "reconnecting"
+    waiting = [s for s in run.statuses if s["state"] == "reconnecting"]
+    assert len(waiting) >= 2, run.statuses
+    assert target.dbsize() == 500

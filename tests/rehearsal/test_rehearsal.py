@@ -62,6 +62,12 @@ def test_short_rehearsal_reports_what_it_measured(tmp_path: Path) -> None:
     assert summary["keys_compared"] > 0
     assert summary["keys_differing"] == 0, summary["key_examples"]
     assert summary["follow_exits"] == {"copy": 0, "reverse-follow": 0}, summary["notes"]
+    # After the shift to 100%, a production fault with no shift running went to old by the
+    # health check alone (the weights never moved) and came back once production recovered
+    failback = summary["failback"]
+    assert failback["new_weight_unchanged"] is True, failback
+    assert failback["served_by_old"] > 0, failback
+    assert "failback: production fails, no shift running" in phases
 
 
 def test_comparison_finds_lost_and_stale_keys(tmp_path: Path) -> None:
@@ -77,11 +83,18 @@ def test_comparison_finds_lost_and_stale_keys(tmp_path: Path) -> None:
         source.set("short", b"v", ex=300)
         target.set("short", b"v", ex=30)
         target.set("only-on-new", b"v")
+        # The same set written in another order: other DUMP bytes, the same value
+        members = [f"member-{n}" for n in range(300)]
+        source.sadd("set-same", *members)
+        target.sadd("set-same", *reversed(members))
+        assert source.dump("set-same") != target.dump("set-same")
+        source.sadd("set-stale", *members)
+        target.sadd("set-stale", *members[1:])
         result = compare(source, target)
         assert (result.compared, result.missing, result.value_differs, result.ttl_shorter) == (
-            4, 1, 1, 1,
+            6, 1, 2, 1,
         )  # fmt: skip
-        assert result.differing == 3
+        assert result.differing == 4
     finally:
         old.stop()
         new.stop()

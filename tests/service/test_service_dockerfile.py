@@ -65,6 +65,8 @@ def test_image_is_slim_non_root_with_a_healthcheck_and_the_box_gunicorn_config()
     assert exec_form("CMD") == ["gunicorn", "--config", "deploy/gunicorn.conf.py"]
     assert image_environment()["GUNICORN_BIND"] == "0.0.0.0:8000"
     assert ("EXPOSE", "8000") in parsed
+    # Metrics stay on the task's loopback (the default), off the load balancer's port.
+    assert "METRICS_BIND" not in image_environment()
 
 
 def test_copy_sources_exist_and_survive_the_dockerignore() -> None:
@@ -79,7 +81,7 @@ def test_copy_sources_exist_and_survive_the_dockerignore() -> None:
 def test_image_command_serves_with_production_settings(
     tls_redis: RedisServer, tmp_path: Path
 ) -> None:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "API_", "GUNI"))},
         **image_environment(),
@@ -87,6 +89,7 @@ def test_image_command_serves_with_production_settings(
         # Loopback only on this machine; the image binds 0.0.0.0:8000.
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "METRICS_BIND": f"127.0.0.1:{metrics_port}",
         "REDIS_HOST": "127.0.0.1",
         "REDIS_PORT": str(tls_redis.port),
         "REDIS_TLS": "true",
@@ -113,6 +116,9 @@ def test_image_command_serves_with_production_settings(
         assert http_get(port, "/health/ready")[0] == 200
         path = "/api/v1/tracks/container/waveform"
         assert [http_get(port, path)[1]["X-Cache"] for _ in range(2)] == ["MISS", "HIT"]
+        # The load balancer's port has no metrics; their own port has them all.
+        assert http_get(port, "/%6Detrics")[0] == 404
+        assert b"prostudio_cache_hits_total 1.0" in http_get(metrics_port, "/metrics")[2]
     finally:
         server.send_signal(signal.SIGTERM)
         exit_code = server.wait(timeout=30)

@@ -67,6 +67,7 @@ def test_a_worker_aborted_by_the_heartbeat_timeout_writes_its_buffered_lines(
         **{k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "GUNICORN_"))},
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "METRICS_BIND": f"127.0.0.1:{free_port()}",
         "PYTHONPATH": str(Path(__file__).parent),
         "REDIS_PORT": str(free_port()),
         "GUNICORN_CMD_ARGS": "--timeout 2 --workers 1",

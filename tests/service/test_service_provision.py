@@ -23,6 +23,17 @@ from service_helpers import REPO_ROOT, SERVICE_ROOT, TLS_REDIS_TOKEN
 
 SECRET = "Sx9dPq2LmVb7Rt4KwZc8Hn3Jf6Gy1Ua"
 RECORDING_STUB = '#!/bin/sh\necho "$(basename "$0") $*" >> "$CALLS_LOG"\n'
+# The box's private address, as the instance metadata service (IMDSv2) tells it to curl.
+PRIVATE_ADDRESS = "10.0.1.23"
+# curl reaching the instance metadata service on the box (METADATA_DOWN: unreachable); any
+# other URL goes to the real curl.
+METADATA_CURL = f"""#!/bin/sh
+case "$*" in
+  *169.254.169.254/latest/api/token*) [ -n "$METADATA_DOWN" ] && exit 7; echo token ;;
+  *169.254.169.254/latest/meta-data/local-ipv4*) echo {PRIVATE_ADDRESS} ;;
+  *) exec /usr/bin/curl "$@" ;;
+esac
+"""
 STUBS = {
     "dnf": RECORDING_STUB,
     "useradd": RECORDING_STUB,
@@ -32,6 +43,7 @@ STUBS = {
     "nginx": RECORDING_STUB,
     "systemd-run": RECORDING_STUB,
     "aws": RECORDING_STUB + 'printf "%s\\n" "$FAKE_SECRET"\n',
+    "curl": METADATA_CURL,
 }
 
 
@@ -58,7 +70,8 @@ def box(tmp_path: Path) -> Path:
     shutil.copytree(SERVICE_ROOT, app, ignore=shutil.ignore_patterns("__pycache__"))
     tools = tmp_path / "opt/prostudio/tools"
     (tools / "scripts").mkdir(parents=True)
-    shutil.copy2(REPO_ROOT / "scripts/migrate_redis.py", tools / "scripts")
+    for script in ("migrate_redis.py", "cli_launch.py"):
+        shutil.copy2(REPO_ROOT / "scripts" / script, tools / "scripts")
     shutil.copytree(
         REPO_ROOT / "runtime/redis_copy",
         tools / "runtime/redis_copy",
@@ -147,7 +160,7 @@ def test_local_mode_installs_redis_with_the_secret_and_starts_everything(box: Pa
     assert auth.read_text() == f"requirepass '{SECRET}'\n"
     assert mode(auth) == 0o640
     redis_conf = run.file("/etc/prostudio/redis.conf").read_text()
-    assert "bind 0.0.0.0\n" in redis_conf
+    assert f"bind 127.0.0.1 {PRIVATE_ADDRESS}\n" in redis_conf
     assert "unixsocket /run/prostudio-redis/redis.sock\n" in redis_conf
     assert "maxmemory 256mb\n" in redis_conf
     assert "include /etc/prostudio/redis-auth.conf\n" in redis_conf

@@ -100,22 +100,28 @@ def test_tls_with_a_wrong_token_degrades_and_reports_not_ready(tls_redis: RedisS
     api = call(app, "/api/v1/tracks/wrong-token/waveform")
 
     assert ready[0] == 503
-    assert "Authentication" in json.loads(ready[2])["reason"]
+    assert json.loads(ready[2]) == {"status": "unavailable", "redis": "down"}
     assert api[0] == 200
     assert api[1]["X-Cache"] == "BYPASS"
     warnings = [json.loads(line) for line in log.getvalue().splitlines()]
     assert any(w["event"] == "redis_unavailable" for w in warnings)
+    reasons = [w["reason"] for w in warnings if w["event"] == "not_ready"]
+    assert any("Authentication" in reason for reason in reasons)
 
 
 def test_tls_certificate_is_verified(tls_redis: RedisServer) -> None:
     env = tls_environment(tls_redis)
     del env["REDIS_TLS_CA_FILE"]
-    app = build_application(load_settings(env), log_stream=io.StringIO())
+    log = io.StringIO()
+    app = build_application(load_settings(env), log_stream=log)
 
-    status, _, body = call(app, "/health/ready")
+    status, _, _ = call(app, "/health/ready")
 
     assert status == 503
-    assert "certificate verify failed" in json.loads(body)["reason"]
+    (not_ready,) = [
+        json.loads(line) for line in log.getvalue().splitlines() if '"not_ready"' in line
+    ]
+    assert "certificate verify failed" in not_ready["reason"]
 
 
 def test_plain_connection_to_a_tls_port_is_not_ready(tls_redis: RedisServer) -> None:

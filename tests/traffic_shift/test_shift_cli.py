@@ -157,7 +157,7 @@ def _run_script(
 def test_script_help_and_bad_input_exit_codes() -> None:
     shown = _run_script("--help")
     assert shown.returncode == 0
-    assert "{status,shift,abort}" in shown.stdout
+    assert "{status,shift,pause,resume,promote,abort}" in shown.stdout
 
     missing = _run_script("shift", "--zone-id", "Z1")
     assert missing.returncode == 2

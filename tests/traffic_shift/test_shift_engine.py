@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -394,3 +395,63 @@ def test_nothing_to_do_when_already_at_target(env: Env) -> None:
     progress = start(env.request(target=0), env.context(), run_id="r", owner="test")
     assert progress.done
     assert env.recorder.batches == []
+
+
+def _calculated_check_on_new(env: Env) -> str:
+    """The new record carries a calculated check, as production's does."""
+    check = str(
+        env.route53.create_health_check(
+            CallerReference="prod-tier",
+            HealthCheckConfig={
+                "Type": "CALCULATED",
+                "ChildHealthChecks": [],
+                "HealthThreshold": 1,
+            },
+        )["HealthCheck"]["Id"]
+    )
+    records = env.records()
+    env.route53.change_resource_record_sets(
+        HostedZoneId=env.zone_id,
+        ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
+            **records[NEW_ID], "HealthCheckId": check}}]},
+    )  # fmt: skip
+    return check
+
+
+def _publish_status(env: Env, check: str, value: float) -> None:
+    """Route53's HealthCheckStatus for `check`, stamped on the test's clock."""
+    env.cloudwatch.put_metric_data(
+        Namespace="AWS/Route53",
+        MetricData=[{
+            "MetricName": "HealthCheckStatus",
+            "Dimensions": [{"Name": "HealthCheckId", "Value": check}],
+            "Timestamp": datetime.fromtimestamp(env.clock() - 30, UTC),
+            "Value": value,
+        }],
+    )  # fmt: skip
+
+
+def test_a_calculated_health_check_is_read_from_its_status_metric(env: Env) -> None:
+    # Given production's calculated check, which GetHealthCheckStatus cannot read, reported
+    # healthy by Route53's HealthCheckStatus metric
+    check = _calculated_check_on_new(env)
+    ctx = env.context(route53_metrics=env.cloudwatch)
+    request = env.request(target=50, step=25, interval_seconds=60)
+    start(request, ctx, run_id="run-1", owner="test")
+    _publish_status(env, check, 1)
+    advance(request, ctx, "run-1")
+    assert env.weights() == (75, 25)
+    # When Route53 reports it unhealthy, Then the next poll rolls back
+    env.clock.sleep(60)
+    _publish_status(env, check, 0)
+    with pytest.raises(ShiftFailed, match=f"health check {check} is unhealthy; rolled back"):
+        advance(request, ctx, "run-1")
+    assert env.weights() == (100, 0)
+
+
+def test_a_calculated_health_check_without_a_status_fails_the_gate(env: Env) -> None:
+    _calculated_check_on_new(env)
+    with pytest.raises(ShiftFailed, match="reported no status for 180s"):
+        run(env.request(), env.context(route53_metrics=env.cloudwatch), run_id="r",
+            owner="test", report=lambda _: None)  # fmt: skip
+    assert env.weights() == (100, 0)

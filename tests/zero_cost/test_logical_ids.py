@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from synth_support import synthesize
+from synth_support import REAL_ZONE, synthesize
 
 PINNED = {
     "NetworkVpc7FB7348F": "AWS::EC2::VPC",
@@ -18,6 +18,8 @@ PINNED = {
 }
 PINNED_WHEN_SEPARATE_REDIS = {"CacheReplicationGroupBFE59FF3": "AWS::ElastiCache::ReplicationGroup"}
 PINNED_WHEN_TWO_BOXES = {"WebBox293410087": "AWS::EC2::Instance"}
+# The public name's "old" record, once the zone is real (it kept the ID it had in ProdStack).
+PINNED_WITH_A_ZONE = {"DnsOldRecord2BEFB3CF": "AWS::Route53::RecordSet"}
 
 
 @pytest.mark.parametrize(
@@ -30,6 +32,11 @@ PINNED_WHEN_TWO_BOXES = {"WebBox293410087": "AWS::EC2::Instance"}
             PINNED | PINNED_WHEN_SEPARATE_REDIS | PINNED_WHEN_TWO_BOXES,
         ),
         ({"phase": 3}, PINNED | PINNED_WHEN_SEPARATE_REDIS | PINNED_WHEN_TWO_BOXES),
+        ({"phase": 1, **REAL_ZONE}, PINNED | PINNED_WITH_A_ZONE),
+        (
+            {"phase": 3, **REAL_ZONE},
+            PINNED | PINNED_WHEN_SEPARATE_REDIS | PINNED_WHEN_TWO_BOXES | PINNED_WITH_A_ZONE,
+        ),
     ],
 )
 def test_stateful_logical_ids_are_pinned(

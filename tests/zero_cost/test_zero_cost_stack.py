@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 from cfnlint.api import ManualArgs, lint
-from synth_support import context_for, resources_of_type, synthesize
+from synth_support import REAL_ZONE, context_for, resources_of_type, synthesize
 
 from infra.config import ConfigError, load_settings
 from infra.parameters import PRODUCTION_NAMES
@@ -544,7 +544,7 @@ class TestSecondInstance:
 
 
 class TestHandoff:
-    def test_old_redis_and_entry_are_published_for_production(self) -> None:
+    def test_old_redis_is_published_for_production(self) -> None:
         phase_1 = zero_cost(phase=1)
         for name in (
             PRODUCTION_NAMES.old_redis_host,
@@ -552,12 +552,62 @@ class TestHandoff:
             PRODUCTION_NAMES.old_redis_tls,
             PRODUCTION_NAMES.old_redis_secret_arn,
             PRODUCTION_NAMES.redis_migration_client_sg,
-            PRODUCTION_NAMES.old_entry_ip,
         ):
             phase_1.has_resource_properties("AWS::SSM::Parameter", {"Name": name})
-        zero_cost(phase=2).has_resource_properties(
-            "AWS::SSM::Parameter", {"Name": PRODUCTION_NAMES.old_entry_dns_name}
-        )
+
+
+def _old_record(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    ((logical_id, record),) = resources_of_type(template, "AWS::Route53::RecordSet").items()
+    return logical_id, record
+
+
+class TestPublicName:
+    """The "old" weighted record lives here, beside the entry it points at."""
+
+    def test_the_box_address_with_a_short_ttl_once_it_is_open_to_the_internet(self) -> None:
+        template = synthesize(phase=1, **REAL_ZONE).template("ZeroCostStack")
+        _, record = _old_record(template)
+        properties = record["Properties"]
+        assert properties["SetIdentifier"] == "old"
+        assert properties["Weight"] == 100
+        assert properties["ResourceRecords"] == [{"Ref": "WebElasticIpB7D40D0A"}]
+        assert int(properties["TTL"]) <= 60
+        # It moves only once the box admits the internet and holds the address
+        public = [
+            logical_id
+            for logical_id, rule in resources_of_type(
+                template, "AWS::EC2::SecurityGroupIngress"
+            ).items()
+            if rule["Properties"].get("CidrIp") == "0.0.0.0/0"
+        ]
+        association = list(resources_of_type(template, "AWS::EC2::EIPAssociation"))
+        assert len(public) == 1
+        assert {*public, *association} <= set(record["DependsOn"])
+
+    def test_an_alias_of_the_alb_once_the_alb_path_exists(self) -> None:
+        template = synthesize(phase=1, alb="true", **REAL_ZONE).template("ZeroCostStack")
+        _, record = _old_record(template)
+        (balancer,) = resources_of_type(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+        assert record["Properties"]["AliasTarget"] == {
+            "DNSName": {"Fn::GetAtt": [balancer, "DNSName"]},
+            "HostedZoneId": {"Fn::GetAtt": [balancer, "CanonicalHostedZoneID"]},
+            "EvaluateTargetHealth": True,
+        }
+        listeners = resources_of_type(template, "AWS::ElasticLoadBalancingV2::Listener")
+        from_alb = [
+            logical_id
+            for logical_id, rule in resources_of_type(
+                template, "AWS::EC2::SecurityGroupIngress"
+            ).items()
+            if "SourceSecurityGroupId" in rule["Properties"]
+            and rule["Properties"]["FromPort"] == 80
+        ]
+        assert {balancer, *listeners, *from_alb} <= set(record["DependsOn"])
+
+    def test_no_record_while_the_zone_is_the_repository_example(self) -> None:
+        for phase in (1, 2):
+            template = synthesize(phase=phase).template("ZeroCostStack")
+            assert resources_of_type(template, "AWS::Route53::RecordSet") == {}
 
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]

@@ -64,6 +64,21 @@ def on_starting(server):
     directory.mkdir(parents=True, mode=0o750)
 
 
+def when_ready(server):
+    """Serve the merged metrics from the master, on their own port (METRICS_BIND)."""
+    from prostudio.metrics import serve_merged  # noqa: PLC0415
+
+    try:
+        serve_merged(
+            settings.metrics_host, settings.metrics_port, os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        )
+    except OSError as error:
+        # The service answers without its metrics rather than not at all.
+        server.log.error(
+            "metrics_unavailable on %s:%s: %s", settings.metrics_host, settings.metrics_port, error
+        )
+
+
 def child_exit(server, worker):
     """Drop a dead worker's live gauges from the merged metrics."""
     from prometheus_client import multiprocess  # noqa: PLC0415

@@ -128,16 +128,29 @@ retire_cfn_hup() {
   fi
 }
 
+# The box's primary private IPv4 address, from the instance metadata service (IMDSv2): where
+# the deploy-time follow and the migration clients reach this box's Redis.
+private_address() {
+  local token address
+  token="$(curl -fsS -m 2 -X PUT http://169.254.169.254/latest/api/token \
+    -H 'X-aws-ec2-metadata-token-ttl-seconds: 60')" || return 1
+  address="$(curl -fsS -m 2 -H "X-aws-ec2-metadata-token: $token" \
+    http://169.254.169.254/latest/meta-data/local-ipv4)" || return 1
+  [[ "$address" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || return 1
+  echo "$address"
+}
+
 redis_server_binary() {
   command -v redis6-server || command -v redis-server || die "no redis-server binary found"
 }
 
 configure_local_redis() {
-  local secret="$1" maxmemory
+  local secret="$1" maxmemory address
+  address="$(private_address)" || die "could not read this box's private address from the instance metadata"
   maxmemory="$(provisioning redis-maxmemory "$MAX_MEMORY_MB")"
   printf '%s' "$secret" | provisioning redis-auth "$ROOT$CONFIG_DIR/redis-auth.conf"
   provisioning render --mode 0640 "$DEPLOY_DIR/redis.conf" "$ROOT$CONFIG_DIR/redis.conf" \
-    BIND=0.0.0.0 PORT="$LOCAL_REDIS_PORT" UNIX_SOCKET="$LOCAL_REDIS_SOCKET" \
+    BIND="127.0.0.1 $address" PORT="$LOCAL_REDIS_PORT" UNIX_SOCKET="$LOCAL_REDIS_SOCKET" \
     DATA_DIR=/var/lib/prostudio-redis \
     MAXMEMORY_MB="$maxmemory" AUTH_INCLUDE="$CONFIG_DIR/redis-auth.conf"
   chown root:"$REDIS_USER" "$ROOT$CONFIG_DIR/redis.conf" "$ROOT$CONFIG_DIR/redis-auth.conf"

@@ -3,9 +3,14 @@
 # subcommand sent to one box through SSM Run Command and checked by its exit status.
 #
 #   follow-start forward|reverse   start `migrate_redis --follow` as the transient unit
-#                                  prostudio-follow: forward copies old -> new, reverse
-#                                  new -> old (only on a box already switched)
-#   follow-wait                    wait until the follow reports "following"
+#                                  prostudio-follow: forward copies old -> new (first
+#                                  checking the old Redis could take production's data
+#                                  back), reverse new -> old (only on a box already switched)
+#   follow-wait                    wait until the follow reports "following", then check
+#                                  again, with production's data in place, that the old
+#                                  Redis could take it back (engine, version, memory); a
+#                                  follow that stopped (a source that restarted or lost its
+#                                  keys is never mirrored) fails the step with its reason
 #   follow-stop                    SIGTERM it: it drains, verifies both ways and exits; print
 #                                  its final JSON summary and exit with its status
 #   switch-to-new                  point gunicorn at the new Redis, wait for /health/ready;
@@ -35,9 +40,14 @@ die() {
   exit 1
 }
 
+# A secret's value on stdout. Call it as `x="$(secret_of ARN)" || die ...`: inside another
+# command's arguments a failed read would not stop the script.
 secret_of() {
-  aws secretsmanager get-secret-value --region "$AWS_REGION" --secret-id "$1" \
-    --query SecretString --output text
+  local value
+  value="$(aws secretsmanager get-secret-value --region "$AWS_REGION" --secret-id "$1" \
+    --query SecretString --output text)" || return 1
+  [ -n "$value" ] || return 1
+  printf '%s' "$value"
 }
 
 url_of() { # host port tls
@@ -99,8 +109,23 @@ switch_to_new() {
   exit 1
 }
 
+# Could the old Redis take production's data back (the revert's copy)? migrate_redis
+# --preflight checks engine, version and memory, writes nothing, and says why not in one line.
+preflight_revert() {
+  local ca=() source_password target_password
+  [ -n "${NEW_TLS_CA_FILE:-}" ] && ca=(--source-ca "$NEW_TLS_CA_FILE")
+  source_password="$(secret_of "$NEW_SECRET_ARN")" || die "could not read $NEW_SECRET_ARN"
+  target_password="$(secret_of "$OLD_SECRET_ARN")" || die "could not read $OLD_SECRET_ARN"
+  SOURCE_REDIS_PASSWORD="$source_password" TARGET_REDIS_PASSWORD="$target_password" \
+    "$ROOT/usr/local/bin/migrate_redis" --preflight --policy replace "${ca[@]}" \
+    --source "$(url_of "$NEW_HOST" "$NEW_PORT" "$NEW_TLS")" \
+    --target "$(url_of "$OLD_HOST" "$OLD_PORT" "$OLD_TLS")" >/dev/null ||
+    die "the old Redis could not take production's data back if this deploy were reverted; no box has switched"
+}
+
 follow_start() {
-  local direction="$1" source target source_secret target_secret
+  local direction="$1" source target source_secret target_secret source_password
+  local target_password policy=()
   install -d -m 0700 "$STATE_DIR"
   case "$direction" in
     forward)
@@ -109,6 +134,7 @@ follow_start() {
         echo "redis-cutover: this box already uses the new Redis; nothing to copy"
         return 0
       fi
+      preflight_revert
       source="$(url_of "$OLD_HOST" "$OLD_PORT" "$OLD_TLS")" source_secret="$OLD_SECRET_ARN"
       target="$(url_of "$NEW_HOST" "$NEW_PORT" "$NEW_TLS")" target_secret="$NEW_SECRET_ARN"
       ;;
@@ -120,24 +146,30 @@ follow_start() {
       fi
       source="$(url_of "$NEW_HOST" "$NEW_PORT" "$NEW_TLS")" source_secret="$NEW_SECRET_ARN"
       target="$(url_of "$OLD_HOST" "$OLD_PORT" "$OLD_TLS")" target_secret="$OLD_SECRET_ARN"
+      # The old Redis still holds its own keys: production's replace them.
+      policy=(--policy replace)
       ;;
     *) die "follow-start forward|reverse, not '$direction'" ;;
   esac
+  source_password="$(secret_of "$source_secret")" || die "could not read $source_secret"
+  target_password="$(secret_of "$target_secret")" || die "could not read $target_secret"
   systemctl stop "$UNIT" >/dev/null 2>&1 || true
   systemctl reset-failed "$UNIT" >/dev/null 2>&1 || true
   (
     umask 077
     printf 'SOURCE_REDIS_PASSWORD=%s\nTARGET_REDIS_PASSWORD=%s\n' \
-      "$(secret_of "$source_secret")" "$(secret_of "$target_secret")" >"$STATE_DIR/follow.env"
+      "$source_password" "$target_password" >"$STATE_DIR/follow.env"
   )
   rm -f "$STATE_DIR/follow.jsonl" "$STATE_DIR/follow.err"
   systemd-run --unit="$UNIT" --description="ProStudio Redis follow ($direction)" \
     --property=RemainAfterExit=yes --property=TimeoutStopSec=900 \
     --property=EnvironmentFile="$STATE_DIR/follow.env" \
+    --property=Environment=PROSTUDIO_STATE_DIR="$STATE_DIR" \
     --property=StandardOutput="file:$STATE_DIR/follow.jsonl" \
     --property=StandardError="file:$STATE_DIR/follow.err" \
-    /usr/local/bin/migrate_redis --source "$source" --target "$target" --follow
+    /usr/local/bin/migrate_redis --source "$source" --target "$target" "${policy[@]}" --follow
   echo running >"$STATE_DIR/state"
+  echo "$direction" >"$STATE_DIR/direction"
   echo "redis-cutover: follow $direction started"
 }
 
@@ -152,11 +184,12 @@ follow_wait() {
   local deadline=$((SECONDS + ${FOLLOW_WAIT_SECONDS:-1200}))
   while [ "$SECONDS" -lt "$deadline" ]; do
     if [ "$(systemctl show -p SubState --value "$UNIT")" != running ]; then
-      tail -n 5 "$STATE_DIR/follow.err" >&2 || true
-      die "the follow exited before it caught up"
+      grep '^error:' "$STATE_DIR/follow.err" >&2 || tail -n 5 "$STATE_DIR/follow.err" >&2 || true
+      die "the follow exited before it caught up; no box has switched"
     fi
     if [ "$(last_state)" = following ]; then
       tail -n 1 "$STATE_DIR/follow.jsonl"
+      [ "$(cat "$STATE_DIR/direction" 2>/dev/null)" = forward ] && preflight_revert
       return 0
     fi
     sleep 2
@@ -183,7 +216,10 @@ follow_stop() {
   systemctl reset-failed "$UNIT" >/dev/null 2>&1 || true
   rm -f "$STATE_DIR/follow.env" "$STATE_DIR/state"
   tail -n 1 "$STATE_DIR/follow.jsonl"
-  [ "$status" = 0 ] || die "the follow exited with $status: the two Redis servers differ"
+  if [ "$status" != 0 ]; then
+    grep '^error:' "$STATE_DIR/follow.err" >&2 || true
+    die "the follow exited with $status: the two Redis servers differ"
+  fi
 }
 
 main() {

@@ -13,7 +13,6 @@ from urllib.parse import parse_qs
 
 from prostudio import origin
 from prostudio.logs import LineBuffer, build_logger
-from prostudio.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from prostudio.metrics import Metrics
 from prostudio.redis_cache import CacheClient, RedisCache, build_redis_client
 from prostudio.settings import Settings
@@ -28,8 +27,15 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 WAVEFORM_PATH = re.compile(r"^/api/v1/tracks/([A-Za-z0-9_-]{1,64})/waveform$")
 WAVEFORM_ROUTE = "/api/v1/tracks/{track_id}/waveform"
 REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+# ASCII digits only (str.isdigit() also takes '²', which int() refuses), and few of them.
+POINTS_VALUE = re.compile(r"[0-9]{1,4}")
+UNMATCHED_ROUTE = "unmatched"
 HEALTH_BODY = b'{"status":"ok"}'
 READY_BODY = b'{"status":"ready","redis":"ok"}'
+NOT_READY_BODY = b'{"status":"unavailable","redis":"down"}'
+POINTS_ERROR = (
+    f"points must be an integer from {origin.MIN_POINTS} to {origin.MAX_POINTS} in ASCII digits"
+)
 
 
 class Response:
@@ -85,7 +91,6 @@ class Application:
         self.exact_routes: dict[str, Callable[[Scope], Awaitable[Response]]] = {
             "/health": self.health,
             "/health/ready": self.ready,
-            "/metrics": self.prometheus,
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -118,7 +123,9 @@ class Application:
             request_id = os.urandom(16).hex()
         method = scope["method"]
         path = scope["path"] or "/"
-        route = path
+        # A request that raises is counted under its route's template, or "unmatched": a
+        # metric label never carries a client's path.
+        route = self.route_of(path)
         try:
             route, response = await self.dispatch(method, path, scope)
         except Exception:
@@ -131,6 +138,7 @@ class Application:
             (b"content-type", response.content_type.encode()),
             (b"content-length", str(len(response.body)).encode()),
             (b"x-request-id", request_id.encode()),
+            (b"x-content-type-options", b"nosniff"),
         ]
         if response.cache is not None:
             headers.append((b"x-cache", response.cache.upper().encode()))
@@ -153,6 +161,12 @@ class Application:
             {"type": "http.response.body", "body": b"" if method == "HEAD" else response.body}
         )
 
+    def route_of(self, path: str) -> str:
+        """The metrics label of a path: its route's template, or "unmatched"."""
+        if path in self.exact_routes:
+            return path
+        return WAVEFORM_ROUTE if WAVEFORM_PATH.match(path) else UNMATCHED_ROUTE
+
     async def dispatch(self, method: str, path: str, scope: Scope) -> tuple[str, Response]:
         """Find the route for a path; return its label (bounded cardinality) and response."""
         handler = self.exact_routes.get(path)
@@ -162,7 +176,7 @@ class Application:
             return path, await handler(scope)
         match = WAVEFORM_PATH.match(path)
         if match is None:
-            return "unmatched", _json(404, {"error": f"no route for {path}"})
+            return UNMATCHED_ROUTE, _json(404, {"error": "no such route"})
         if method not in READ_METHODS:
             return WAVEFORM_ROUTE, _not_allowed(method, path)
         return WAVEFORM_ROUTE, await self.waveform(match.group(1), scope)
@@ -172,32 +186,26 @@ class Application:
         return Response(200, HEALTH_BODY)
 
     async def ready(self, scope: Scope) -> Response:
-        """Readiness: Redis answers a PING within the configured timeout."""
+        """Readiness: Redis answers a PING within the configured timeout. The caller learns
+        the status only; the reason (hosts, TLS errors) goes to the log."""
         reason = await self.cache.check()
         if reason is None:
             return Response(200, READY_BODY)
-        return _json(503, {"status": "unavailable", "redis": "down", "reason": reason})
-
-    async def prometheus(self, scope: Scope) -> Response:
-        """Every worker's metrics in the Prometheus text format."""
-        return Response(200, self.metrics.render(), content_type=METRICS_CONTENT_TYPE)
+        self.logger.warning("not_ready", reason=reason)
+        return Response(503, NOT_READY_BODY)
 
     async def waveform(self, track_id: str, scope: Scope) -> Response:
         """A track's waveform overview, from Redis when cached, else rendered and cached."""
         points = origin.DEFAULT_POINTS
         query = scope["query_string"]
         if query:
-            values = parse_qs(query.decode("latin-1")).get("points")
+            values = parse_qs(query.decode("latin-1"), keep_blank_values=True).get("points")
             if values:
                 raw = values[-1]
-                if not raw.isdigit() or not (origin.MIN_POINTS <= int(raw) <= origin.MAX_POINTS):
-                    return _json(
-                        400,
-                        {
-                            "error": f"points={raw!r} must be an integer from "
-                            f"{origin.MIN_POINTS} to {origin.MAX_POINTS}"
-                        },
-                    )
+                if not POINTS_VALUE.fullmatch(raw) or not (
+                    origin.MIN_POINTS <= int(raw) <= origin.MAX_POINTS
+                ):
+                    return _json(400, {"error": POINTS_ERROR})
                 points = int(raw)
         body, outcome = await self.cache.get_or_compute(
             f"waveform:v1:{track_id}:{points}", lambda: self.render(track_id, points)

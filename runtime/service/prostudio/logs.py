@@ -14,6 +14,7 @@ import logging
 from typing import Any, TextIO
 
 import structlog
+import structlog.tracebacks
 from gunicorn.glogging import Logger as GunicornLogger
 
 LEVELS = {
@@ -32,6 +33,13 @@ def _shared_processors() -> list[Any]:
 
 
 MAX_BUFFERED_LINES = 512
+
+# Exceptions as structured tracebacks without the frames' local variables: structlog's
+# dict_tracebacks records them by default, and a frame's locals may hold a password, a
+# request's Authorization or Cookie header, or a settings object.
+STRUCTURED_TRACEBACKS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
 
 
 class LineBuffer:
@@ -81,7 +89,7 @@ def build_logger(level: str, buffer: LineBuffer) -> Any:
         buffer,
         processors=[
             *_shared_processors(),
-            structlog.processors.dict_tracebacks,
+            STRUCTURED_TRACEBACKS,
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
@@ -110,7 +118,7 @@ def gunicorn_logconfig(level: str = "info") -> dict[str, Any]:
         "foreign_pre_chain": [*_shared_processors(), structlog.stdlib.add_logger_name],
         "processors": [
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.dict_tracebacks,
+            STRUCTURED_TRACEBACKS,
             structlog.processors.JSONRenderer(),
         ],
     }

