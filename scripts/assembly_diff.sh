@@ -22,7 +22,7 @@ for template in "$to"/*.template.json; do
   echo
   echo '```'
   if [ -f "$from/$stack.template.json" ]; then
-    "$cdk" diff --no-notices --app "$to" --template "$from/$stack.template.json" "$stack" 2>&1 || true
+    "$cdk" diff --no-notices --exclusively --app "$to" --template "$from/$stack.template.json" "$stack" 2>&1 || true
   else
     echo "new stack: $stack"
   fi

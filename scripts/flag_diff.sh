@@ -14,5 +14,5 @@ trap 'rm -rf "$out"' EXIT
 # shellcheck disable=SC2086
 "$cdk" synth --no-notices --quiet -o "$out/to" $to >/dev/null
 echo "$stack: $from  ->  $to"
-"$cdk" diff --no-notices --app "$out/to" --template "$out/from/$stack.template.json" "$stack"
+"$cdk" diff --no-notices --exclusively --app "$out/to" --template "$out/from/$stack.template.json" "$stack"
 .venv/bin/python scripts/cost.py --compare "$out/from" "$out/to" | sed '$d'

@@ -90,6 +90,7 @@ UNNAMED = {
     "AWS::ElasticLoadBalancingV2::ListenerRule",
     "AWS::IAM::Policy",
     "AWS::Lambda::Permission",
+    "AWS::Route53::HealthCheck",
     "AWS::S3::BucketPolicy",
     "AWS::SNS::Subscription",
     "AWS::SNS::TopicPolicy",
