@@ -22,20 +22,14 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.config import (
-    CUSTOM_RESOURCE_LIMIT_SECONDS,
-    SHIFT_MARGIN_SECONDS,
-    SHIFT_POLL_SECONDS,
-    validate_schedule,
-)
+from infra.config import CUSTOM_RESOURCE_LIMIT_SECONDS, SHIFT_MARGIN_SECONDS, validate_schedule
 from infra.constructs.notices import grant_notices, notice_environment
 from infra.constructs.polled_provider import Handler, add_polled_provider, handler_code
 from infra.stacks.acknowledgements import TRAFFIC_SHIFT, acknowledge
+from runtime.common.shift_rules import LOCK_PREFIX, POLL_SECONDS, ROLLBACK_CHOICES
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "traffic_shift"
-LOCK_PREFIX = "_shift."
 HANDLER_TIMEOUT = Duration.minutes(2)
-ROLLBACK_CHOICES = ("healthy", "old")
 
 
 def provider_timeout_seconds(*, target_weight: int, step: int, interval_seconds: int) -> int:
@@ -44,8 +38,8 @@ def provider_timeout_seconds(*, target_weight: int, step: int, interval_seconds:
     worst = validate_schedule(
         target_weight=target_weight, step=step, interval_seconds=interval_seconds
     )
-    total = min(worst + SHIFT_MARGIN_SECONDS, CUSTOM_RESOURCE_LIMIT_SECONDS - SHIFT_POLL_SECONDS)
-    return -(-total // SHIFT_POLL_SECONDS) * SHIFT_POLL_SECONDS
+    total = min(worst + SHIFT_MARGIN_SECONDS, CUSTOM_RESOURCE_LIMIT_SECONDS - POLL_SECONDS)
+    return -(-total // POLL_SECONDS) * POLL_SECONDS
 
 
 def _normalized(name: str) -> str:
@@ -167,7 +161,7 @@ class TrafficShift(Construct):
             on_event=Handler("shift_handler.on_event"),
             is_complete=Handler("shift_handler.is_complete"),
             handler_timeout=HANDLER_TIMEOUT,
-            query_interval=Duration.seconds(SHIFT_POLL_SECONDS),
+            query_interval=Duration.seconds(POLL_SECONDS),
             total_timeout=Duration.seconds(self.total_timeout_seconds),
             environment=notice_environment(notice_topic) if notice_topic is not None else None,
         )

@@ -48,11 +48,14 @@ from shift_records import (
 )
 from shift_retry import call_with_retry
 
-# Route53 documents propagation to all its name servers within 60 seconds; a rising step
-# that is not INSYNC by then is rolled back. Kept equal to infra.config.SHIFT_SYNC_SECONDS.
-SYNC_TIMEOUT_SECONDS = 60
-# How often a running shift is polled (health gates are read on every poll).
-POLL_SECONDS = 10
+from runtime.common.shift_rules import (
+    POLL_SECONDS,
+    ROLLBACK_CHOICES,
+    ROLLBACK_TO_HEALTHY,
+    ROLLBACK_TO_OLD,
+    SYNC_TIMEOUT_SECONDS,
+)
+
 STALE_LOCK_SECONDS = 2 * 3600
 # The longest soak per step (as the shift_interval flag allows): a longer one would hold the
 # lock for days.
@@ -63,8 +66,6 @@ DEADLINE_MARGIN_SECONDS = 2 * POLL_SECONDS
 # The state changes a shift reports (Progress.notice, ShiftFailed.change).
 STARTED, STEPPED, PAUSED, RESUMED, PROMOTED = "started", "step", "paused", "resumed", "promoted"
 COMPLETED, ROLLED_BACK, ABORTED, FAILED = "completed", "rolled back", "aborted", "failed"
-ROLLBACK_TO_HEALTHY = "healthy"
-ROLLBACK_TO_OLD = "old"
 
 __all__ = [
     "ABORTED",
@@ -199,7 +200,7 @@ def validate_request(request: ShiftRequest) -> None:
         raise ShiftError(
             f"interval {request.interval_seconds}s is outside 0 to {MAX_INTERVAL_SECONDS}s"
         )
-    if request.rollback_to not in {ROLLBACK_TO_HEALTHY, ROLLBACK_TO_OLD}:
+    if request.rollback_to not in ROLLBACK_CHOICES:
         raise ShiftError(f"rollback target {request.rollback_to!r} is not 'healthy' or 'old'")
     if request.health_url:
         check_url(request.health_url)

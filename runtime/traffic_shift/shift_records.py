@@ -16,9 +16,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from runtime.common.shift_rules import LOCK_PREFIX
+
 MIN_WEIGHT = 0
 MAX_WEIGHT = 100
-LOCK_PREFIX = "_shift."
 LOCK_TTL_SECONDS = 60
 LOCK_VERSION = "1"
 # A TXT record holds strings of at most 255 characters each; longer states use several.

@@ -245,8 +245,3 @@ def test_a_walk_back_to_old_is_one_change_whatever_the_soak() -> None:
         config.ROLLBACK_SECONDS
     )
     assert config.ROLLBACK_SECONDS == SYNC_TIMEOUT_SECONDS + 2 * POLL_SECONDS
-
-
-def test_engine_and_config_agree_on_sync_wait_and_poll() -> None:
-    assert config.SHIFT_SYNC_SECONDS == SYNC_TIMEOUT_SECONDS
-    assert config.SHIFT_POLL_SECONDS == POLL_SECONDS

@@ -11,10 +11,11 @@ from test_shift_cli import args
 from test_shift_handler import event, properties, provider
 
 from infra import config
+from runtime.common.shift_rules import POLL_SECONDS, SYNC_TIMEOUT_SECONDS
 
 cli = load_cli()
 # Route53 documents INSYNC within 60 s; the tests make every change take all of it.
-SYNC_SECONDS = config.SHIFT_SYNC_SECONDS
+SYNC_SECONDS = SYNC_TIMEOUT_SECONDS
 STARTS = [(50, 50), (30, 70)]
 
 
@@ -74,7 +75,7 @@ def test_cli_step_toward_old_is_clamped_and_never_soaks(env: Env, old: int, new:
     expected = [*list(range(new - 20, 0, -20)), 0]
     assert walked == expected
     assert 600 not in env.clock.sleeps
-    assert max(env.clock.sleeps) <= config.SHIFT_POLL_SECONDS
+    assert max(env.clock.sleeps) <= POLL_SECONDS
 
 
 @pytest.mark.parametrize(("old", "new"), STARTS)
