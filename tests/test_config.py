@@ -86,9 +86,9 @@ BAD_INPUT = {
         {"phase": "3", "shift_traffic": "true", "shift_interval": "600"},
         "over CloudFormation's one-hour custom-resource limit",
     ),
-    "unknown copy policy": (
-        {"copy_policy": "merge"},
-        "copy_policy='merge' is not allowed; use fail",
+    "retired copy policy": (
+        {"copy_policy": "fail"},
+        "copy_policy is gone: the deploy-time cutover fixes its own",
     ),
     "restore drill without production": (
         {"phase": "2", "restore_drill": "drill-1"},
@@ -294,6 +294,10 @@ class TestCommittedEnvironment:
         [
             ({"Phase": 3}, "production.json: unknown flag Phase=3; did you mean phase?"),
             ({"allow_teardown": "ProdStack"}, "sets allow_teardown; pass it with -c"),
+            (
+                {"copy_policy": "fail"},
+                "production.json: copy_policy is gone: .* migrate-redis --policy; remove it",
+            ),
         ],
     )
     def test_a_bad_committed_file_is_one_line(

@@ -155,7 +155,7 @@ class TestTeardownGuard:
             (
                 "ProdStack",
                 {"phase": "3"},
-                {"phase": "3", "ecs_task_count": "5", "redis_node_type": "cache.r7g.xlarge"},
+                {"phase": "3", "ecs_min_tasks": "5", "redis_node_type": "cache.r7g.xlarge"},
             ),
             ("ZeroCostStack", {"phase": "1"}, {"phase": "1", "alb": "true"}),
             ("ZeroCostStack", {"phase": "1", "alb": "true"}, {"phase": "1"}),

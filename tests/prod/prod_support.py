@@ -13,7 +13,6 @@ PHASE3_VARIANT = {
     "phase": "3",
     "instances": "1",
     "cache_engine": "redis",
-    "ecs_task_count": "5",
     "ecs_min_tasks": "3",
     "ecs_max_tasks": "12",
     "redis_node_type": "cache.r7g.xlarge",

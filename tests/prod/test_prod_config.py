@@ -8,16 +8,10 @@ from synth_support import context_for
 from infra.config import ConfigError, load_settings
 
 BAD = [
-    ({"ecs_task_count": "1"}, "ecs_task_count=1 is out of range; allowed: 2..20"),
-    ({"ecs_task_count": "21"}, "ecs_task_count=21 is out of range; allowed: 2..20"),
+    ({"ecs_task_count": "3"}, "ecs_task_count is gone: ecs_min_tasks and ecs_max_tasks bound"),
     ({"ecs_min_tasks": "1"}, "ecs_min_tasks=1 is out of range; allowed: 2..20"),
     ({"ecs_max_tasks": "30"}, "ecs_max_tasks=30 is out of range; allowed: 2..20"),
     ({"ecs_min_tasks": "8", "ecs_max_tasks": "4"}, "ecs_min_tasks=8 is above ecs_max_tasks=4"),
-    (
-        {"ecs_task_count": "2", "ecs_min_tasks": "3"},
-        "ecs_task_count=2 is outside ecs_min_tasks..ecs_max_tasks (3..20)",
-    ),
-    ({"ecs_task_count": "three"}, "ecs_task_count='three' is not a whole number"),
     ({"redis_node_count": "2"}, "redis_node_count=2 is not allowed; use one of 3"),
     ({"redis_node_count": "5"}, "redis_node_count=5 is not allowed; use one of 3"),
     ({"redis_node_type": "r7g.large"}, "redis_node_type='r7g.large' is not an ElastiCache"),
@@ -43,7 +37,7 @@ def test_bad_production_flag_is_one_clear_line(flags: dict[str, str], message: s
 
 def test_defaults_give_the_guides_production() -> None:
     prod = load_settings(context_for({"phase": "3"})).prod
-    assert (prod.task_count, prod.min_tasks, prod.max_tasks) == (3, 2, 20)
+    assert (prod.min_tasks, prod.max_tasks) == (2, 20)
     assert (prod.redis_node_type, prod.redis_node_count) == ("cache.r7g.large", 3)
     assert (prod.api_workers, prod.max_memory_mb) == (2, 3072)
     assert (prod.migrate_data, prod.shift.enabled) == (False, False)
