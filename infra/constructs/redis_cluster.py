@@ -13,6 +13,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.constructs.deploy_guards import mark_disposable
+from infra.constructs.redis_endpoint import RedisEndpoint
 
 # The port is create-only: changing it replaces the group and its data.
 REDIS_PORT = 6380
@@ -132,6 +133,11 @@ class RedisCluster(Construct):
             security_groups=[self.security_group],
             default_port=ec2.Port.tcp(REDIS_PORT),
         )
+
+    @property
+    def endpoint(self) -> RedisEndpoint:
+        """Where its clients connect: the primary endpoint, over TLS, with the AUTH token."""
+        return RedisEndpoint(host=self.host, port=self.port, auth_token=self.auth_token)
 
     def allow_from(self, clients: Sequence[ec2.IConnectable], why: str) -> None:
         for client in clients:

@@ -23,7 +23,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.constructs.box_steps import Boxes, BoxScript, BoxStep, BoxSteps, Parameter
-from infra.constructs.redis_copy import RedisEndpoint
+from infra.constructs.redis_endpoint import RedisEndpoint
 from infra.constructs.web_hosts import APP_DIR
 
 SCRIPT = f"{APP_DIR}/deploy/redis-cutover.sh"
@@ -73,11 +73,11 @@ class RedisCutover(Construct):
             "OLD_HOST": old.host,
             "OLD_PORT": str(old.port),
             "OLD_TLS": _flag(old.tls),
-            "OLD_SECRET_ARN": old.secret.secret_arn,
+            "OLD_SECRET_ARN": old.auth_token.secret_arn,
             "NEW_HOST": new.host,
             "NEW_PORT": str(new.port),
             "NEW_TLS": _flag(new.tls),
-            "NEW_SECRET_ARN": new.secret.secret_arn,
+            "NEW_SECRET_ARN": new.auth_token.secret_arn,
             "FOLLOW_WAIT_SECONDS": str(CATCH_UP_SECONDS - 60),
             "FOLLOW_STOP_SECONDS": str(DRAIN_SECONDS - 60),
         }

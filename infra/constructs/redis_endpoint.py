@@ -1,4 +1,4 @@
-"""How a Redis client (the boxes, the Fargate tasks) finds an ElastiCache group."""
+"""How a Redis client (the boxes, the Fargate tasks, the cutover's follow) finds a Redis."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 
 @dataclass(frozen=True)
 class RedisEndpoint:
-    """Host and port (CDK tokens allowed), reached over TLS, and the AUTH token's secret."""
+    """Host and port (CDK tokens allowed, e.g. read from SSM), the secret holding its AUTH token
+    or password, and whether it speaks TLS (every ElastiCache group does; the box's Redis not)."""
 
     host: str
-    port: int
+    port: str | int
     auth_token: secretsmanager.ISecret
+    tls: bool = True

@@ -8,7 +8,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.constructs.redis_copy import RedisEndpoint
+from infra.constructs.redis_endpoint import RedisEndpoint
 from infra.parameters import Names
 
 AZ_COUNT = 2
@@ -56,7 +56,7 @@ class SharedNetwork(Construct):
             host=self._read(self._names.old_redis_host),
             port=self._read(self._names.old_redis_port),
             tls=tls,
-            secret=secretsmanager.Secret.from_secret_complete_arn(
+            auth_token=secretsmanager.Secret.from_secret_complete_arn(
                 self, "OldRedisSecret", self._read(self._names.old_redis_secret_arn)
             ),
         )

@@ -33,9 +33,7 @@ from infra.constructs.fargate_service import Capacity, FargateService
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.monitoring import Monitoring, RedisNodes
 from infra.constructs.redis_cluster import RedisCluster
-from infra.constructs.redis_copy import RedisEndpoint as CopyEndpoint
 from infra.constructs.redis_cutover import Box, RedisCutover
-from infra.constructs.redis_endpoint import RedisEndpoint
 from infra.constructs.shared_network import SharedNetwork
 from infra.constructs.traffic_shift import TrafficShift
 from infra.constructs.web_hosts import SERVICE_DIR
@@ -87,8 +85,7 @@ class ProdStack(Stack):
         cache_key = kms.Key(
             self,
             "CacheKey",
-            description="Encrypts the production Redis, its snapshots, its AUTH token and the "
-            "copy's checkpoints",
+            description="Encrypts the production Redis, its snapshots and its AUTH token",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
             pending_window=Duration.days(30),
@@ -152,9 +149,7 @@ class ProdStack(Stack):
                 str(SERVICE_DIR), exclude=IMAGE_EXCLUDES, platform=IMAGE_PLATFORM
             ),
             load_balancer=self.load_balancer,
-            redis=RedisEndpoint(
-                host=self.cache.host, port=self.cache.port, auth_token=self.cache.auth_token
-            ),
+            redis=self.cache.endpoint,
             capacity=Capacity(minimum=prod.min_tasks, maximum=prod.max_tasks),
             api_workers=prod.api_workers,
             max_memory_mb=prod.max_memory_mb,
@@ -279,9 +274,7 @@ class ProdStack(Stack):
             box_role=box_role,
             region=self.region,
             old=self.network.old_redis(tls=settings.zero_cost.separate_redis),
-            new=CopyEndpoint(
-                host=self.cache.host, port=self.cache.port, tls=True, secret=self.cache.auth_token
-            ),
+            new=self.cache.endpoint,
             generation=settings.prod.copy_generation,
             state_prefix=names.box_ops_state,
             notice_topic=self.monitoring.topic,

@@ -19,7 +19,6 @@ from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.network import Network
 from infra.constructs.patching import Patching
 from infra.constructs.redis_cluster import RedisCluster
-from infra.constructs.redis_endpoint import RedisEndpoint
 from infra.constructs.web_hosts import WebHosts
 from infra.constructs.weighted_dns import DNS_ID, AliasEntry, WeightedDns, public_zone
 from infra.stacks.acknowledgements import ZERO_COST, acknowledge
@@ -57,11 +56,7 @@ class ZeroCostStack(Stack):
             role_name=names.box_role_name(id_, settings.region),
             api_workers=flags.api_workers,
             max_memory_mb=flags.max_memory_mb,
-            external_redis=(
-                RedisEndpoint(host=cache.host, port=cache.port, auth_token=cache.auth_token)
-                if cache
-                else None
-            ),
+            external_redis=cache.endpoint if cache else None,
             launch_template_name=names.launch_template,
         )
         BoxUpdate(
@@ -89,7 +84,7 @@ class ZeroCostStack(Stack):
                 secret=cache.auth_token,
             )
         else:
-            hosts.allow_redis_from(handoff.migration_clients, "Redis migration Lambdas")
+            hosts.allow_redis_from(handoff.migration_clients, "Redis copy hosts in the VPC")
             handoff.publish_redis(
                 host=hosts.instances[0].instance_private_ip,
                 port=hosts.local_redis_port,
