@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
-# What the Fargate tasks and the in-VPC migration Lambdas call, and nothing else:
-# ECR (image manifests and auth), CloudWatch Logs (awslogs driver), Secrets Manager (the
-# Redis AUTH tokens), SSM (the REDIS_HOST parameter injected as an ECS secret).
+# What the Fargate tasks call, and nothing else: ECR (image manifests and auth), CloudWatch
+# Logs (awslogs driver), Secrets Manager (the Redis AUTH token), SSM (the REDIS_HOST parameter
+# injected as an ECS secret).
 # Private DNS makes the whole VPC resolve these names to the endpoints, so every client in
 # the VPC (the zero-cost boxes too) must be given to `allow_from`.
 INTERFACE_SERVICES: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
@@ -19,10 +19,9 @@ INTERFACE_SERVICES: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
     "Ssm": ec2.InterfaceVpcEndpointAwsService.SSM,
 }
-# Gateway endpoints are free: S3 carries the ECR image layers, DynamoDB the copy checkpoints.
+# Gateway endpoints are free: S3 carries the ECR image layers.
 GATEWAY_SERVICES: dict[str, ec2.GatewayVpcEndpointAwsService] = {
     "S3": ec2.GatewayVpcEndpointAwsService.S3,
-    "DynamoDb": ec2.GatewayVpcEndpointAwsService.DYNAMODB,
 }
 
 

@@ -11,8 +11,8 @@ from infra.parameters import Names
 
 
 class Handoff(Construct):
-    """The old Redis (the data copy's source), the security group that Redis admits for
-    the migration Lambdas, and the boxes the cutover switches."""
+    """The old Redis (the data copy's source), the security group that Redis admits for a copy
+    host in the VPC (`migrate-redis`, the manual path), and the boxes the cutover switches."""
 
     def __init__(self, scope: Construct, id_: str, *, vpc: ec2.IVpc, names: Names) -> None:
         super().__init__(scope, id_)
@@ -21,6 +21,8 @@ class Handoff(Construct):
             self,
             "MigrationClients",
             vpc=vpc,
+            # Written when Lambdas ran the copy. A description is create-only: a new one would
+            # replace the group, which production imports by id and both caches admit.
             description="Worn by the Redis migration Lambdas; the old Redis admits it",
             allow_all_outbound=True,
         )

@@ -16,8 +16,8 @@ DATA = "data"
 
 
 class Network(Construct):
-    """Two AZs of public subnets (boxes, load balancers), app subnets (Fargate tasks and
-    migration Lambdas) and data subnets (ElastiCache). No NAT gateway: the free tier has
+    """Two AZs of public subnets (boxes, load balancers), app subnets (Fargate tasks) and
+    data subnets (ElastiCache). No NAT gateway: the free tier has
     none, and production reaches AWS APIs through VPC endpoints it adds itself."""
 
     def __init__(self, scope: Construct, id_: str, *, names: Names) -> None:

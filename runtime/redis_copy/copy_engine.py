@@ -50,14 +50,12 @@ class RedisCopier:
         *,
         source_label: str,
         target_label: str,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
         self._target = target
         self.settings = settings
         self.source_label = source_label
         self.target_label = target_label
-        self._clock = clock
         self.offset_ms = 0
 
     def preflight(self, *, resuming: bool) -> tuple[ServerFacts, ServerFacts]:
@@ -115,21 +113,16 @@ class RedisCopier:
         state: CopyState,
         store: CheckpointStore,
         *,
-        deadline: float | None = None,
         progress: ProgressCallback | None = None,
         stop: Callable[[], bool] = lambda: False,
     ) -> CopyState:
-        """Copy and verify until done, until `deadline` (monotonic seconds) or `stop()`."""
+        """Copy and verify until done or until `stop()`; a stopped run resumes from `store`."""
         self.measure_clocks()
         copied_this_call = state.phase == "copy"
         if copied_this_call:
-            self.copy(state, store, deadline=deadline, progress=progress, stop=stop)
-        if state.phase.startswith("verify") and not (
-            copied_this_call and (self._past(deadline) or stop())
-        ):
-            self.verifier(past=lambda: self._past(deadline) or stop()).run(
-                state, store, self._commit, progress
-            )
+            self.copy(state, store, progress=progress, stop=stop)
+        if state.phase.startswith("verify") and not (copied_this_call and stop()):
+            self.verifier(past=stop).run(state, store, self._commit, progress)
         return state
 
     def verifier(
@@ -149,9 +142,6 @@ class RedisCopier:
             past=past or (lambda: False),
             written_on_target=written_on_target,
         )
-
-    def _past(self, deadline: float | None) -> bool:
-        return deadline is not None and self._clock() >= deadline
 
     def measure_clocks(self) -> int:
         """Target clock minus source clock in ms, so absolute expiries mean the same moment.
@@ -178,7 +168,6 @@ class RedisCopier:
         state: CopyState,
         store: CheckpointStore,
         *,
-        deadline: float | None = None,
         progress: ProgressCallback | None = None,
         stop: Callable[[], bool] = lambda: False,
         after_batch: Callable[[], None] | None = None,
@@ -192,8 +181,8 @@ class RedisCopier:
             pending: Batch | None = None
             while True:
                 batch = None
-                halted = self._past(deadline) or stop()
-                # At least one batch per call, so a slice always makes progress.
+                halted = stop()
+                # At least one batch per call, so a stopped run always makes progress.
                 if not stream.exhausted and (pending is None or not halted):
                     batch = stream.next_batch()
                 if pending is not None:

@@ -119,11 +119,6 @@ def test_the_boxes_reach_the_production_redis_and_read_its_token(migration: Temp
     assert json.dumps({"Ref": token}) in json.dumps(box_policies)
 
 
-def test_no_copy_lambda_or_checkpoint_table_is_left(migration: Template) -> None:
-    assert not resources_of_type(migration, "Custom::RedisCopy")
-    assert not resources_of_type(migration, "AWS::DynamoDB::Table")
-
-
 def test_cutover_waits_for_the_endpoints_and_the_cache_rules(migration: Template) -> None:
     cutover_id = _logical_id(migration, "Custom::RedisCutover", "RedisCutover")
     depends_on = set(migration["Resources"][cutover_id]["DependsOn"])

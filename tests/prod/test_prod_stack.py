@@ -136,7 +136,7 @@ def test_private_subnets_reach_aws_apis_through_vpc_endpoints(prod: Template) ->
             assert endpoint["SubnetIds"] == app_subnets
     gateways = [e for e in endpoints if e.get("VpcEndpointType", "Gateway") == "Gateway"]
     # Gateway service names are joined with the region: the last part names the service.
-    assert sorted(e["ServiceName"]["Fn::Join"][1][-1] for e in gateways) == [".dynamodb", ".s3"]
+    assert sorted(e["ServiceName"]["Fn::Join"][1][-1] for e in gateways) == [".s3"]
     for gateway in gateways:
         assert gateway["RouteTableIds"] == split_list(prod, PRODUCTION_NAMES.app_route_table_ids)
 
@@ -228,9 +228,6 @@ def test_the_box_security_group_is_published_for_production() -> None:
         if r["Properties"]["Name"] == PRODUCTION_NAMES.box_security_group
     ]
     assert parameter["Value"]["Fn::GetAtt"][0].startswith("WebSecurityGroup")
-
-
-# --- migration Lambdas' own security group -----------------------------------------------
 
 
 # --- load balancer -----------------------------------------------------------------------

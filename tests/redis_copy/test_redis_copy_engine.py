@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 import copy_wire
@@ -501,35 +502,32 @@ def test_crash_between_restore_and_checkpoint_resumes_without_loss_or_double_cou
     assert target.dbsize() == 5000
 
 
-def test_stopping_at_a_deadline_resumes_in_later_slices(
+def _stop_after(looks: int) -> Callable[[], bool]:
+    seen = itertools.count(1)
+    return lambda: next(seen) > looks
+
+
+def test_a_stopped_copy_resumes_in_later_runs(
     source: redis.Redis,
-    target: redis.Redis,
     source_server: RedisServer,
     target_server: RedisServer,
     memory_store: MemoryStore,
 ) -> None:
-    # Given a clock that lets each slice run three batches
+    # Given a stop request that each run sees after three looks (as a signal would arrive)
     populate_strings(source, 2000)
-    ticks = iter(range(1_000_000))
-    engine = RedisCopier(
-        source_server.client(),
-        target_server.client(),
-        CopySettings(scan_count=100),
-        source_label=source_server.label,
-        target_label=target_server.label,
-        clock=lambda: float(next(ticks)),
-    )
+    engine = copier(source_server, target_server, scan_count=100)
     state = engine.start()
-    slices = 0
+    runs = 0
     while not state.done:
-        slices += 1
-        engine.advance(state, memory_store, deadline=float(next(ticks)) + 3)
+        runs += 1
+        engine.advance(state, memory_store, stop=_stop_after(3))
         saved = memory_store.load()
         assert saved is not None
         state = CopyState.from_dict(saved)
-        assert slices < 200
+        assert runs < 200
 
-    assert slices > 3
+    # Then the copy took several runs, each resuming from the checkpoint, and lost nothing
+    assert runs > 3
     report = state.report()
     assert report["ok"] is True
     assert report["copied"] == report["verified"] == 2000
