@@ -13,9 +13,6 @@ from synth_support import REAL_ZONE, context_for, resources_of_type, synthesize
 from infra.config import ConfigError, load_settings
 from infra.parameters import PRODUCTION_NAMES
 
-PHASE_1 = synthesize(phase=1)
-PHASE_2 = synthesize(phase=2)
-
 
 def zero_cost(**flags: Any) -> Template:
     return Template.from_json(synthesize(**flags).template("ZeroCostStack"))
@@ -49,7 +46,9 @@ class TestNetwork:
 
     @pytest.mark.parametrize("flags", [{"phase": 1}, {"phase": 2}, {"phase": 3}])
     def test_subnets_are_identical_in_every_phase(self, flags: dict[str, int]) -> None:
-        baseline = resources_of_type(PHASE_1.template("ZeroCostStack"), "AWS::EC2::Subnet")
+        baseline = resources_of_type(
+            synthesize(phase=1).template("ZeroCostStack"), "AWS::EC2::Subnet"
+        )
         subnets = resources_of_type(
             synthesize(**flags).template("ZeroCostStack"), "AWS::EC2::Subnet"
         )
@@ -67,7 +66,7 @@ class TestNetwork:
             template.has_resource_properties("AWS::SSM::Parameter", {"Name": name})
 
     def test_no_cloudformation_exports(self) -> None:
-        for synthesis in (PHASE_1, PHASE_2):
+        for synthesis in (synthesize(phase=1), synthesize(phase=2)):
             for template in synthesis.templates.values():
                 for output in template.get("Outputs", {}).values():
                     assert "Export" not in output
@@ -117,12 +116,15 @@ class TestBox:
                 )
             },
         )
-        ports = {rule.get("FromPort") for rule in ingress_rules(PHASE_1.template("ZeroCostStack"))}
+        ports = {
+            rule.get("FromPort")
+            for rule in ingress_rules(synthesize(phase=1).template("ZeroCostStack"))
+        }
         assert 22 not in ports
 
     def test_box_is_open_only_on_80_plus_redis_for_migration(self) -> None:
         """nginx on the box listens on 80 only: 443 stays closed."""
-        rules = ingress_rules(PHASE_1.template("ZeroCostStack"))
+        rules = ingress_rules(synthesize(phase=1).template("ZeroCostStack"))
         public = [rule for rule in rules if rule.get("CidrIp") == "0.0.0.0/0"]
         assert [(rule["FromPort"], rule["ToPort"]) for rule in public] == [(80, 80)]
         redis = [rule for rule in rules if rule.get("FromPort") == 6379]
@@ -140,7 +142,7 @@ class TestBox:
         )
 
     def test_stack_waits_for_the_health_gated_signal(self) -> None:
-        template = PHASE_1.template("ZeroCostStack")
+        template = synthesize(phase=1).template("ZeroCostStack")
         box = template["Resources"]["WebBoxB619B63F"]
         assert box["CreationPolicy"]["ResourceSignal"]["Count"] == 1
         user_data = json.dumps(box["Properties"]["UserData"])
@@ -153,9 +155,9 @@ class TestBox:
         assert health.rstrip().endswith("exit 1")
 
     def test_box_installs_the_service_asset_and_runs_its_provisioning(self) -> None:
-        init = PHASE_1.template("ZeroCostStack")["Resources"]["WebBoxB619B63F"]["Metadata"][
-            "AWS::CloudFormation::Init"
-        ]
+        init = synthesize(phase=1).template("ZeroCostStack")["Resources"]["WebBoxB619B63F"][
+            "Metadata"
+        ]["AWS::CloudFormation::Init"]
         assert "/opt/prostudio/app" in init["app"]["sources"]
         command = init["app"]["commands"]["10-provision"]
         assert command["command"] == "bash /opt/prostudio/app/deploy/provision.sh"
@@ -163,12 +165,12 @@ class TestBox:
         assert command["env"]["API_WORKERS"] == "1"
 
     def test_user_data_has_no_fingerprint_so_updates_never_restart_the_box(self) -> None:
-        before = PHASE_1.template("ZeroCostStack")["Resources"]["WebBoxB619B63F"]
-        after = PHASE_2.template("ZeroCostStack")["Resources"]["WebBoxB619B63F"]
+        before = synthesize(phase=1).template("ZeroCostStack")["Resources"]["WebBoxB619B63F"]
+        after = synthesize(phase=2).template("ZeroCostStack")["Resources"]["WebBoxB619B63F"]
         assert before["Properties"]["UserData"] == after["Properties"]["UserData"]
 
     def test_redis_password_comes_from_secrets_manager_never_plain_text(self) -> None:
-        template = PHASE_1.template("ZeroCostStack")
+        template = synthesize(phase=1).template("ZeroCostStack")
         secrets = resources_of_type(template, "AWS::SecretsManager::Secret")
         password = secrets["WebRedisPassword8A7B3EF6"]["Properties"]
         assert "GenerateSecretString" in password
@@ -215,7 +217,9 @@ class TestBoxType:
             load_settings(context_for({"instance_type": "m5.large"}))
 
     def test_the_second_box_is_in_the_second_az(self) -> None:
-        boxes = resources_of_type(PHASE_2.template("ZeroCostStack"), "AWS::EC2::Instance")
+        boxes = resources_of_type(
+            synthesize(phase=2).template("ZeroCostStack"), "AWS::EC2::Instance"
+        )
         placement = {
             logical_id: (
                 box["Properties"]["AvailabilityZone"]["Fn::Select"][0],
@@ -253,7 +257,7 @@ class TestBoxAlarms:
         assert set(alarms) == expected
 
     def test_alarms_watch_their_own_box(self) -> None:
-        for name, alarm in _alarms(PHASE_2.template("ZeroCostStack")).items():
+        for name, alarm in _alarms(synthesize(phase=2).template("ZeroCostStack")).items():
             box = "WebBox293410087" if name.startswith("Box2") else "WebBoxB619B63F"
             dimensions = [alarm.get("Dimensions")] + [
                 metric["MetricStat"]["Metric"]["Dimensions"]
@@ -264,7 +268,7 @@ class TestBoxAlarms:
             assert all(found == expected for found in dimensions if found is not None), name
 
     def test_status_checks_recover_and_reboot_the_box(self) -> None:
-        alarms = _alarms(PHASE_1.template("ZeroCostStack"))
+        alarms = _alarms(synthesize(phase=1).template("ZeroCostStack"))
         system, instance = alarms["BoxSystemStatus"], alarms["BoxInstanceStatus"]
         assert system["MetricName"] == "StatusCheckFailed_System"
         assert instance["MetricName"] == "StatusCheckFailed_Instance"
@@ -297,13 +301,13 @@ class TestBoxAlarms:
         )
 
     def test_health_alarm_treats_a_silent_box_as_unhealthy(self) -> None:
-        alarm = _alarms(PHASE_1.template("ZeroCostStack"))["BoxHealth"]
+        alarm = _alarms(synthesize(phase=1).template("ZeroCostStack"))["BoxHealth"]
         assert (alarm["Namespace"], alarm["MetricName"]) == ("ProStudio", "BoxHealthy")
         assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("LessThanThreshold", 1)
         assert alarm["TreatMissingData"] == "breaching"
 
     def test_the_health_probe_is_installed_on_every_box_and_may_publish_its_metric(self) -> None:
-        template = PHASE_2.template("ZeroCostStack")
+        template = synthesize(phase=2).template("ZeroCostStack")
         (probe,) = [
             a["Properties"]
             for a in resources_of_type(template, "AWS::SSM::Association").values()
@@ -331,7 +335,7 @@ class TestBoxAlarms:
         assert role.startswith("WebRole")
 
     def test_every_alarm_notifies_alarm_and_ok_to_the_box_topic(self) -> None:
-        template = PHASE_2.template("ZeroCostStack")
+        template = synthesize(phase=2).template("ZeroCostStack")
         (topic,) = [
             logical_id
             for logical_id in resources_of_type(template, "AWS::SNS::Topic")
@@ -368,7 +372,9 @@ class TestPatching:
         assert sorted(value["Ref"] for value in target["Values"]) == boxes
 
     def test_dnf_is_pointed_at_the_newest_release_so_patching_finds_updates(self) -> None:
-        override = self._associations(PHASE_1.template("ZeroCostStack"))["AWS-RunShellScript"]
+        override = self._associations(synthesize(phase=1).template("ZeroCostStack"))[
+            "AWS-RunShellScript"
+        ]
         assert override["Parameters"]["commands"] == ["echo latest > /etc/dnf/vars/releasever"]
         assert "ApplyOnlyAtCronInterval" not in override
 
@@ -435,7 +441,7 @@ class TestSeparateRedis:
 
     def test_turning_it_off_keeps_the_box(self) -> None:
         on = synthesize(phase=1, separate_redis="true").template("ZeroCostStack")
-        off = PHASE_1.template("ZeroCostStack")
+        off = synthesize(phase=1).template("ZeroCostStack")
         assert "WebBoxB619B63F" in on["Resources"]
         assert "WebBoxB619B63F" in off["Resources"]
         assert not resources_of_type(off, "AWS::ElastiCache::ReplicationGroup")
@@ -526,7 +532,7 @@ class TestLoadBalancer:
 
 class TestSecondInstance:
     def test_two_identical_boxes_behind_the_alb_on_the_same_redis(self) -> None:
-        template = PHASE_2.template("ZeroCostStack")
+        template = synthesize(phase=2).template("ZeroCostStack")
         boxes = resources_of_type(template, "AWS::EC2::Instance")
         assert sorted(boxes) == ["WebBox293410087", "WebBoxB619B63F"]
         first, second = (boxes[key] for key in sorted(boxes, reverse=True))
