@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from aws_cdk import App, Environment, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
+from cfnlint.api import ManualArgs, lint
 
 import app as entry
 from infra.config import DEFAULTS, load_settings
@@ -311,6 +312,18 @@ def synthesize_bare(**overrides: Any) -> Synthesis:
 def normalise_assets(template: dict[str, Any]) -> dict[str, Any]:
     """Asset hashes change with every edit under runtime/; snapshots should not."""
     return json.loads(_ASSET_HASH.sub("<asset-hash>", json.dumps(template)))
+
+
+@functools.cache
+def _lint_errors(text: str, region: str) -> tuple[str, ...]:
+    matches = lint(text, config=ManualArgs(regions=[region]))
+    return tuple(str(match) for match in matches if match.rule.id.startswith("E"))
+
+
+def cfn_lint_errors(template: dict[str, Any], region: str = "us-east-1") -> list[str]:
+    """cfn-lint's errors for a template, linted once per process however many builds
+    share it (phase 3's ZeroCostStack is also its increments')."""
+    return list(_lint_errors(json.dumps(template, sort_keys=True), region))
 
 
 def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
