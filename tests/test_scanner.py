@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from synth_support import FLAG_COMBINATIONS, ROOT, Synthesis, synthesize, synthesize_bare
 
 from infra.stacks.acknowledgements import CHECKOV
@@ -21,6 +22,7 @@ from infra.stacks.acknowledgements import CHECKOV
 SCANNER = ROOT / ".venv-scan" / "bin" / "checkov"
 SCANNED = ("phase1", "phase2", "phase3", "phase3-migration")
 Finding = tuple[str, str, str]  # (template file, check id, logical id)
+pytestmark = pytest.mark.slow
 
 
 def _scan(builds: dict[str, Synthesis]) -> tuple[set[Finding], dict[Finding, str]]:
