@@ -33,7 +33,7 @@ from copy_state import (
     ProgressCallback,
 )
 from copy_verify import Verifier, value_differences
-from copy_wire import Link, restores, wire
+from copy_wire import Link, Restores, wire
 from redis.exceptions import OutOfMemoryError, ResponseError
 
 CLOCK_SAMPLES = 5
@@ -230,29 +230,30 @@ class RedisCopier:
 
     def _send_restores(self, target: Link, batch: Batch) -> None:
         now_source_ms = batch.source_ms + (time.monotonic() - batch.read_at) * 1000
-        items = []
+        commands = Restores(replace=self.settings.policy == "replace")
+        add = commands.add
         sent = []
         offset = self.offset_ms
-        keys = batch.keys
+        source_ms = batch.source_ms
+        bulks = batch.bulks
         pttls = batch.pttls
+        expired = 0
         for index, payload in enumerate(batch.payloads):
             pttl = pttls[index]
             if payload is None or pttl == -2:
-                batch.expired += 1
-                continue
-            if pttl == -1:
-                expire_at = b"0"
+                expired += 1
+            elif pttl == -1:
+                add(bulks[index], 0, payload)
+                sent.append(index)
+            elif source_ms + pttl <= now_source_ms + 1:
+                expired += 1
             else:
-                source_expiry = batch.source_ms + pttl
-                if source_expiry <= now_source_ms + 1:
-                    batch.expired += 1
-                    continue
-                expire_at = b"%d" % (source_expiry + offset)
-            items.append((keys[index], expire_at, payload))
-            sent.append(index)
+                add(bulks[index], source_ms + pttl + offset, payload)
+                sent.append(index)
+        batch.expired += expired
         batch.sent = sent
-        if items:
-            target.send(restores(items, replace=self.settings.policy == "replace"))
+        if sent:
+            target.send(commands.data())
 
     def _finish(self, target: Link, batch: Batch, state: CopyState, replaying: bool) -> None:
         """Read the target's replies to one batch of RESTOREs and count the outcomes."""

@@ -276,7 +276,7 @@ class Follower:
             if payload is None or pttl == -2 or (pttl >= 0 and pttl <= 1):
                 gone.append(key)
             else:
-                expire_at = b"0" if pttl == -1 else b"%d" % (now_ms + pttl + offset)
+                expire_at = 0 if pttl == -1 else now_ms + pttl + offset
                 writes.append((key, expire_at, payload))
         target = self._link("target", self._target)
         target.send(restores(writes, replace=True) + one_per_key(b"DEL", gone))

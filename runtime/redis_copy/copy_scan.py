@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from copy_state import CopyError
-from copy_wire import Link, fetch_request, pack
+from copy_wire import Link, bulk_strings, fetch_request, pack
 from redis.exceptions import ResponseError
 
 
@@ -18,6 +18,7 @@ class Batch:
 
     next_cursor: int
     keys: list[bytes]
+    bulks: list[bytes] = field(default_factory=list)
     payloads: list[bytes | None] = field(default_factory=list)
     pttls: list[int] = field(default_factory=list)
     source_ms: int = 0
@@ -36,7 +37,7 @@ class SourceStream:
     def __init__(self, source: Link, cursor: int, count: int) -> None:
         self._source = source
         self._count = b"%d" % count
-        self._inflight: tuple[list[bytes], int] | None = None
+        self._inflight: tuple[list[bytes], list[bytes], int] | None = None
         self.exhausted = False
         source.send(self._scan(cursor))
         next_cursor, keys = source.read(1)[0]
@@ -46,17 +47,18 @@ class SourceStream:
         return pack(b"SCAN", b"%d" % cursor, b"COUNT", self._count)
 
     def _request(self, keys: list[bytes], next_cursor: int) -> None:
-        request = fetch_request(keys)
+        bulks = bulk_strings(keys)
+        request = fetch_request(keys, bulks)
         if next_cursor != 0:
             request += self._scan(next_cursor)
         self._source.send(request)
-        self._inflight = (keys, next_cursor)
+        self._inflight = (keys, bulks, next_cursor)
 
     def next_batch(self) -> Batch:
         assert self._inflight is not None, "next_batch after the last batch"
-        keys, next_cursor = self._inflight
+        keys, bulks, next_cursor = self._inflight
         self._inflight = None
-        batch = Batch(next_cursor=next_cursor, keys=keys)
+        batch = Batch(next_cursor=next_cursor, keys=keys, bulks=bulks)
         batch.source_ms, batch.payloads, batch.pttls = read_fetch(self._source, len(keys))
         batch.read_at = time.monotonic()
         if next_cursor == 0:
@@ -69,7 +71,7 @@ class SourceStream:
     def drain(self) -> None:
         """Read and drop the request still in flight (a stop before the scan's end)."""
         if self._inflight is not None:
-            keys, next_cursor = self._inflight
+            keys, _, next_cursor = self._inflight
             self._source.read(1 + 2 * len(keys) + (1 if next_cursor else 0))
             self._inflight = None
 
