@@ -17,6 +17,7 @@ from typing import Any
 
 import redis
 from copy_digest import existing, read_value_digests, request_value_digests
+from copy_payload import same_unordered
 from copy_scan import Batch, KeyStream, read_fetch
 from copy_state import CheckpointStore, CopyError, CopySettings, CopyState, ProgressCallback
 from copy_wire import Link, fetch_request, pack, wire
@@ -239,9 +240,10 @@ class Verifier:
         """Each key's difference: None when the same, EXPIRED when gone from the source.
 
         Both servers read the batch (TIME, PTTLs, DUMPs) at once. Payload bodies that differ
-        (their trailers, the RDB version and CRC, always differ between engines) are compared
-        again by logical-value digests on the servers (copy_digest), and only keys that still
-        differ are read whole."""
+        (their trailers, the RDB version and CRC, always differ between engines), unless they
+        are the same hashtable-encoded set or hash in another order (copy_payload), are
+        compared again by logical-value digests on the servers (copy_digest), and only keys
+        that still differ are read whole."""
         _request(source, target, keys)
         return self._compare(Links(source, target, source, target), keys)
 
@@ -271,6 +273,7 @@ class Verifier:
                 if (
                     reason is None
                     and source_payload[:-PAYLOAD_TRAILER] != target_payload[:-PAYLOAD_TRAILER]
+                    and not same_unordered(source_payload, target_payload)
                 ):
                     suspects.append(key)
         if suspects:
