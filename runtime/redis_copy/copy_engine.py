@@ -5,14 +5,17 @@ preconditions (copy_preflight) before writing anything, copies in pipelined batc
 checkpoints its progress through a `CheckpointStore` (copy_state), and verifies the result in
 both directions (copy_verify). The follow (copy_follow) runs alongside it.
 
-The hot loop speaks RESP on a connection borrowed from each client's pool (copy_wire): one
-SCAN, one pipeline of TIME + PTTL/DUMP on the source, then one pipeline of RESTOREs on the
-target whose replies are read while the next source batch is being fetched.
+The hot loop speaks RESP on connections borrowed from each client's pool (copy_wire): SCANs
+read ahead on a source link of their own, pipelines of TIME + PTTL/DUMP for the next few
+batches queued on another, and pipelines of RESTOREs for a few batches queued on the target,
+whose replies are read only once the later batches are on their way. Each server always has
+work waiting, so a moment without CPU for one process does not stall the others.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -37,6 +40,8 @@ from copy_wire import Link, Restores, wire
 from redis.exceptions import OutOfMemoryError, ResponseError
 
 CLOCK_SAMPLES = 5
+# Batches whose RESTOREs are queued on the target at once.
+RESTORES_IN_FLIGHT = 3
 
 
 class RedisCopier:
@@ -187,21 +192,29 @@ class RedisCopier:
         replay_left = state.replay_window
         since_commit = 0
         started = time.monotonic()
-        with wire(self._source) as source, wire(self._target) as target:
-            stream = SourceStream(source, state.cursor, self.settings.scan_count)
-            pending: Batch | None = None
+        # Batches restored on the target but not counted yet: a checkpoint's cursor is behind
+        # them, so a resume may find them there already.
+        window = self.settings.batches_per_checkpoint + RESTORES_IN_FLIGHT - 1
+        with (
+            wire(self._source) as source,
+            wire(self._source) as scan,
+            wire(self._target) as target,
+        ):
+            stream = SourceStream(source, scan, state.cursor, self.settings.scan_count)
+            sent: deque[Batch] = deque()
             while True:
                 batch = None
                 halted = self._past(deadline) or stop()
                 # At least one batch per call, so a slice always makes progress.
-                if not stream.exhausted and (pending is None or not halted):
+                if not stream.exhausted and (not sent or not halted):
                     batch = stream.next_batch()
-                if pending is not None:
-                    self._finish(target, pending, state, replay_left > 0)
+                while sent and (batch is None or len(sent) >= RESTORES_IN_FLIGHT):
+                    done = sent.popleft()
+                    self._finish(target, done, state, replay_left > 0)
                     replay_left = max(replay_left - 1, 0)
-                    state.cursor = pending.next_cursor
+                    state.cursor = done.next_cursor
                     since_commit += 1
-                    if pending.next_cursor == 0:
+                    if done.next_cursor == 0:
                         state.phase = "verify" if state.verify != "none" else "done"
                     if progress:
                         progress(state)
@@ -214,10 +227,10 @@ class RedisCopier:
                     state.seconds += now - started
                     state.copy_seconds += now - started
                     started = now
-                    self._commit(state, store, window=self.settings.batches_per_checkpoint)
+                    self._commit(state, store, window=window)
                     since_commit = 0
                 self._send_restores(target, batch)
-                pending = batch
+                sent.append(batch)
             stream.drain()
         elapsed = time.monotonic() - started
         state.seconds += elapsed
