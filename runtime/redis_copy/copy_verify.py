@@ -272,6 +272,7 @@ class Verifier:
                 result[key] = reason
                 if (
                     reason is None
+                    and source_payload != target_payload
                     and source_payload[:-PAYLOAD_TRAILER] != target_payload[:-PAYLOAD_TRAILER]
                     and not same_unordered(source_payload, target_payload)
                 ):
