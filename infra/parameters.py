@@ -89,14 +89,17 @@ class Names:
         return self._parameter("zero-cost/redis-migration-client-sg")
 
     # The zero-cost boxes, for the deploy-time Redis cutover that ProdStack runs on them; their
-    # security group is admitted by production's VPC endpoints (the boxes call AWS APIs).
+    # security group is admitted by production's VPC endpoints (the boxes call AWS APIs). Which
+    # instances the cutover may command is decided by IAM (the CloudFormation stack tag), never by
+    # these ids.
     @property
     def box_instance_ids(self) -> str:
         return self._parameter("zero-cost/box-instance-ids")
 
-    @property
-    def box_role_arn(self) -> str:
-        return self._parameter("zero-cost/box-role-arn")
+    def box_role_name(self, zero_cost_stack_id: str, region: str) -> str:
+        """The boxes' instance role: ZeroCostStack names it, ProdStack grants to it by this name
+        (IAM names are global to the account, so the region is part of it)."""
+        return f"{self.stack(zero_cost_stack_id)}-box-{region}"
 
     @property
     def box_security_group(self) -> str:
@@ -120,6 +123,11 @@ class Names:
     def metric_namespace(self) -> str:
         """The CloudWatch namespace of the service's own metrics (errors, box health)."""
         return f"{PRODUCTION_METRIC_NAMESPACE}{self.suffix}"
+
+    @property
+    def box_metric_namespace(self) -> str:
+        """The zero-cost boxes' own namespace (their health), below the service's."""
+        return f"{self.metric_namespace}/Box"
 
     def launch_template(self, box_id: str) -> str:
         """A box's launch template (the name CDK gives it in production, where it is pinned:

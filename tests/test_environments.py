@@ -33,6 +33,7 @@ STAGING = {
 PHYSICAL_NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "AWS::SSM::Parameter": ("Name",),
     "AWS::SSM::Association": ("AssociationName",),
+    "AWS::SSM::Document": ("Name",),
     "AWS::EC2::LaunchTemplate": ("LaunchTemplateName",),
     "AWS::Budgets::Budget": ("Budget.BudgetName",),
     "AWS::CE::AnomalyMonitor": ("MonitorName",),
@@ -178,6 +179,7 @@ def test_the_walk_sees_every_kind_of_name(widest: dict[str, list[str]]) -> None:
             "AWS::Route53::RecordSet",
             "AWS::Logs::MetricFilter",
             "AWS::ECS::TaskDefinition",
+            "AWS::IAM::Role",
         } <= kinds, environment
         assert any(name.startswith("SSM parameter read") for name in found), environment
 
@@ -196,6 +198,7 @@ def test_production_keeps_its_names(widest: dict[str, list[str]]) -> None:
         "AWS::CE::AnomalyMonitor prostudio-services",
         "AWS::Logs::MetricFilter ProStudio|ServiceErrors",
         "AWS::ECS::TaskDefinition ProdStackServiceTask825E3F7A",
+        "AWS::IAM::Role ZeroCostStack-box-us-east-1",
     } <= found
 
 
@@ -209,6 +212,7 @@ def test_staging_names_derive_from_the_environment(widest: dict[str, list[str]])
         "AWS::EC2::LaunchTemplate BoxLaunchTemplate-staging",
         "AWS::Budgets::Budget prostudio-ZeroCostStack-staging",
         "AWS::Logs::MetricFilter ProStudio-staging|ServiceErrors",
+        "AWS::IAM::Role ZeroCostStack-staging-box-us-east-1",
     } <= found
     assert not any("/prostudio/" in name for name in found)
 

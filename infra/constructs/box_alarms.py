@@ -85,6 +85,8 @@ class BoxAlarms(Construct):
         alarm_email: str,
         metric_namespace: str,
     ) -> None:
+        """`metric_namespace` is the boxes' own (Names.box_metric_namespace): their role may
+        write there and nowhere else, so a box cannot write the service's metrics."""
         super().__init__(scope, id_)
         self._namespace = metric_namespace
         self.topic = sns.Topic(self, "Topic", display_name="ProStudio box alarms", enforce_ssl=True)

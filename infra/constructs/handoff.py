@@ -43,11 +43,8 @@ class Handoff(Construct):
         self._put("RedisTlsParam", self._names.old_redis_tls, "true" if tls else "false")
         self._put("RedisSecretParam", self._names.old_redis_secret_arn, secret.secret_arn)
 
-    def publish_boxes(
-        self, *, instance_ids: list[str], role_arn: str, security_group_id: str
-    ) -> None:
+    def publish_boxes(self, *, instance_ids: list[str], security_group_id: str) -> None:
         self._put("BoxIdsParam", self._names.box_instance_ids, ",".join(instance_ids))
-        self._put("BoxRoleParam", self._names.box_role_arn, role_arn)
         self._put("BoxSecurityGroupParam", self._names.box_security_group, security_group_id)
 
     def _put(self, id_: str, name: str, value: str) -> None:

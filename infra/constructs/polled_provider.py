@@ -165,10 +165,12 @@ def add_polled_provider(
         framework_on_event_role=framework_roles[0],
         framework_complete_and_timeout_role=framework_roles[1],
         disable_waiter_state_machine_logging=False,
+        # Errors only, without execution data: the data carries CloudFormation's pre-signed
+        # response URL, with which anyone could answer for this resource.
         waiter_state_machine_log_options=cr.LogOptions(
             destination=log_group(scope, "WaiterLogs"),
-            include_execution_data=True,
-            level=sfn.LogLevel.ALL,
+            include_execution_data=False,
+            level=sfn.LogLevel.ERROR,
         ),
     )
     _dead_letter_queue(scope, provider, framework_roles[0])

@@ -1,8 +1,9 @@
 """The deploy-time Redis cutover: the zero-cost boxes move from their Redis to production's
 while they serve traffic, and the old Redis ends with no writers.
 
-Runs on the boxes through BoxSteps (SSM Run Command, one step at a time, each checked), with
-runtime/service/deploy/redis-cutover.sh doing the work on the box:
+Runs on the boxes through BoxSteps (the project's own SSM document, one step at a time, each
+checked), with runtime/service/deploy/redis-cutover.sh doing the work on the box. The document
+fixes the script and both Redis endpoints; a step chooses only its action, one of ACTIONS:
   apply   follow old -> new on box 1 (copy, then live changes; in the VPC, no Lambda limit)
           -> wait until it follows -> switch each box to the new Redis, checked by
           /health/ready (a box that cannot use it goes back and fails the deploy)
@@ -17,10 +18,11 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.constructs.box_update import BoxStep, BoxSteps
+from infra.constructs.box_steps import Boxes, BoxScript, BoxStep, BoxSteps, Parameter
 from infra.constructs.redis_copy import RedisEndpoint
 from infra.constructs.web_hosts import APP_DIR
 
@@ -29,6 +31,14 @@ START_SECONDS = 120
 CATCH_UP_SECONDS = 900
 SWITCH_SECONDS = 240
 DRAIN_SECONDS = 600
+ACTIONS = (
+    "follow-start forward",
+    "follow-start reverse",
+    "follow-wait",
+    "follow-stop",
+    "switch-to-new",
+    "switch-to-old",
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,8 @@ class RedisCutover(Construct):
         id_: str,
         *,
         boxes: Sequence[Box],
+        box_stack_name: str,
+        box_role: iam.IRole,
         region: str,
         old: RedisEndpoint,
         new: RedisEndpoint,
@@ -70,13 +82,16 @@ class RedisCutover(Construct):
             "FOLLOW_STOP_SECONDS": str(DRAIN_SECONDS - 60),
         }
         exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
+        script = BoxScript(
+            id="Cutover",
+            description="ProStudio: one action of the Redis cutover on this box",
+            parameters={"Action": Parameter("The cutover action to run", allowed_values=ACTIONS)},
+            lines=("set -euo pipefail", f"env {exports} bash {SCRIPT} {{{{ Action }}}}"),
+        )
 
         def step(name: str, box: Box, action: str, timeout: int) -> BoxStep:
             return BoxStep(
-                f"{name} ({box.name})",
-                box.instance_id,
-                ["set -euo pipefail", f"env {exports} bash {SCRIPT} {action}"],
-                timeout,
+                f"{name} ({box.name})", box.instance_id, script, timeout, {"Action": action}
             )
 
         follower = boxes[0]
@@ -103,8 +118,9 @@ class RedisCutover(Construct):
             "Steps",
             title="Redis cutover",
             resource_type="Custom::RedisCutover",
+            boxes=Boxes(stack_name=box_stack_name),
+            box_role=box_role,
             state_prefix=state_prefix,
-            instance_ids=[box.instance_id for box in boxes],
             apply=apply,
             revert=revert,
             extra_properties={"Generation": str(generation)},

@@ -13,6 +13,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.constructs.box_assets import TOOLS_DIR, tools_asset
+from infra.constructs.box_role import agent_policy, release_policy
 from infra.constructs.redis_endpoint import RedisEndpoint
 
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "runtime" / "service"
@@ -61,6 +62,7 @@ class WebHosts(Construct):
         subnets: ec2.SubnetSelection,
         count: int,
         instance_type: str,
+        role_name: str,
         api_workers: int,
         max_memory_mb: int,
         external_redis: RedisEndpoint | None,
@@ -83,14 +85,16 @@ class WebHosts(Construct):
                 password_length=48, exclude_punctuation=True
             ),
         )
+        # A name of its own, so production's stack grants to this role by a name it derives
+        # rather than by an ARN read from a writable parameter.
         self.role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
-            managed_policies=[
-                iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")
-            ],
+            role_name=role_name,
+            description="ProStudio boxes: SSM agent, their secrets, assets, metrics, output",
         )
+        self.agent_policy = agent_policy(self, "AgentPolicy", role=self.role)
         redis_secret = external_redis.auth_token if external_redis else self.redis_password
         redis_secret.grant_read(self.role)
         self._external_redis = external_redis
@@ -107,6 +111,9 @@ class WebHosts(Construct):
             self, "AppAsset", path=str(SERVICE_DIR), exclude=SERVICE_EXCLUDES
         )
         self.tools_asset = tools_asset(self, "ToolsAsset")
+        self.release_policy = release_policy(
+            self, role=self.role, assets=(self.app_asset, self.tools_asset)
+        )
         self.instances = [
             self._box(
                 "Box" if index == 0 else f"Box{index + 1}",
@@ -149,7 +156,9 @@ class WebHosts(Construct):
             # once it has signalled healthy. A T2 gets launch credits, so it stays standard.
             credit_specification=launch_credits(instance_type),
             security_group=self.security_group,
-            role=self.role,
+            # The CDK's own grants (the whole assets bucket for cfn-init) are left out: the
+            # role's policies above say exactly what a box may do.
+            role=self.role.without_policy_updates(),
             associate_public_ip_address=True,
             block_devices=[
                 ec2.BlockDevice(
@@ -162,6 +171,8 @@ class WebHosts(Construct):
             detailed_monitoring=False,
             ssm_session_permissions=False,
         )
+        # cfn-init reads the assets and signals with these policies at the box's first boot.
+        instance.node.add_dependency(self.role, self.agent_policy, self.release_policy)
         # IMDSv2 only, through a launch template named per environment (CDK's require_imdsv2
         # names it after the construct alone); same construct id, so the same logical id.
         template_name = self._launch_template_name(id_)

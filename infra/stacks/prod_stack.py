@@ -20,7 +20,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.config import Settings
+from infra.config import ZERO_COST_STACK, Settings
 from infra.constructs.alarm_health_check import (
     AlarmHealthCheck,
     EndpointProbe,
@@ -203,7 +203,7 @@ class ProdStack(Stack):
 
         cutover = None
         if prod.migrate_data:
-            cutover = self._cutover(settings)
+            cutover = self._cutover(settings, cache_key)
             # The boxes switch once the endpoints and the cache's ingress rules exist.
             cutover.resource.node.add_dependency(egress, self.cache)
             CfnOutput(self, "CutoverSummary", value=cutover.summary)
@@ -236,16 +236,35 @@ class ProdStack(Stack):
             value=",".join(alarm.alarm_name for alarm in self.monitoring.gate_alarms),
         )
 
-    def _cutover(self, settings: Settings) -> RedisCutover:
+    def _cutover(self, settings: Settings, cache_key: kms.IKey) -> RedisCutover:
         """The zero-cost boxes move to the production Redis; they reach it and its token."""
         count = settings.zero_cost.instances
         names = settings.names
         read = ssm.StringParameter.value_for_string_parameter
         instance_ids = Fn.split(",", read(self, names.box_instance_ids), count)
-        box_role = iam.Role.from_role_arn(
-            self, "BoxRole", read(self, names.box_role_arn), mutable=True
+        # By the name ZeroCostStack gives it, in this account: never by a writable parameter.
+        box_role = iam.Role.from_role_name(
+            self, "BoxRole", names.box_role_name(ZERO_COST_STACK, self.region), mutable=True
         )
-        self.cache.auth_token.grant_read(box_role)
+        # In the role's own policy, not the key's: a key policy naming a role keeps its old
+        # unique id if the role is ever recreated.
+        box_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                resources=[self.cache.auth_token.secret_arn],
+            )
+        )
+        box_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[cache_key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"
+                    }
+                },
+            )
+        )
         self.cache.allow_from(
             [self.network.boxes], "Zero-cost boxes: the cutover's follow and the switched service"
         )
@@ -256,6 +275,8 @@ class ProdStack(Stack):
                 Box("Box" if index == 0 else f"Box{index + 1}", instance_id)
                 for index, instance_id in enumerate(instance_ids)
             ],
+            box_stack_name=names.stack(ZERO_COST_STACK),
+            box_role=box_role,
             region=self.region,
             old=self.network.old_redis(tls=settings.zero_cost.separate_redis),
             new=CopyEndpoint(

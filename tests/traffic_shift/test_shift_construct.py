@@ -140,7 +140,12 @@ def test_cdk_nag_passes_and_each_acknowledgement_silences_a_real_finding() -> No
         if plugin["pluginName"] == "AwsSolutions"
         for violation in plugin["violations"]
     }
-    assert flagged == {"AwsSolutions-IAM5[*]", "AwsSolutions-L1", "AwsSolutions-SF2"}
+    assert flagged == {
+        "AwsSolutions-IAM5[*]",
+        "AwsSolutions-L1",
+        "AwsSolutions-SF1",
+        "AwsSolutions-SF2",
+    }
 
 
 def test_composite_alarm_gate_reads_alarms_unscoped_and_passes_nag() -> None:
