@@ -26,6 +26,8 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
+from infra.thresholds import PROBE_FAILURE_THRESHOLD, PROBE_INTERVAL_SECONDS
+
 ROUTE53_STATISTICS = frozenset({"Average", "Minimum", "Maximum", "Sum", "SampleCount"})
 # CloudWatch's standard resolution: Route53 does not read high-resolution metrics.
 MIN_PERIOD_SECONDS = 60
@@ -46,12 +48,6 @@ class TierHealthy(StrEnum):
     ALL = "all"
     # At least one alarm OK: the tier is out only when every member fails (boxes behind an ALB).
     ANY = "any"
-
-
-# Route53's standard endpoint check: every 30 s from each checker, 3 failures (or successes)
-# in a row to change state.
-PROBE_INTERVAL_SECONDS = 30
-PROBE_FAILURE_THRESHOLD = 3
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,9 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.constructs.monitoring import P99_LATENCY_SECONDS
+from infra.thresholds import FAILOVER_PERIODS, P99_LATENCY_SECONDS, SERVER_ERRORS_PER_MINUTE
 
 MINUTE = Duration.minutes(1)
-# Every period breaching, three one-minute periods: a fault is routed around about three
-# minutes after it starts (plus Route53's own reading and the record's 60 s TTL).
-FAILOVER_PERIODS = 3
-# 5xx answers per minute (one a second) from the targets, or from the load balancer itself.
-SERVER_ERRORS_PER_MINUTE = 60
 
 
 class FailoverAlarms(Construct):

@@ -16,14 +16,10 @@ from constructs import Construct, IDependable
 
 from infra import parameters
 from infra.config import DnsSettings
+from infra.thresholds import INITIAL_NEW_WEIGHT, INITIAL_OLD_WEIGHT, RECORD_TTL_SECONDS
 
 OLD = parameters.OLD_SET_ID
 NEW = parameters.NEW_SET_ID
-# Route53 answers a weight of 0 only when every non-zero record is unhealthy.
-INITIAL_OLD_WEIGHT = 100
-INITIAL_NEW_WEIGHT = 0
-# Shifted records must expire quickly; alias records have no TTL of their own.
-RECORD_TTL_SECONDS = 60
 # Construct ids: the records' logical IDs (DnsOldRecord..., DnsNewRecord...) are pinned.
 DNS_ID = "Dns"
 OLD_RECORD_ID = "OldRecord"

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rehearsal.paths import constants
-
-P99_LATENCY_SECONDS, SERVER_ERROR_PERCENT = constants(
-    "infra/constructs/monitoring.py", "P99_LATENCY_SECONDS", "SERVER_ERROR_PERCENT"
+from infra.thresholds import (
+    FAILOVER_PERIODS,
+    P99_LATENCY_SECONDS,
+    SERVER_ERROR_PERCENT,
+    SERVER_ERRORS_PER_MINUTE,
 )
 
 DATAPOINTS_TO_ALARM = 3
@@ -36,9 +37,6 @@ ALARM_P99 = "prostudio-rehearsal-P99Latency"
 ALARM_5XX = "prostudio-rehearsal-ServerErrorRate"
 ALARM_UNHEALTHY = "prostudio-rehearsal-UnhealthyTargets"
 GATE_ALARMS = (ALARM_P99, ALARM_5XX, ALARM_UNHEALTHY)
-FAILOVER_PERIODS, SERVER_ERRORS_PER_MINUTE = constants(
-    "infra/constructs/failover_alarms.py", "FAILOVER_PERIODS", "SERVER_ERRORS_PER_MINUTE"
-)
 FAILOVER_TARGET_5XX = "prostudio-rehearsal-FailoverTargetErrors"
 FAILOVER_ELB_5XX = "prostudio-rehearsal-FailoverLoadBalancerErrors"
 FAILOVER_UNHEALTHY = "prostudio-rehearsal-FailoverUnhealthyTargets"

@@ -23,19 +23,14 @@ from typing import Any
 
 from infra.parameters import NEW_SET_ID as NEW
 from infra.parameters import OLD_SET_ID as OLD
-from rehearsal.paths import constants
+from infra.thresholds import (
+    INITIAL_NEW_WEIGHT,
+    INITIAL_OLD_WEIGHT,
+    PROBE_FAILURE_THRESHOLD,
+    RECORD_TTL_SECONDS,
+)
 from rehearsal.stands import ALB_ADDRESS, OLD_ADDRESS
 
-INITIAL_OLD_WEIGHT, INITIAL_NEW_WEIGHT, RECORD_TTL_SECONDS = constants(
-    "infra/constructs/weighted_dns.py",
-    "INITIAL_OLD_WEIGHT",
-    "INITIAL_NEW_WEIGHT",
-    "RECORD_TTL_SECONDS",
-)
-
-PROBE_INTERVAL_SECONDS, PROBE_FAILURE_THRESHOLD = constants(
-    "infra/constructs/alarm_health_check.py", "PROBE_INTERVAL_SECONDS", "PROBE_FAILURE_THRESHOLD"
-)
 ZONE_NAME = "prostudio-rehearsal.test"
 DOMAIN_NAME = f"api.{ZONE_NAME}"
 ALB_NAME = f"prostudio-alb.{ZONE_NAME}"

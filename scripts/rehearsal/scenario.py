@@ -17,12 +17,11 @@ from typing import Any
 import redis
 from prostudio.topology import LocalTopology, free_port, http_get
 
+from infra.thresholds import PROBE_INTERVAL_SECONDS, RECORD_TTL_SECONDS
 from rehearsal.alarms import FAILOVER_ALARMS, GATE_ALARMS, AlarmBridge
 from rehearsal.box_switch import BoxSwitch
 from rehearsal.compare import Comparison, compare
 from rehearsal.dns import (
-    PROBE_INTERVAL_SECONDS,
-    RECORD_TTL_SECONDS,
     EndpointProbe,
     HealthChecks,
     Resolver,
