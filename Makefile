@@ -72,7 +72,7 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 
 typecheck: $(VENV)/.dev-installed
-	$(VENV)/bin/mypy infra runtime scripts tests app.py
+	$(VENV)/bin/mypy infra runtime scripts tests devtools app.py
 
 # Two workers; each xdist_group on one worker; work handed out in collection order, which
 # tests/conftest.py sorts heaviest first.

@@ -22,12 +22,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SERVICE_ROOT = Path(__file__).resolve().parents[1] / "runtime" / "service"
-sys.path.insert(0, str(SERVICE_ROOT))
+from devtools.processes import find_binary
+from devtools.topology import LocalTopology
 
-from prostudio.topology import LocalTopology, find_binary  # noqa: E402
-
-REPO_ROOT = SERVICE_ROOT.parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 API_PATH = "/api/v1/tracks/bench-track/waveform?points=64"
 READY_PATH = "/health/ready"
 STATIC_PATH = "/static/waveform-sample.json"

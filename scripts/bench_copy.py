@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +33,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +45,9 @@ from bench_copy_limits import (
     reconcile_seconds,
     replication_seconds,
 )
+
+from devtools.processes import TopologyError, find_binary
+from devtools.redis_servers import TlsFiles, make_tls_files, start_redis
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = REPO / "scripts" / "migrate_redis.py"
@@ -98,67 +99,18 @@ return last - first
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def make_certificates(directory: Path) -> dict[str, Path]:
-    paths = {name: directory / name for name in ("ca.key", "ca.crt", "s.key", "s.csr", "s.crt")}
-    extensions = directory / "san.cnf"
-    extensions.write_text("subjectAltName=IP:127.0.0.1\n")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    ca = ["-keyout", paths["ca.key"], "-out", paths["ca.crt"], "-days", "1", "-subj", "/CN=ca"]
-    request = ["-keyout", paths["s.key"], "-out", paths["s.csr"], "-subj", "/CN=localhost"]
-    sign = ["-in", paths["s.csr"], "-CA", paths["ca.crt"], "-CAkey", paths["ca.key"]]
-    sign += ["-CAcreateserial", "-out", paths["s.crt"], "-days", "1", "-extfile", extensions]
-    commands = [
-        ["openssl", "req", "-x509", *ec, *ca],
-        ["openssl", "req", *ec, *request],
-        ["openssl", "x509", "-req", *sign],
-    ]
-    for command in commands:
-        subprocess.run([str(part) for part in command], check=True, capture_output=True)
-    return paths
-
-
 @contextmanager
 def redis_server(
-    directory: Path, extra: list[str], client_options: dict[str, Any]
+    directory: Path, *, password: str | None = None, tls: TlsFiles | None = None
 ) -> Iterator[tuple[int, redis.Redis]]:
-    """A redis-server on a free loopback port, stopped on exit."""
-    directory.mkdir()
-    port = free_port()
-    listen = ["--port", str(port)]
-    if "--tls-cert-file" in extra:
-        listen = ["--port", "0", "--tls-port", str(port)]
-    settings = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *listen, *extra]
-    files = ["--dir", str(directory), "--logfile", str(directory / "redis.log")]
-    process = subprocess.Popen(
-        ["redis-server", *settings, *files],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(host="127.0.0.1", port=port, **client_options)
+    """A redis-server on a free loopback port and a client of it, stopped on exit."""
+    server = start_redis(directory, password=password, tls=tls)
+    client = server.client()
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            with suppress(redis.ConnectionError):
-                if client.ping():
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start; see {directory / 'redis.log'}")
-            time.sleep(0.05)
-        yield port, client
+        yield server.port, client
     finally:
         client.close()
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
 
 
 def populate(source: redis.Redis, keys: int = KEYS) -> None:
@@ -325,28 +277,18 @@ def bench_follow(
 
 
 def main() -> int:
-    if shutil.which("redis-server") is None:
-        print("error: redis-server is not installed; run `make system-deps`", file=sys.stderr)
+    try:
+        find_binary("redis-server")
+    except TopologyError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory(prefix="bench-copy-") as temporary:
         workdir = Path(temporary)
-        certificates = make_certificates(workdir)
-        tls = [
-            "--tls-cert-file",
-            str(certificates["s.crt"]),
-            "--tls-key-file",
-            str(certificates["s.key"]),
-            "--tls-ca-cert-file",
-            str(certificates["ca.crt"]),
-            "--tls-auth-clients",
-            "no",
-            "--requirepass",
-            PASSWORD,
-        ]
-        target_options: dict[str, Any] = {"ssl": True, "ssl_ca_certs": str(certificates["ca.crt"])}
+        certificates = make_tls_files(workdir / "tls")
+        target_options: dict[str, Any] = {"ssl": True, "ssl_ca_certs": str(certificates.ca_cert)}
         with (
-            redis_server(workdir / "source", [], {}) as (source_port, source),
-            redis_server(workdir / "target", tls, {**target_options, "password": PASSWORD}) as (
+            redis_server(workdir / "source") as (source_port, source),
+            redis_server(workdir / "target", password=PASSWORD, tls=certificates) as (
                 target_port,
                 target,
             ),
@@ -358,14 +300,14 @@ def main() -> int:
             replication = replication_seconds(source_port, source_keys, workdir / "replica")
             print(f"copy alone (--verify none) of {source_keys:,} keys ...", flush=True)
             _, _, copy_alone, copy_alone_cpu = run_cli(
-                source_port, target_port, certificates["ca.crt"], workdir, "--verify", "none"
+                source_port, target_port, certificates.ca_cert, workdir, "--verify", "none"
             )
             target.flushall()
             print(
                 f"copying {source_keys:,} keys: plain source -> TLS + AUTH target ...", flush=True
             )
             summary, rss_kib, default_wall, default_cpu = run_cli(
-                source_port, target_port, certificates["ca.crt"], workdir
+                source_port, target_port, certificates.ca_cert, workdir
             )
             target_keys = int(target.dbsize())
             lost = max(source_keys - target_keys, 0) + int(summary["mismatched"])
@@ -397,7 +339,7 @@ def main() -> int:
                 flush=True,
             )
             followed = bench_follow(
-                source_port, target_port, certificates["ca.crt"], workdir, target_options
+                source_port, target_port, certificates.ca_cert, workdir, target_options
             )
 
     copy_rate = summary["scanned"] / summary["copy_seconds"]

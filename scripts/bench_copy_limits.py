@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,8 @@ import redis
 from copy_engine import RedisCopier
 from copy_follow import Follower
 from copy_state import CopySettings
+
+from devtools.redis_servers import start_redis
 
 RECONCILE_KEYS = 150_000
 RECONCILE_DB = 3
@@ -23,16 +24,9 @@ def replication_seconds(source_port: int, source_keys: int, directory: Path) -> 
     source = redis.Redis(host="127.0.0.1", port=source_port)
     source.config_set("repl-diskless-sync", "yes")
     source.config_set("repl-diskless-sync-delay", "0")
-    directory.mkdir()
-    replica_port = _free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(replica_port), "--save", "",
-         "--appendonly", "no", "--repl-diskless-load", "on-empty-db", "--dir", str(directory),
-         "--logfile", str(directory / "redis.log")],
-    )  # fmt: skip
-    replica = redis.Redis(host="127.0.0.1", port=replica_port)
+    server = start_redis(directory, extra_args=["--repl-diskless-load", "on-empty-db"])
+    replica = server.client(socket_timeout=None)
     try:
-        _wait(replica.ping)
         started = time.perf_counter()
         replica.replicaof("127.0.0.1", source_port)
         _wait(lambda: _synced(replica.info("replication")), timeout=300, pause=0.005)
@@ -42,8 +36,7 @@ def replication_seconds(source_port: int, source_keys: int, directory: Path) -> 
         return seconds
     finally:
         replica.close()
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop()
 
 
 def _synced(info: dict[str, Any]) -> bool:
@@ -81,14 +74,6 @@ def reconcile_seconds(source: redis.Redis, target: redis.Redis, populate: Any) -
     if follower.pending:
         raise SystemExit(f"the reconciliation found {len(follower.pending)} differences, not 0")
     return seconds
-
-
-def _free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait(ready: Any, timeout: float = 10.0, pause: float = 0.05) -> None:

@@ -20,8 +20,6 @@ import tempfile
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 try:
     from rehearsal.report import text_summary, write_report
     from rehearsal.scenario import FULL, SHORT, Rehearsal

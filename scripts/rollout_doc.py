@@ -8,10 +8,9 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from infra import rollout
 
-from infra import rollout  # noqa: E402 - after the path above
+ROOT = Path(__file__).resolve().parents[1]
 
 RUNBOOK = ROOT / "docs" / "runbook.md"
 

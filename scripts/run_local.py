@@ -18,10 +18,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-SERVICE_ROOT = Path(__file__).resolve().parents[1] / "runtime" / "service"
-sys.path.insert(0, str(SERVICE_ROOT))
-
-from prostudio.topology import LocalTopology, TopologyError, port_in_use  # noqa: E402
+from devtools.processes import TopologyError, port_in_use
+from devtools.topology import LocalTopology
 
 MAX_PORT = 65535
 MAX_WORKERS = 64  # API_WORKERS' own limit

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from prostudio.provisioning import read_env_file
-from prostudio.topology import LocalTopology
 
+from devtools.topology import LocalTopology
 from rehearsal.paths import REPO_ROOT
 
 CUTOVER_SCRIPT = REPO_ROOT / "runtime" / "service" / "deploy" / "redis-cutover.sh"

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from prostudio.topology import LocalTopology, free_port, http_get
 
+from devtools.processes import free_port, http_get
+from devtools.topology import LocalTopology
 from infra.thresholds import PROBE_INTERVAL_SECONDS, RECORD_TTL_SECONDS
 from rehearsal.alarms import FAILOVER_ALARMS, GATE_ALARMS, AlarmBridge
 from rehearsal.box_switch import BoxSwitch

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import sys
 import time
 from pathlib import Path
 
 SCRIPTS_DIR = Path(__file__).resolve().parents[1]
 SHIFT_CLI = SCRIPTS_DIR / "shift_traffic.py"
-sys.path.insert(0, str(SCRIPTS_DIR))
 
 
 def load_cli() -> object:

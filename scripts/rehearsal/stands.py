@@ -2,7 +2,7 @@
 started with the image's command and settings behind an nginx in the ALB's role, and moto's
 Route53 and CloudWatch over HTTP.
 
-The old tier is ``prostudio.topology.LocalTopology`` itself, as ``make run-local`` runs it.
+The old tier is ``devtools.topology.LocalTopology`` itself, as ``make run-local`` runs it.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from typing import Any
 
 import boto3
 import redis
-from prostudio.topology import ManagedProcess, TopologyError, find_binary, free_port, http_get
-from redis_servers import TlsFiles, make_tls_files
 
+from devtools.processes import ManagedProcess, TopologyError, find_binary, free_port, http_get
+from devtools.redis_servers import TlsFiles, make_tls_files
 from rehearsal.paths import DOCKERFILE, SERVICE_ROOT
 
 SENTINEL_MASTER = "prostudio"

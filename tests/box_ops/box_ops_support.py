@@ -9,18 +9,13 @@ CloudWatch Logs as the SSM agent does.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.logs.models import logs_backends
 from moto.ssm.models import ssm_backends
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "runtime" / "box_ops"))
 
 REGION = "us-east-1"
 STATE_PREFIX = "/prostudio/box-ops/state"

@@ -13,12 +13,13 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from prostudio.topology import LocalTopology
-from redis_servers import RedisServer, start_redis
 from rich.console import Console
 from shift_control import Decision, write_decision
 from shift_engine import ShiftContext, ShiftRequest, start
 from test_cost import load_script
+
+from devtools.redis_servers import RedisServer, start_redis
+from devtools.topology import LocalTopology
 
 monitor = load_script("monitor_migration")
 NAME = "api.example.com"

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import redis
 from copy_support import TARGET_PASSWORD, MemoryStore
-from redis_servers import RedisServer, TlsFiles, make_tls_files, start_redis
+
+from devtools.redis_servers import RedisServer, TlsFiles, make_tls_files, start_redis
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -20,7 +20,8 @@ from copy_checkpoint import CheckpointBusy, FileCheckpointStore
 from copy_support import TARGET_PASSWORD
 from copy_testdata import populate_all_types, populate_strings
 from copy_verify import Verifier
-from redis_servers import RedisServer
+
+from devtools.redis_servers import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = REPO / "scripts" / "migrate_redis.py"

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from copy_support import TARGET_PASSWORD
 from copy_testdata import populate_strings
-from redis_servers import RedisServer, redis62_binary, start_redis, valkey_binary
+
+from devtools.redis_servers import RedisServer, redis62_binary, start_redis, valkey_binary
 
 REPO = Path(__file__).resolve().parents[2]
 # Every old Redis has a password (the box's own, or a phase-2 group's AUTH token): a secret

@@ -24,7 +24,8 @@ from copy_testdata import (
     populate_strings,
 )
 from redis._parsers import _RESP2Parser
-from redis_servers import RedisServer, free_port
+
+from devtools.redis_servers import RedisServer, free_port
 
 
 def copier(

@@ -24,9 +24,10 @@ from copy_testdata import (
     populate_strings,
     snapshot_keyspace,
 )
-from redis_servers import RedisServer, redis62_binary, start_redis, valkey_binary
 from test_redis_copy_cli import CLI, cli_env
 from test_redis_copy_follow import Run, SwitchedBox, Writer
+
+from devtools.redis_servers import RedisServer, redis62_binary, start_redis, valkey_binary
 
 
 @dataclass

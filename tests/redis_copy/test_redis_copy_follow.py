@@ -16,9 +16,10 @@ from copy_follow import Follower, SourceReset, follow
 from copy_state import CopySettings, PreconditionError
 from copy_support import MemoryStore
 from copy_testdata import dump_keyspace, populate_all_types, populate_strings
-from prostudio.topology import ManagedProcess
-from redis_servers import RedisServer, start_redis, wait_for_redis
 from test_redis_copy_engine import assert_same_keyspace
+
+from devtools.processes import ManagedProcess
+from devtools.redis_servers import RedisServer, start_redis, wait_for_redis
 
 
 class Run:

@@ -22,15 +22,16 @@ import redis
 from copy_scale import FollowProcess, PacedWriter
 from copy_support import TARGET_PASSWORD
 from copy_testdata import keyspace_differences, populate_every_type, snapshot_keyspace
-from prostudio.topology import ManagedProcess
-from redis_servers import (
+from test_redis_copy_cli import cli_env
+
+from devtools.processes import ManagedProcess
+from devtools.redis_servers import (
     RedisServer,
     redis62_binary,
     start_redis,
     valkey_binary,
     wait_for_redis,
 )
-from test_redis_copy_cli import cli_env
 
 KEYS = 150_000
 RATE = 3000

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import io
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from rehearsal.progress import Progress  # noqa: E402
+from rehearsal.progress import Progress
 
 
 class Clock:

@@ -14,14 +14,13 @@ from moto import mock_aws
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, ReadOnlyError
 from redis.retry import Retry
-from redis_servers import start_redis
+from rehearsal.alarms import ALARM_5XX, ALARM_P99, ALARM_UNHEALTHY, AlarmBridge
+from rehearsal.compare import compare
+from rehearsal.stands import PrimaryEndpoint, RedisGroup, wait_until
+
+from devtools.redis_servers import start_redis
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from rehearsal.alarms import ALARM_5XX, ALARM_P99, ALARM_UNHEALTHY, AlarmBridge  # noqa: E402
-from rehearsal.compare import compare  # noqa: E402
-from rehearsal.stands import PrimaryEndpoint, RedisGroup, wait_until  # noqa: E402
 
 REQUIRED_FIELDS = {
     "ok", "requests", "failed", "keys_differing", "hit_rate_after", "rolled_back_on_5xx",

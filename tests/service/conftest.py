@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from prostudio.topology import LocalTopology
-from redis_servers import RedisServer, TlsFiles, make_tls_files, start_redis
 from service_helpers import TLS_REDIS_TOKEN
+
+from devtools.redis_servers import RedisServer, TlsFiles, make_tls_files, start_redis
+from devtools.topology import LocalTopology
 
 
 @pytest.fixture(scope="session")

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 import redis
-from prostudio.topology import LocalTopology
 from test_service_provision import (  # noqa: F401 - the box fixture
     PRIVATE_ADDRESS,
     box,
     box_env,
     provision,
 )
+
+from devtools.topology import LocalTopology
 
 FAILING_AWS = '#!/bin/sh\necho "aws $*" >> "$CALLS_LOG"\necho "AccessDenied" >&2\nexit 255\n'
 REFUSED = (

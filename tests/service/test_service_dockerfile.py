@@ -12,8 +12,6 @@ import signal
 import subprocess
 from pathlib import Path
 
-from prostudio.topology import free_port, http_get
-from redis_servers import RedisServer
 from service_helpers import (
     LOADED_MACHINE_REDIS_TIMEOUT_MS,
     REPO_ROOT,
@@ -21,6 +19,9 @@ from service_helpers import (
     TLS_REDIS_TOKEN,
     wait_until,
 )
+
+from devtools.processes import free_port, http_get
+from devtools.redis_servers import RedisServer
 
 DOCKERFILE = SERVICE_ROOT / "Dockerfile"
 

@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 from prostudio import origin
 from prostudio.app import WAVEFORM_ROUTE, build_application
 from prostudio.settings import load_settings
-from prostudio.topology import LocalTopology
-from redis_servers import RedisServer
 from service_helpers import wait_until
 from test_service_redis import call
+
+from devtools.redis_servers import RedisServer
+from devtools.topology import LocalTopology
 
 STRICT_POINTS = re.compile(r"[0-9]{1,4}")
 TESTS_DIR = str(Path(__file__).parent)

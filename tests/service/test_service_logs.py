@@ -16,8 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from prostudio.logs import LineBuffer, build_logger
-from prostudio.topology import free_port, http_get
 from service_helpers import SERVICE_ROOT, parse_json_lines, wait_until
+
+from devtools.processes import free_port, http_get
 
 
 class CountingStream(io.StringIO):

@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 import redis
 from prostudio.provisioning import read_env_file
-from prostudio.topology import LocalTopology, ManagedProcess, find_binary, free_port
-from redis_servers import answers_ping, wait_for_redis
 from service_helpers import REPO_ROOT, SERVICE_ROOT, TLS_REDIS_TOKEN
+
+from devtools.processes import ManagedProcess, find_binary, free_port
+from devtools.redis_servers import answers_ping, wait_for_redis
+from devtools.topology import LocalTopology
 
 SECRET = "Sx9dPq2LmVb7Rt4KwZc8Hn3Jf6Gy1Ua"
 RECORDING_STUB = '#!/bin/sh\necho "$(basename "$0") $*" >> "$CALLS_LOG"\n'

@@ -19,9 +19,10 @@ import redis.asyncio
 from prostudio.app import Application, build_application
 from prostudio.redis_cache import BYPASS, HIT, MISS, RedisCache, build_redis_client
 from prostudio.settings import RedisSettings, load_settings
-from prostudio.topology import ManagedProcess, find_binary, free_port
-from redis_servers import RedisServer, start_redis
 from service_helpers import LOADED_MACHINE_REDIS_TIMEOUT_MS, TLS_REDIS_TOKEN, wait_until
+
+from devtools.processes import ManagedProcess, find_binary, free_port
+from devtools.redis_servers import RedisServer, start_redis
 
 # One event loop for the module: an asyncio Redis pool belongs to the loop it connected on.
 LOOP = asyncio.new_event_loop()

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prostudio.topology import LocalTopology
 from service_helpers import parse_json_lines, wait_until
+
+from devtools.topology import LocalTopology
 
 CLIENTS = 12
 LOAD_SECONDS = 8.0

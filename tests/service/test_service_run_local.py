@@ -14,8 +14,9 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from prostudio.topology import free_port, http_get
 from service_helpers import REPO_ROOT, port_is_closed, wait_until
+
+from devtools.processes import free_port, http_get
 
 
 def group_is_gone(process_group: int) -> bool:

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from prostudio.logs import LineBuffer, build_logger
 from prostudio.settings import load_settings
-from prostudio.topology import LocalTopology, TopologyError
 from service_helpers import wait_until
+
+from devtools.processes import TopologyError
+from devtools.topology import LocalTopology
 
 TESTS_DIR = str(Path(__file__).parent)
 BEARER = "bearer-secret-4f1c9a7e"

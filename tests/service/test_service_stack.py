@@ -11,8 +11,9 @@ import re
 import uuid
 
 import redis
-from prostudio.topology import LocalTopology
 from service_helpers import parse_json_lines, wait_until
+
+from devtools.topology import LocalTopology
 
 
 def metric_value(text: str, name: str) -> float:

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from prostudio.topology import LocalTopology, find_binary
+
+from devtools.processes import find_binary
+from devtools.topology import LocalTopology
 
 
 def test_the_topology_serves_from_a_workdir_whose_path_is_too_long_for_a_socket(

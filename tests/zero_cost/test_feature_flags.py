@@ -4,7 +4,6 @@ replace a deployed resource; each exception is pinned here with the proof of its
 from __future__ import annotations
 
 import json
-import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -12,13 +11,11 @@ from typing import Any
 import aws_cdk
 from aws_cdk import App
 from aws_cdk.assertions import Template
-from synth_support import CDK_JSON_CONTEXT, ROOT
+from stack_changes import stateful_changes
+from synth_support import CDK_JSON_CONTEXT
 
 import app as entry
 from infra.config import load_settings
-
-sys.path.insert(0, str(ROOT / "tests" / "prod"))
-from stack_changes import stateful_changes
 
 UNIQUE_IMDS_TEMPLATE = "@aws-cdk/aws-ec2:uniqueImdsv2TemplateName"
 # Flag -> the value cdk.json keeps instead of the recommended one, and why.

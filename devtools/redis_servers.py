@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-from prostudio.topology import ManagedProcess, find_binary, free_port
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from devtools.processes import ManagedProcess, find_binary, free_port
 
 __all__ = [
     "PortTaken",
