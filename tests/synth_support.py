@@ -29,9 +29,9 @@ from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 
 import app as entry
+from infra import acknowledgements
+from infra.acknowledgements import Acknowledged
 from infra.config import DEFAULTS, load_settings
-from infra.stacks import acknowledgements
-from infra.stacks.acknowledgements import Acknowledged
 
 ROOT = Path(__file__).resolve().parents[1]
 CDK_JSON_CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]

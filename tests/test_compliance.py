@@ -25,8 +25,8 @@ from synth_support import (
     synthesize_with,
 )
 
+from infra import acknowledgements
 from infra.constructs.traffic_shift import TrafficShift
-from infra.stacks import acknowledgements
 
 # Each combination, and the widest ones again in a second region (region-bound names).
 MATRIX: dict[str, dict[str, str]] = {

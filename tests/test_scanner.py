@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from synth_support import FLAG_COMBINATIONS, ROOT, Synthesis, synthesize, synthesize_bare
 
-from infra.stacks.acknowledgements import CHECKOV
+from infra.acknowledgements import CHECKOV
 
 SCANNER = ROOT / ".venv-scan" / "bin" / "checkov"
 SCANNED = ("phase1", "phase2", "phase3", "phase3-migration")

@@ -4,7 +4,7 @@ AmazonSSMManagedInstanceCore is not attached: its `ssm:GetParameter*` on `*` wou
 read every parameter of the account. The agent policy keeps what Session Manager, Run Command,
 State Manager and Patch Manager need from the SSM agent; each release may read its own two
 asset objects, never the whole assets bucket. The boxes' secrets, metrics and command output
-are granted where those are made (web_hosts, box_alarms, box_steps, prod_stack).
+are granted where those are made (web_hosts, box_alarms, box_steps, imported_box_role).
 """
 
 from __future__ import annotations

@@ -30,10 +30,10 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from infra.acknowledgements import BOX_STEPS, acknowledge
 from infra.config import CUSTOM_RESOURCE_LIMIT_SECONDS
 from infra.constructs.notices import grant_notices, notice_environment
 from infra.constructs.polled_provider import Handler, add_polled_provider, handler_code, log_group
-from infra.stacks.acknowledgements import BOX_STEPS, acknowledge
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "box_ops"
 POLL_SECONDS = 15

@@ -37,7 +37,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
 from infra import stateful
-from infra.stacks.acknowledgements import TEARDOWN_GUARD, acknowledge
+from infra.acknowledgements import TEARDOWN_GUARD, acknowledge
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "teardown_guard"
 RESOURCE_TYPE = "Custom::TeardownGuard"

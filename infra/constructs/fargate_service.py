@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import cast
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -30,8 +32,11 @@ CPU_TARGET_PERCENT = 60
 # four workers serve, so scale-out starts before latency does.
 REQUESTS_PER_TASK_PER_MINUTE = 3000
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
-# One architecture for the image and the tasks (the stack builds the image for LINUX_ARM64).
+# Graviton: Fargate on ARM64 is 20% cheaper, and the image's base and wheels are multi-arch.
+# One architecture for the image and the tasks.
+IMAGE_PLATFORM = ecr_assets.Platform.LINUX_ARM64
 CPU_ARCHITECTURE = ecs.CpuArchitecture.ARM64
+IMAGE_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".pytest_cache", "*.rdb"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ class FargateService(Construct):
         *,
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
-        image: ecs.ContainerImage,
+        image_directory: Path,
         load_balancer: LoadBalancer,
         redis: RedisEndpoint,
         capacity: Capacity,
@@ -111,7 +116,9 @@ class FargateService(Construct):
         ).family = f"{task.family}{family_suffix}"
         task.add_container(
             CONTAINER_NAME,
-            image=image,
+            image=ecs.ContainerImage.from_asset(
+                str(image_directory), exclude=IMAGE_EXCLUDES, platform=IMAGE_PLATFORM
+            ),
             port_mappings=[ecs.PortMapping(container_port=CONTAINER_PORT)],
             logging=ecs.LogDriver.aws_logs(stream_prefix="service", log_group=self.log_group),
             environment={

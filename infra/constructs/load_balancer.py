@@ -12,7 +12,7 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.stacks.acknowledgements import LOAD_BALANCER, acknowledge
+from infra.acknowledgements import LOAD_BALANCER, acknowledge
 
 HEALTH_PATH = "/health"
 METRICS_PATH = "/metrics"

@@ -30,8 +30,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from infra.acknowledgements import POLLED_PROVIDER, acknowledge
 from infra.constructs.log_encryption import stack_log_key
-from infra.stacks.acknowledgements import POLLED_PROVIDER, acknowledge
 
 RUNTIME_DIR = Path(__file__).resolve().parents[2] / "runtime"
 COMMON_DIR = RUNTIME_DIR / "common"

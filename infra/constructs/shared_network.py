@@ -1,4 +1,5 @@
-"""The zero-cost stack's VPC, imported into production from SSM at deploy time."""
+"""The zero-cost stack's VPC, old Redis and boxes, imported into production from SSM at deploy
+time."""
 
 from __future__ import annotations
 
@@ -60,6 +61,10 @@ class SharedNetwork(Construct):
                 self, "OldRedisSecret", self._read(self._names.old_redis_secret_arn)
             ),
         )
+
+    def box_instance_ids(self, count: int) -> list[str]:
+        """The zero-cost boxes' instance ids, in ZeroCostStack's order."""
+        return Fn.split(",", self._read(self._names.box_instance_ids), count)
 
     def _read(self, name: str) -> str:
         return ssm.StringParameter.value_for_string_parameter(self, name)

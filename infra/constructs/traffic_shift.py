@@ -22,10 +22,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from infra.acknowledgements import TRAFFIC_SHIFT, acknowledge
 from infra.config import CUSTOM_RESOURCE_LIMIT_SECONDS, SHIFT_MARGIN_SECONDS, validate_schedule
 from infra.constructs.notices import grant_notices, notice_environment
 from infra.constructs.polled_provider import Handler, add_polled_provider, handler_code
-from infra.stacks.acknowledgements import TRAFFIC_SHIFT, acknowledge
 from runtime.common.shift_rules import LOCK_PREFIX, POLL_SECONDS, ROLLBACK_CHOICES
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "traffic_shift"

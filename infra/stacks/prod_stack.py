@@ -11,85 +11,58 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_ecr_assets as ecr_assets
-from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
+from infra.acknowledgements import PROD, acknowledge
 from infra.config import ZERO_COST_STACK, Settings
 from infra.constructs.alarm_health_check import (
     AlarmHealthCheck,
     EndpointProbe,
     InsufficientData,
 )
-from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
+from infra.constructs.cache_key import CacheKey
 from infra.constructs.egress import Egress
 from infra.constructs.failover_alarms import FailoverAlarms
 from infra.constructs.fargate_service import Capacity, FargateService
+from infra.constructs.imported_box_role import ImportedBoxRole
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.monitoring import Monitoring, RedisNodes
 from infra.constructs.redis_cluster import RedisCluster
 from infra.constructs.redis_cutover import Box, RedisCutover
 from infra.constructs.shared_network import SharedNetwork
+from infra.constructs.stack_furniture import FURNITURE_ID, StackFurniture
 from infra.constructs.traffic_shift import TrafficShift
 from infra.constructs.web_hosts import SERVICE_DIR
-from infra.constructs.weighted_dns import DNS_ID, NEW, OLD, WeightedDns, public_zone
-from infra.stacks.acknowledgements import PROD, acknowledge
+from infra.constructs.weighted_dns import DNS_ID, NEW, OLD, WeightedDns
 
 CACHE_SNAPSHOT_RETENTION_DAYS = 7
 # The service's readiness: 200 once it answers and reaches its Redis.
 READY_PATH = "/health/ready"
-IMAGE_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".pytest_cache", "*.rdb"]
-# Graviton: Fargate on ARM64 is 20% cheaper, and the image's base and wheels are multi-arch.
-# Kept equal to fargate_service.CPU_ARCHITECTURE.
-IMAGE_PLATFORM = ecr_assets.Platform.LINUX_ARM64
 
 
 class ProdStack(Stack):
     def __init__(self, scope: Construct, id_: str, *, settings: Settings, **kwargs: Any) -> None:
         super().__init__(scope, id_, **kwargs)
         self.settings = settings
-        names = settings.names
-        ssm.StringParameter(
-            self,
-            "Phase",
-            parameter_name=names.prod_phase,
-            string_value=str(settings.phase),
-        )
+        furniture = StackFurniture(self, FURNITURE_ID, settings=settings)
+        furniture.record_phase(settings.names.prod_phase)
         if settings.prod_enabled:
-            self._production(
-                settings,
-                WeightedDns(
-                    self,
-                    DNS_ID,
-                    zone=public_zone(self, settings.dns),
-                    domain_name=settings.dns.domain_name,
-                ),
-            )
-            if settings.dns.example_values:
-                ExampleValuesGuard(self, "ExampleValuesGuard", values=settings.dns.example_values)
-        self.teardown_guard = TeardownGuard(
-            self, "TeardownGuard", confirmed=id_ in settings.allow_teardown
-        )
+            assert furniture.zone is not None  # phase 3 requires a zone (infra.config)
+            self._production(settings, furniture.zone)
+        self.teardown_guard = furniture.finish(guard_examples=settings.prod_enabled)
         acknowledge(self, PROD)
 
-    def _production(self, settings: Settings, dns: WeightedDns) -> None:
+    def _production(self, settings: Settings, zone: route53.IHostedZone) -> None:
         prod = settings.prod
+        dns = WeightedDns(self, DNS_ID, zone=zone, domain_name=settings.dns.domain_name)
         self.network = SharedNetwork(self, "Network", names=settings.names)
         egress = Egress(self, "Egress", vpc=self.network.vpc, subnets=self.network.app_subnets)
 
-        cache_key = kms.Key(
-            self,
-            "CacheKey",
-            description="Encrypts the production Redis, its snapshots and its AUTH token",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
-            pending_window=Duration.days(30),
-        )
+        cache_key = CacheKey(self, "CacheKey").key
         self.cache = RedisCluster(
             self,
             "Cache",
@@ -136,7 +109,7 @@ class ProdStack(Stack):
                 "Certificate",
                 domain_name=settings.dns.domain_name,
                 certificate_arn=settings.dns.certificate_arn,
-                zone=dns.zone,
+                zone=zone,
             ),
             deletion_protection=prod.alb_deletion_protection,
         )
@@ -145,9 +118,7 @@ class ProdStack(Stack):
             "Service",
             vpc=self.network.vpc,
             subnets=self.network.app_subnets,
-            image=ecs.ContainerImage.from_asset(
-                str(SERVICE_DIR), exclude=IMAGE_EXCLUDES, platform=IMAGE_PLATFORM
-            ),
+            image_directory=SERVICE_DIR,
             load_balancer=self.load_balancer,
             redis=self.cache.endpoint,
             capacity=Capacity(minimum=prod.min_tasks, maximum=prod.max_tasks),
@@ -233,36 +204,13 @@ class ProdStack(Stack):
 
     def _cutover(self, settings: Settings, cache_key: kms.IKey) -> RedisCutover:
         """The zero-cost boxes move to the production Redis; they reach it and its token."""
-        count = settings.zero_cost.instances
         names = settings.names
-        read = ssm.StringParameter.value_for_string_parameter
-        instance_ids = Fn.split(",", read(self, names.box_instance_ids), count)
-        # By the name ZeroCostStack gives it, in this account: never by a writable parameter.
-        box_role = iam.Role.from_role_name(
-            self, "BoxRole", names.box_role_name(ZERO_COST_STACK, self.region), mutable=True
-        )
-        # In the role's own policy, not the key's: a key policy naming a role keeps its old
-        # unique id if the role is ever recreated.
-        box_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                resources=[self.cache.auth_token.secret_arn],
-            )
-        )
-        box_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["kms:Decrypt"],
-                resources=[cache_key.key_arn],
-                conditions={
-                    "StringEquals": {
-                        "kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"
-                    }
-                },
-            )
-        )
+        box_role = ImportedBoxRole(self, "BoxRole", names=names)
+        box_role.grant_secret_read(self.cache.auth_token, cache_key)
         self.cache.allow_from(
             [self.network.boxes], "Zero-cost boxes: the cutover's follow and the switched service"
         )
+        instance_ids = self.network.box_instance_ids(settings.zero_cost.instances)
         return RedisCutover(
             self,
             "RedisCutover",
@@ -271,7 +219,7 @@ class ProdStack(Stack):
                 for index, instance_id in enumerate(instance_ids)
             ],
             box_stack_name=names.stack(ZERO_COST_STACK),
-            box_role=box_role,
+            box_role=box_role.role,
             region=self.region,
             old=self.network.old_redis(tls=settings.zero_cost.separate_redis),
             new=self.cache.endpoint,

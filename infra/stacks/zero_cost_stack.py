@@ -6,22 +6,22 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_elasticloadbalancingv2_targets as targets
+from aws_cdk import aws_route53 as route53
 from constructs import Construct, IDependable
 
+from infra.acknowledgements import ZERO_COST, acknowledge
 from infra.config import Settings
 from infra.constructs.alarm_health_check import AlarmHealthCheck, InsufficientData, TierHealthy
 from infra.constructs.box_alarms import BoxAlarms
 from infra.constructs.box_update import BoxUpdate
-from infra.constructs.budgets import CostAnomalyDetection, EnvironmentBudget, environment_cost
-from infra.constructs.deploy_guards import ExampleValuesGuard, TeardownGuard
 from infra.constructs.handoff import Handoff
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.network import Network
 from infra.constructs.patching import Patching
 from infra.constructs.redis_cluster import RedisCluster
+from infra.constructs.stack_furniture import FURNITURE_ID, StackFurniture
 from infra.constructs.web_hosts import WebHosts
-from infra.constructs.weighted_dns import DNS_ID, AliasEntry, WeightedDns, public_zone
-from infra.stacks.acknowledgements import ZERO_COST, acknowledge
+from infra.constructs.weighted_dns import DNS_ID, AliasEntry, WeightedDns
 
 
 class ZeroCostStack(Stack):
@@ -30,6 +30,7 @@ class ZeroCostStack(Stack):
         self.settings = settings
         flags = settings.zero_cost
         names = settings.names
+        furniture = StackFurniture(self, FURNITURE_ID, settings=settings)
         network = Network(self, "Network", names=names)
         handoff = Handoff(self, "Handoff", vpc=network.vpc, names=names)
 
@@ -69,28 +70,7 @@ class ZeroCostStack(Stack):
             env=hosts.provision_env(),
             state_prefix=names.box_ops_state,
         )
-        handoff.publish_boxes(
-            instance_ids=[box.instance_id for box in hosts.instances],
-            security_group_id=hosts.security_group.security_group_id,
-        )
-        if cache:
-            cache.allow_from(
-                [hosts.security_group, handoff.migration_clients], "ProStudio boxes and migration"
-            )
-            handoff.publish_redis(
-                host=cache.host,
-                port=cache.port,
-                tls=True,
-                secret=cache.auth_token,
-            )
-        else:
-            hosts.allow_redis_from(handoff.migration_clients, "Redis copy hosts in the VPC")
-            handoff.publish_redis(
-                host=hosts.instances[0].instance_private_ip,
-                port=hosts.local_redis_port,
-                tls=False,
-                secret=hosts.redis_password,
-            )
+        self._hand_off(handoff, hosts, cache)
         box_alarms = BoxAlarms(
             self,
             "BoxAlarms",
@@ -102,45 +82,10 @@ class ZeroCostStack(Stack):
         )
         Patching(self, "Patching", boxes=hosts.instances)
 
-        zone = public_zone(self, settings.dns) if settings.dns.has_zone else None
-        alias, address = None, None
-        if flags.alb:
-            balancer = LoadBalancer(
-                self,
-                "LoadBalancer",
-                vpc=network.vpc,
-                subnets=network.public_subnets,
-                certificate=site_certificate(
-                    self,
-                    "Certificate",
-                    domain_name=settings.dns.domain_name,
-                    certificate_arn=settings.dns.certificate_arn,
-                    zone=zone,
-                ),
-                deletion_protection=False,
-            )
-            balancer.forward_to(
-                "Boxes",
-                port=80,
-                targets=[targets.InstanceTarget(box, 80) for box in hosts.instances],
-            )
-            hosts.allow_web_from(balancer.alb, (80,), "HTTP from the load balancer only")
-            alias = AliasEntry(
-                dns_name=balancer.alb.load_balancer_dns_name,
-                hosted_zone_id=balancer.alb.load_balancer_canonical_hosted_zone_id,
-            )
-            entry_path: list[IDependable] = [balancer, hosts.security_group]
-            CfnOutput(self, "LoadBalancerDns", value=balancer.alb.load_balancer_dns_name)
-        else:
-            # nginx on the box serves HTTP only; HTTPS needs the ALB's certificate.
-            address = hosts.elastic_ip.ref
-            entry_path = [
-                hosts.open_to_internet(80, "Public web traffic to the box"),
-                hosts.elastic_ip_association,
-            ]
-        if zone and settings.dns.publishes_name:
+        alias, address, entry_path = self._entry(network, hosts, furniture.zone)
+        if furniture.zone and settings.dns.publishes_name:
             old_record = WeightedDns(
-                self, DNS_ID, zone=zone, domain_name=settings.dns.domain_name
+                self, DNS_ID, zone=furniture.zone, domain_name=settings.dns.domain_name
             ).add_old(alias=alias, address=address, after=entry_path)
             if settings.prod_enabled:
                 # Beside production's record, the old tier's takes its share when a box fails:
@@ -154,29 +99,73 @@ class ZeroCostStack(Stack):
                     insufficient_data=InsufficientData.UNHEALTHY,
                     healthy_when=TierHealthy.ANY,
                 ).attach(old_record)
-        if flags.alb and settings.dns.example_values:
-            ExampleValuesGuard(self, "ExampleValuesGuard", values=settings.dns.example_values)
         CfnOutput(self, "BoxPublicIp", value=hosts.elastic_ip.ref)
         CfnOutput(self, "BoxInstanceId", value=hosts.instances[0].instance_id)
-        if settings.budgets:
-            # One budget for the environment, here since this stack exists in every phase.
-            EnvironmentBudget(
-                self,
-                "Budget",
-                budget_name=names.budget(id_),
-                region=self.region,
-                limit_usd=environment_cost(settings.phase),
-                email=settings.prod.alarm_email,
-            )
-        if settings.cost_anomaly_detection:
-            CostAnomalyDetection(
-                self,
-                "CostAnomalies",
-                email=settings.prod.alarm_email,
-                monitor_name=names.anomaly_monitor,
-                subscription_name=names.anomaly_subscription,
-            )
-        self.teardown_guard = TeardownGuard(
-            self, "TeardownGuard", confirmed=id_ in settings.allow_teardown
-        )
+        # The environment's budget lives here: this stack exists in every phase.
+        self.teardown_guard = furniture.finish(guard_examples=flags.alb, environment_budget=True)
         acknowledge(self, ZERO_COST)
+
+    def _hand_off(self, handoff: Handoff, hosts: WebHosts, cache: RedisCluster | None) -> None:
+        """Publish the boxes and the Redis they serve from, for production's cutover."""
+        handoff.publish_boxes(
+            instance_ids=[box.instance_id for box in hosts.instances],
+            security_group_id=hosts.security_group.security_group_id,
+        )
+        if cache:
+            cache.allow_from(
+                [hosts.security_group, handoff.migration_clients], "ProStudio boxes and migration"
+            )
+            handoff.publish_redis(
+                host=cache.host, port=cache.port, tls=True, secret=cache.auth_token
+            )
+        else:
+            hosts.allow_redis_from(handoff.migration_clients, "Redis copy hosts in the VPC")
+            handoff.publish_redis(
+                host=hosts.instances[0].instance_private_ip,
+                port=hosts.local_redis_port,
+                tls=False,
+                secret=hosts.redis_password,
+            )
+
+    def _entry(
+        self, network: Network, hosts: WebHosts, zone: route53.IHostedZone | None
+    ) -> tuple[AliasEntry | None, str | None, list[IDependable]]:
+        """Where the public name points: the load balancer (an alias) or the box's Elastic IP,
+        and what must exist before the record does."""
+        if not self.settings.zero_cost.alb:
+            # nginx on the box serves HTTP only; HTTPS needs the ALB's certificate.
+            return (
+                None,
+                hosts.elastic_ip.ref,
+                [
+                    hosts.open_to_internet(80, "Public web traffic to the box"),
+                    hosts.elastic_ip_association,
+                ],
+            )
+        dns = self.settings.dns
+        balancer = LoadBalancer(
+            self,
+            "LoadBalancer",
+            vpc=network.vpc,
+            subnets=network.public_subnets,
+            certificate=site_certificate(
+                self,
+                "Certificate",
+                domain_name=dns.domain_name,
+                certificate_arn=dns.certificate_arn,
+                zone=zone,
+            ),
+            deletion_protection=False,
+        )
+        balancer.forward_to(
+            "Boxes",
+            port=80,
+            targets=[targets.InstanceTarget(box, 80) for box in hosts.instances],
+        )
+        hosts.allow_web_from(balancer.alb, (80,), "HTTP from the load balancer only")
+        CfnOutput(self, "LoadBalancerDns", value=balancer.alb.load_balancer_dns_name)
+        alias = AliasEntry(
+            dns_name=balancer.alb.load_balancer_dns_name,
+            hosted_zone_id=balancer.alb.load_balancer_canonical_hosted_zone_id,
+        )
+        return alias, None, [balancer, hosts.security_group]
