@@ -2,7 +2,9 @@
 
 A resource is replaced when its type changes or any of its create-only properties (read from
 the CloudFormation resource schemas that cfn-lint ships) changes, including a create-only
-property that references a resource which is itself replaced. A resource is deleted when its
+property that references a resource which is itself replaced, or, for a stateful type, one of
+the properties infra/stateful.py adds to the schema's (an engine switch). What counts as
+stateful is infra/stateful.py's rule, the teardown guard's. A resource is deleted when its
 logical ID disappears (a renamed construct is a deletion plus a creation).
 """
 
@@ -18,29 +20,14 @@ from typing import Any
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 from cfnlint.schema.manager import ResourceNotFoundError
 
+from infra import stateful
+
 REGION = "us-east-1"
-# Resource types that hold data, addresses or identity that a replacement would lose.
-STATEFUL_TYPE = re.compile(
-    r"^AWS::("
-    r"EC2::(VPC|Subnet|Instance|EIP|Volume|NatGateway|InternetGateway|RouteTable)"
-    r"|ElastiCache::(ReplicationGroup|CacheCluster|ServerlessCache|GlobalReplicationGroup)"
-    r"|Route53::(RecordSet|RecordSetGroup|HostedZone)"
-    r"|S3::Bucket|KMS::Key|SecretsManager::Secret|Logs::LogGroup|DynamoDB::(Table|GlobalTable)"
-    r"|RDS::DB\w+|EFS::FileSystem"
-    r"|ElasticLoadBalancingV2::LoadBalancer"
-    r")$"
-)
 # DeletionPolicy values that keep data; any resource carrying one is treated as stateful.
 KEEPING_POLICIES = {"Retain", "RetainExceptOnCreate", "Snapshot"}
 # Removed from the template, these are orphaned rather than deleted: the data stays.
 ORPHANING_POLICIES = {"Retain", "RetainExceptOnCreate"}
 _MISSING = object()
-# Changes the schemas call updatable that must still be planned as a replacement: ElastiCache
-# switches a group's engine in place only from Redis OSS to Valkey (never back), with a new
-# parameter-group family and version, so a switch is reviewed as if the group were rebuilt.
-REPLACING_PROPERTIES: dict[str, tuple[tuple[str, ...], ...]] = {
-    "AWS::ElastiCache::ReplicationGroup": (("Engine",),),
-}
 
 
 @dataclass(frozen=True)
@@ -56,7 +43,9 @@ class Finding:
 
 
 def is_stateful(resource: Mapping[str, Any]) -> bool:
-    return bool(STATEFUL_TYPE.match(resource["Type"])) or (
+    """A type the teardown guard keeps (infra/stateful.py), or a resource whose DeletionPolicy
+    keeps its data."""
+    return resource["Type"] in stateful.STATEFUL_TYPES or (
         resource.get("DeletionPolicy") in KEEPING_POLICIES
     )
 
@@ -143,12 +132,15 @@ def _replacement_reason(
 ) -> str:
     if old["Type"] != new["Type"]:
         return f"type {old['Type']} -> {new['Type']}"
-    for path in REPLACING_PROPERTIES.get(old["Type"], ()):
-        before = _value_at(old.get("Properties", {}), path)
-        after = _value_at(new.get("Properties", {}), path)
+    create_only = create_only_paths(old["Type"])
+    for name in stateful.REPLACING_PROPERTIES.get(old["Type"], ()):
+        if (name,) in create_only:
+            continue
+        before = _value_at(old.get("Properties", {}), (name,))
+        after = _value_at(new.get("Properties", {}), (name,))
         if before != after:
-            return f"engine switch {'/'.join(path)}: {_show(before)} -> {_show(after)}"
-    for path in create_only_paths(old["Type"]):
+            return f"replacing {name}: {_show(before)} -> {_show(after)}"
+    for path in create_only:
         before = _value_at(old.get("Properties", {}), path)
         after = _value_at(new.get("Properties", {}), path)
         name = "/".join(path)
