@@ -23,6 +23,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from runtime.common.guard_entries import changes
+
+__all__ = ["changes", "entries", "is_guarded", "referenced_types"]
+
 # Properties whose change replaces the resource, per stateful type.
 REPLACING_PROPERTIES: dict[str, tuple[str, ...]] = {
     "AWS::DynamoDB::Table": ("ImportSourceSpecification", "KeySchema", "TableName"),
@@ -138,20 +142,6 @@ def entries(resources: Resources) -> list[str]:
         for logical_id, resource in resources.items()
         if is_guarded(resource)
     )
-
-
-def changes(before: list[str], after: list[str]) -> dict[str, str]:
-    """Each entry of `before` that `after` deletes or replaces: {logical ID: "deleted" or
-    "replaced"}."""
-    kept = dict(entry.split("=", 1) for entry in after)
-    found = {}
-    for entry in before:
-        logical_id, digest = entry.split("=", 1)
-        if logical_id not in kept:
-            found[logical_id] = "deleted"
-        elif kept[logical_id] != digest:
-            found[logical_id] = "replaced"
-    return found
 
 
 def _digest(value: Any) -> str:

@@ -38,6 +38,7 @@ from constructs import Construct, IConstruct
 
 from infra import stateful
 from infra.acknowledgements import TEARDOWN_GUARD, acknowledge
+from infra.constructs.polled_provider import handler_code
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "runtime" / "teardown_guard"
 RESOURCE_TYPE = "Custom::TeardownGuard"
@@ -133,7 +134,7 @@ class TeardownGuard(Construct):
             self,
             "Handler",
             runtime=RUNTIME,
-            code=lambda_.Code.from_asset(str(ASSET_DIR), exclude=["__pycache__", "*.pyc"]),
+            code=handler_code(ASSET_DIR),
             handler="teardown_guard_handler.on_event",
             role=role,
             timeout=HANDLER_TIMEOUT,

@@ -7,10 +7,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 
-# Kept equal to runtime/common/notices.py's TOPIC_VARIABLE, BUS_VARIABLE and DEFAULT_BUS.
-TOPIC_VARIABLE = "NOTICE_TOPIC_ARN"
-BUS_VARIABLE = "NOTICE_EVENT_BUS"
-DEFAULT_BUS = "default"
+from runtime.common.notice_environment import BUS_VARIABLE, DEFAULT_BUS, TOPIC_VARIABLE
 
 
 def notice_environment(topic: sns.ITopic) -> dict[str, str]:

@@ -24,12 +24,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws
+from .notice_environment import BUS_VARIABLE, DEFAULT_BUS, TOPIC_VARIABLE
 
 SOURCE = "prostudio.migration"
 DETAIL_TYPE = "ProStudio state change"
-TOPIC_VARIABLE = "NOTICE_TOPIC_ARN"
-BUS_VARIABLE = "NOTICE_EVENT_BUS"
-DEFAULT_BUS = "default"
 # SNS subjects are at most 100 characters; e-mail shows them as the subject line.
 SUBJECT_LIMIT = 100
 LOG = logging.getLogger("notices")

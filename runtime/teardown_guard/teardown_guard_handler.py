@@ -25,6 +25,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from runtime.common.guard_entries import changes
+
 LOG = logging.getLogger("teardown_guard")
 LOG.setLevel(logging.INFO)
 ROLLBACK_STATES = frozenset(
@@ -37,20 +39,6 @@ PHYSICAL_ID = "teardown-guard"
 
 class Refused(RuntimeError):
     """The deploy would delete or replace a stateful resource; the message is one line."""
-
-
-def changes(before: list[str], after: list[str]) -> dict[str, str]:
-    """Each entry of `before` that `after` deletes or replaces (kept equal to
-    infra/stateful.py `changes`)."""
-    kept = dict(entry.split("=", 1) for entry in after)
-    found = {}
-    for entry in before:
-        logical_id, digest = entry.split("=", 1)
-        if logical_id not in kept:
-            found[logical_id] = "deleted"
-        elif kept[logical_id] != digest:
-            found[logical_id] = "replaced"
-    return found
 
 
 def refusal(stack: str, found: Mapping[str, str]) -> str:

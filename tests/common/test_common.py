@@ -90,7 +90,7 @@ def _asset_of(handler_module: str) -> Path:
 
 @pytest.mark.parametrize(
     ("handler", "bundled"),
-    [("shift_handler", ("structlog",))],
+    [("shift_handler", ("structlog",)), ("teardown_guard_handler", ())],
 )
 def test_each_lambda_asset_imports_common_and_its_packages_from_itself(
     handler: str, bundled: tuple[str, ...]
