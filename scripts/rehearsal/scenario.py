@@ -33,16 +33,11 @@ from rehearsal.dns import (
 from rehearsal.engines import CopyRun, ShiftRun, copy_has_follow
 from rehearsal.keyspace import KeyWriter, prefill
 from rehearsal.load import LoadGenerator
+from rehearsal.moto_stand import MotoServer, moto_session
+from rehearsal.new_tier import NewTier
 from rehearsal.progress import Progress
-from rehearsal.stands import (
-    ALB_ADDRESS,
-    MotoServer,
-    NewTier,
-    PrimaryEndpoint,
-    RedisGroup,
-    moto_session,
-    wait_until,
-)
+from rehearsal.redis_group import PrimaryEndpoint, RedisGroup
+from rehearsal.stands import ALB_ADDRESS, wait_until
 
 # How late the harness may notice the health check's change (it looks every 0.05 s), plus a
 # request's own connect time.

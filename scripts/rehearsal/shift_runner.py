@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from shift_engine import ShiftContext  # noqa: PLC0415
     from shift_retry import client_config  # noqa: PLC0415
 
-    from rehearsal.stands import moto_session  # noqa: PLC0415
+    from rehearsal.moto_stand import moto_session  # noqa: PLC0415
 
     wall_start = args.epoch if args.epoch is not None else time.time()
 

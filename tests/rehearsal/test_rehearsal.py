@@ -16,7 +16,8 @@ from redis.exceptions import ConnectionError, ReadOnlyError
 from redis.retry import Retry
 from rehearsal.alarms import ALARM_5XX, ALARM_P99, ALARM_UNHEALTHY, AlarmBridge
 from rehearsal.compare import compare
-from rehearsal.stands import PrimaryEndpoint, RedisGroup, wait_until
+from rehearsal.redis_group import PrimaryEndpoint, RedisGroup
+from rehearsal.stands import wait_until
 
 from devtools.redis_servers import start_redis
 
