@@ -147,9 +147,7 @@ class RedisCluster(Construct):
             transit_encryption_mode="required",
             at_rest_encryption_enabled=True,
             kms_key_id=encryption_key.key_arn if encryption_key else None,
-            auth_token=(
-                self.auth_token.secret_value.unsafe_unwrap() if self.auth_token else None
-            ),
+            auth_token=(self.auth_token.secret_value.unsafe_unwrap() if self.auth_token else None),
             user_group_ids=[self.users.group.ref] if self.users else None,
             cache_subnet_group_name=subnet_group.ref,
             security_group_ids=[self.security_group.security_group_id],

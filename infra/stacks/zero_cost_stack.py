@@ -24,8 +24,8 @@ from infra.constructs.web_hosts import WebHosts
 from infra.constructs.weighted_dns import DNS_ID, AliasEntry, WeightedDns, public_zone
 from infra.stacks.acknowledgements import ZERO_COST, acknowledge
 
-
-# The phase-2 cache's user group and user ids: prostudio[-<environment>]-zero-cost-cache[-<user>].
+# The phase-2 cache's user group and user ids:
+# prostudio[-<environment>]-zero-cost-cache[-<user>].
 CACHE_USERS = "zero-cost-cache"
 
 
