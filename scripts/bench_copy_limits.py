@@ -114,11 +114,13 @@ def print_limits(results: dict[str, Any], keys: int) -> None:
     )
     print(
         f"copy alone       {keys / copy_alone:>12,.0f} keys/s  ({copy_alone:.2f} s, "
-        f"{results['copy_alone_ratio']:.2f}x replication)"
+        f"{results['copy_alone_ratio']:.2f}x replication, "
+        f"{results['copy_alone_cpu_per_100k']:.3f} CPU s per 100k keys)"
     )
     print(
         f"default command  {keys / default:>12,.0f} keys/s  ({default:.2f} s, copy + full "
-        f"verification, {results['default_command_ratio']:.2f}x replication)"
+        f"verification, {results['default_command_ratio']:.2f}x replication, "
+        f"{results['default_command_cpu_per_100k']:.3f} CPU s per 100k keys)"
     )
     print(
         f"reconciliation   {results['reconcile_150k_seconds']:>12.2f} s       (150,000 keys, no "
@@ -127,15 +129,19 @@ def print_limits(results: dict[str, Any], keys: int) -> None:
 
 
 def limit_figures(
-    keys: int, replication: float, copy_alone: float, default: float
+    keys: int, replication: float, copy_alone: tuple[float, float], default: tuple[float, float]
 ) -> dict[str, Any]:
-    """The figures against replication's keys/s, as results fields."""
+    """The figures against replication's keys/s, as results fields; `copy_alone` and
+    `default` are each command's (wall clock seconds, CPU seconds)."""
     rate = keys / replication
+    (copy_wall, copy_cpu), (default_wall, default_cpu) = copy_alone, default
     return {
         "replication_seconds": round(replication, 3),
         "replication_keys_per_second": round(rate),
-        "copy_alone_seconds": round(copy_alone, 3),
-        "copy_alone_ratio": round(keys / copy_alone / rate, 2),
-        "default_command_seconds": round(default, 3),
-        "default_command_ratio": round(keys / default / rate, 2),
+        "copy_alone_seconds": round(copy_wall, 3),
+        "copy_alone_ratio": round(keys / copy_wall / rate, 2),
+        "copy_alone_cpu_per_100k": round(copy_cpu / keys * 100_000, 3),
+        "default_command_seconds": round(default_wall, 3),
+        "default_command_ratio": round(keys / default_wall / rate, 2),
+        "default_command_cpu_per_100k": round(default_cpu / keys * 100_000, 3),
     }

@@ -8,6 +8,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 node_bin = ROOT / "node_modules" / ".bin"
 if node_bin.is_dir():
@@ -18,3 +20,25 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 _SCRATCH = Path(tempfile.mkdtemp(prefix="cdk-test-"))
 atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 os.environ.setdefault("CDK_OUTDIR", str(_SCRATCH))
+
+# The heaviest tests, heaviest first. `make test` hands work to its two workers in collection
+# order (xdist's --no-loadscope-reorder), so these start at once, on both workers, and the
+# hundreds of short tests fill in around them instead of leaving one long test for the end.
+HEAVIEST_FIRST = (
+    "tests/redis_copy/test_redis_copy_follow_at_scale.py",
+    "tests/rehearsal/test_rehearsal.py::test_short_rehearsal_reports_what_it_measured",
+    "tests/operator/test_synth_venv.py",
+    "tests/test_scanner.py",
+    "tests/rollout/",
+)
+
+
+def _heaviness(item: pytest.Item) -> int:
+    for rank, prefix in enumerate(HEAVIEST_FIRST):
+        if item.nodeid.startswith(prefix):
+            return rank
+    return len(HEAVIEST_FIRST)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_heaviness)

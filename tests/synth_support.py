@@ -1,4 +1,4 @@
-"""Synthesize the real app in-process for tests, once per flag combination and process.
+"""Synthesize the real app in-process for tests, once per flag combination and source tree.
 
 Tests build on their own fixed context (TEST_CONTEXT), never on the settings in cdk.json:
 an operator's real zone or flags there must not change what the tests see. Only cdk.json's
@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import functools
+import hashlib
 import json
 import re
 import shutil
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +26,7 @@ from typing import Any
 import pytest
 from aws_cdk import App, Environment, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
+from cfnlint.api import ManualArgs, lint
 
 import app as entry
 from infra.config import DEFAULTS, load_settings
@@ -143,8 +148,9 @@ def synthesize_with(
     mutate: Callable[[Stack, Stack], None] | None = None,
     *,
     acknowledge: bool = True,
+    outdir: Path | None = None,
 ) -> Synthesis:
-    outdir = _outdir()
+    outdir = outdir or _outdir()
     recorded: list[Acknowledged] = []
     with _recording(recorded, apply=acknowledge):
         app = App(outdir=str(outdir), context=context_for(overrides))
@@ -184,6 +190,12 @@ def _synth(app: App, outdir: Path, acknowledged: frozenset[Acknowledged]) -> Syn
         app.synth()
     except RuntimeError as failure:
         error = str(failure)
+    return _read_assembly(outdir, error, acknowledged)
+
+
+def _read_assembly(
+    outdir: Path, error: str | None, acknowledged: frozenset[Acknowledged]
+) -> Synthesis:
     templates = {
         path.name.removesuffix(".template.json"): json.loads(path.read_text())
         for path in outdir.glob("*.template.json")
@@ -195,9 +207,86 @@ def _synth(app: App, outdir: Path, acknowledged: frozenset[Acknowledged]) -> Syn
     )
 
 
+# Whole-app synths are shared across processes (xdist workers) and runs through a file
+# cache: one cloud assembly per flag set, below a folder named by a digest of everything
+# that decides what the app synthesizes. An edit to any of it starts a new folder.
+SYNTH_CACHE = ROOT / ".cache" / "synth"
+SYNTH_INPUTS = ("app.py", "cdk.json", "requirements.txt", "infra", "runtime", "environments")
+_STALE_AFTER_SECONDS = 3600
+
+
+def _file_digest(path: Path) -> bytes:
+    return hashlib.sha256(path.read_bytes()).digest()
+
+
+@functools.cache
+def sources_digest() -> str:
+    """A digest of the app's sources, its pinned libraries and this module (TEST_CONTEXT)."""
+    digest = hashlib.sha256(f"{sys.version_info[:3]}".encode())
+    files = [Path(__file__)]
+    for name in SYNTH_INPUTS:
+        path = ROOT / name
+        files += sorted(path.rglob("*")) if path.is_dir() else [path]
+    for path in files:
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + _file_digest(path))
+    return digest.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _prune_other_digests(current: Path) -> None:
+    """Drop the assemblies of sources no longer checked out (left alone for an hour, in
+    case another run in this checkout still reads them)."""
+    horizon = time.time() - _STALE_AFTER_SECONDS
+    for other in current.parent.iterdir():
+        if other.is_dir() and other != current and other.stat().st_mtime < horizon:
+            shutil.rmtree(other, ignore_errors=True)
+
+
+def _stored(overrides: tuple[tuple[str, str], ...], acknowledge: bool) -> Synthesis:
+    """The synthesis of these flags from the file cache, synthesized first if missing."""
+    entries = list(acknowledgements.all_entries())
+    name = hashlib.sha256(repr((overrides, acknowledge)).encode()).hexdigest()[:16]
+    folder = SYNTH_CACHE / sources_digest()
+    target = folder / name
+    with _locked(folder / f"{name}.lock"):
+        if not (target / "synthesis.json").exists():
+            _prune_other_digests(folder)
+            staging = folder / f"{name}.partial"
+            shutil.rmtree(staging, ignore_errors=True)
+            built = synthesize_with(dict(overrides), acknowledge=acknowledge, outdir=staging)
+            record = {
+                "flags": dict(overrides),
+                "error": built.error,
+                "acknowledged": [
+                    [entries.index(applied.entry), applied.rule, applied.path, applied.logical_id]
+                    for applied in built.acknowledged
+                ],
+            }
+            (staging / "synthesis.json").write_text(json.dumps(record))
+            shutil.rmtree(target, ignore_errors=True)
+            staging.rename(target)
+    record = json.loads((target / "synthesis.json").read_text())
+    acknowledged = frozenset(
+        Acknowledged(entries[index], rule, path, logical_id)
+        for index, rule, path, logical_id in record["acknowledged"]
+    )
+    return _read_assembly(target, record["error"], acknowledged)
+
+
 @functools.cache
 def _cached(overrides: tuple[tuple[str, str], ...], acknowledge: bool) -> Synthesis:
-    return synthesize_with(dict(overrides), acknowledge=acknowledge)
+    return _stored(overrides, acknowledge)
 
 
 def _key(overrides: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -226,6 +315,18 @@ def normalise_assets(template: dict[str, Any]) -> dict[str, Any]:
     """Asset hashes change with every edit under runtime/; snapshots should not."""
     text = _RELEASE_POLICY.sub("Release<asset-hashes>", json.dumps(template))
     return json.loads(_ASSET_HASH.sub("<asset-hash>", text))
+
+
+@functools.cache
+def _lint_errors(text: str, region: str) -> tuple[str, ...]:
+    matches = lint(text, config=ManualArgs(regions=[region]))
+    return tuple(str(match) for match in matches if match.rule.id.startswith("E"))
+
+
+def cfn_lint_errors(template: dict[str, Any], region: str = "us-east-1") -> list[str]:
+    """cfn-lint's errors for a template, linted once per process however many builds
+    share it (phase 3's ZeroCostStack is also its increments')."""
+    return list(_lint_errors(json.dumps(template, sort_keys=True), region))
 
 
 def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:

@@ -138,6 +138,7 @@ def run_app(
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("overrides", "message"), BAD_INPUT.values(), ids=BAD_INPUT.keys())
 def test_the_app_exits_non_zero_with_one_line_and_no_traceback(
     overrides: dict[str, str], message: str
@@ -150,6 +151,7 @@ def test_the_app_exits_non_zero_with_one_line_and_no_traceback(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("flag", "message"),
     [
@@ -319,6 +321,7 @@ class TestExampleValues:
         flags = {key: str(value) for key, value in PRODUCTION_FLAGS.items()}
         assert settings_for(**flags).dns.example_values == {}
 
+    @pytest.mark.slow
     def test_synth_warns_in_one_line(self) -> None:
         result = run_app({"phase": "2"})
         warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
@@ -326,6 +329,7 @@ class TestExampleValues:
         assert len(warnings) == 1
         assert "hosted_zone_id=Z0000000000EXAMPLE" in warnings[0]
 
+    @pytest.mark.slow
     def test_real_values_synthesize_silently(self, tmp_path: Path) -> None:
         result = run_app({}, write_environment(tmp_path, **PRODUCTION_FLAGS))
         assert result.returncode == 0, result.stderr

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from synth_support import FLAG_COMBINATIONS, ROOT, Synthesis, synthesize, synthesize_bare
 
 from infra.stacks.acknowledgements import CHECKOV
@@ -21,15 +22,24 @@ from infra.stacks.acknowledgements import CHECKOV
 SCANNER = ROOT / ".venv-scan" / "bin" / "checkov"
 SCANNED = ("phase1", "phase2", "phase3", "phase3-migration")
 Finding = tuple[str, str, str]  # (template file, check id, logical id)
+# One worker, one checkov run for both tests.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("checkov")]
 
 
-def _scan(builds: dict[str, Synthesis]) -> tuple[set[Finding], dict[Finding, str]]:
-    """checkov's failed checks, and its skipped checks with their comments."""
+Scan = tuple[set[Finding], dict[Finding, str]]
+
+
+def _scan(builds_by_kind: dict[str, dict[str, Synthesis]]) -> dict[str, Scan]:
+    """checkov's failed checks, and its skipped checks with their comments, per kind of build
+    (one checkov run over all of them: its start-up is most of its time)."""
     assert SCANNER.is_file(), f"{SCANNER} is missing: `make test` installs requirements-scan.txt"
     with tempfile.TemporaryDirectory(prefix="cdk-test-scan-") as folder:
-        for name, build in builds.items():
-            for stack, template in build.templates.items():
-                (Path(folder) / f"{name}.{stack}.template.json").write_text(json.dumps(template))
+        for kind, builds in builds_by_kind.items():
+            (Path(folder) / kind).mkdir()
+            for name, build in builds.items():
+                for stack, template in build.templates.items():
+                    path = Path(folder) / kind / f"{name}.{stack}.template.json"
+                    path.write_text(json.dumps(template))
         result = subprocess.run(
             [
                 *(str(SCANNER), "-d", folder, "--framework", "cloudformation"),
@@ -43,14 +53,19 @@ def _scan(builds: dict[str, Synthesis]) -> tuple[set[Finding], dict[Finding, str
     assert result.returncode in (0, 1), result.stderr[-2000:]
     reports: Any = json.loads(result.stdout) if result.stdout.strip() else []
     reports = reports if isinstance(reports, list) else [reports]
-    failed: set[Finding] = set()
-    skipped: dict[Finding, str] = {}
+    scans: dict[str, Scan] = {kind: (set(), {}) for kind in builds_by_kind}
     for report in reports:
         for check in report.get("results", {}).get("failed_checks", []):
+            failed, _ = scans[_kind(check)]
             failed.add(_finding(check))
         for check in report.get("results", {}).get("skipped_checks", []):
+            _, skipped = scans[_kind(check)]
             skipped[_finding(check)] = check.get("check_result", {}).get("suppress_comment", "")
-    return failed, skipped
+    return scans
+
+
+def _kind(check: dict[str, Any]) -> str:
+    return Path(check["file_path"]).parent.name
 
 
 def _finding(check: dict[str, Any]) -> Finding:
@@ -70,21 +85,24 @@ def _registry(builds: dict[str, Synthesis]) -> dict[Finding, str]:
     }
 
 
+def _builds(kind: str) -> dict[str, Synthesis]:
+    build = synthesize_bare if kind == "bare" else synthesize
+    return {name: build(**FLAG_COMBINATIONS[name]) for name in SCANNED}
+
+
 @functools.cache
-def _bare() -> tuple[dict[Finding, str], set[Finding]]:
-    builds = {name: synthesize_bare(**FLAG_COMBINATIONS[name]) for name in SCANNED}
-    return _registry(builds), _scan(builds)[0]
+def _scans() -> dict[str, Scan]:
+    return _scan({kind: _builds(kind) for kind in ("bare", "shipped")})
 
 
 def test_checkov_fails_exactly_the_registry_entries_without_them() -> None:
-    expected, failed = _bare()
+    expected, (failed, _) = _registry(_builds("bare")), _scans()["bare"]
     unacknowledged, stale = sorted(failed - set(expected)), sorted(set(expected) - failed)
     assert unacknowledged == [], f"checkov findings with no registry entry: {unacknowledged}"
     assert stale == [], f"registry entries checkov does not report: {stale}"
 
 
 def test_shipped_templates_pass_checkov_with_each_skip_reasoned() -> None:
-    builds = {name: synthesize(**FLAG_COMBINATIONS[name]) for name in SCANNED}
-    failed, skipped = _scan(builds)
+    failed, skipped = _scans()["shipped"]
     assert sorted(failed) == []
-    assert skipped == _registry(builds)
+    assert skipped == _registry(_builds("shipped"))

@@ -5,7 +5,9 @@ hashtable-encoded set iterates in another order after RESTORE, and a newer engin
 a Redis 6.2 ziplist as a listpack. Such keys are digested by logical value on both servers
 (type, then sorted fields, members and scores, each framed by its length): what an encoding
 cannot change. Only keys whose value digests still differ (or streams, which are not
-digested) are read whole by the caller. EXISTS for a batch is one reply too.
+digested) are read whole by the caller. EXISTS for a batch is one reply too: one multi-key
+EXISTS (a count, with no script), and a script naming the missing keys only when the count
+is short.
 
 Each script reads only, and runs for one batch: a few milliseconds on the server.
 """
@@ -71,9 +73,17 @@ def read_value_digests(link: Link) -> list[bytes | None]:
 
 
 def existing(link: Link, keys: Sequence[bytes]) -> list[bool]:
-    """Whether each key exists, in one round trip and one reply."""
+    """Whether each key exists. EXISTS counts every key named that exists, once per mention,
+    so a count equal to the number of keys means all of them do: one cheap command for the
+    usual batch, and the per-key script only for a batch with a key missing."""
     if not keys:
         return []
+    link.send(pack(b"EXISTS", *keys))
+    count = link.read(1)[0]
+    if isinstance(count, Exception):
+        raise count
+    if count == len(keys):
+        return [True] * len(keys)
     link.send(_eval(_EXISTS, keys))
     return [flag == ord("1") for flag in _one(link)]
 

@@ -5,14 +5,17 @@ preconditions (copy_preflight) before writing anything, copies in pipelined batc
 checkpoints its progress through a `CheckpointStore` (copy_state), and verifies the result in
 both directions (copy_verify). The follow (copy_follow) runs alongside it.
 
-The hot loop speaks RESP on a connection borrowed from each client's pool (copy_wire): one
-SCAN, one pipeline of TIME + PTTL/DUMP on the source, then one pipeline of RESTOREs on the
-target whose replies are read while the next source batch is being fetched.
+The hot loop speaks RESP on connections borrowed from each client's pool (copy_wire): SCANs
+read ahead on a source link of their own, pipelines of TIME + PTTL/DUMP for the next few
+batches queued on another, and pipelines of RESTOREs for a few batches queued on the target,
+whose replies are read only once the later batches are on their way. Each server always has
+work waiting, so a moment without CPU for one process does not stall the others.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -33,10 +36,12 @@ from copy_state import (
     ProgressCallback,
 )
 from copy_verify import Verifier, value_differences
-from copy_wire import Link, restores, wire
+from copy_wire import Link, Restores, wire
 from redis.exceptions import OutOfMemoryError, ResponseError
 
 CLOCK_SAMPLES = 5
+# Batches whose RESTOREs are queued on the target at once.
+RESTORES_IN_FLIGHT = 3
 
 
 class RedisCopier:
@@ -187,21 +192,29 @@ class RedisCopier:
         replay_left = state.replay_window
         since_commit = 0
         started = time.monotonic()
-        with wire(self._source) as source, wire(self._target) as target:
-            stream = SourceStream(source, state.cursor, self.settings.scan_count)
-            pending: Batch | None = None
+        # Batches restored on the target but not counted yet: a checkpoint's cursor is behind
+        # them, so a resume may find them there already.
+        window = self.settings.batches_per_checkpoint + RESTORES_IN_FLIGHT - 1
+        with (
+            wire(self._source) as source,
+            wire(self._source) as scan,
+            wire(self._target) as target,
+        ):
+            stream = SourceStream(source, scan, state.cursor, self.settings.scan_count)
+            sent: deque[Batch] = deque()
             while True:
                 batch = None
                 halted = self._past(deadline) or stop()
                 # At least one batch per call, so a slice always makes progress.
-                if not stream.exhausted and (pending is None or not halted):
+                if not stream.exhausted and (not sent or not halted):
                     batch = stream.next_batch()
-                if pending is not None:
-                    self._finish(target, pending, state, replay_left > 0)
+                while sent and (batch is None or len(sent) >= RESTORES_IN_FLIGHT):
+                    done = sent.popleft()
+                    self._finish(target, done, state, replay_left > 0)
                     replay_left = max(replay_left - 1, 0)
-                    state.cursor = pending.next_cursor
+                    state.cursor = done.next_cursor
                     since_commit += 1
-                    if pending.next_cursor == 0:
+                    if done.next_cursor == 0:
                         state.phase = "verify" if state.verify != "none" else "done"
                     if progress:
                         progress(state)
@@ -214,10 +227,10 @@ class RedisCopier:
                     state.seconds += now - started
                     state.copy_seconds += now - started
                     started = now
-                    self._commit(state, store, window=self.settings.batches_per_checkpoint)
+                    self._commit(state, store, window=window)
                     since_commit = 0
                 self._send_restores(target, batch)
-                pending = batch
+                sent.append(batch)
             stream.drain()
         elapsed = time.monotonic() - started
         state.seconds += elapsed
@@ -230,29 +243,30 @@ class RedisCopier:
 
     def _send_restores(self, target: Link, batch: Batch) -> None:
         now_source_ms = batch.source_ms + (time.monotonic() - batch.read_at) * 1000
-        items = []
+        commands = Restores(replace=self.settings.policy == "replace")
+        add = commands.add
         sent = []
         offset = self.offset_ms
-        keys = batch.keys
+        source_ms = batch.source_ms
+        bulks = batch.bulks
         pttls = batch.pttls
+        expired = 0
         for index, payload in enumerate(batch.payloads):
             pttl = pttls[index]
             if payload is None or pttl == -2:
-                batch.expired += 1
-                continue
-            if pttl == -1:
-                expire_at = b"0"
+                expired += 1
+            elif pttl == -1:
+                add(bulks[index], 0, payload)
+                sent.append(index)
+            elif source_ms + pttl <= now_source_ms + 1:
+                expired += 1
             else:
-                source_expiry = batch.source_ms + pttl
-                if source_expiry <= now_source_ms + 1:
-                    batch.expired += 1
-                    continue
-                expire_at = b"%d" % (source_expiry + offset)
-            items.append((keys[index], expire_at, payload))
-            sent.append(index)
+                add(bulks[index], source_ms + pttl + offset, payload)
+                sent.append(index)
+        batch.expired += expired
         batch.sent = sent
-        if items:
-            target.send(restores(items, replace=self.settings.policy == "replace"))
+        if sent:
+            target.send(commands.data())
 
     def _finish(self, target: Link, batch: Batch, state: CopyState, replaying: bool) -> None:
         """Read the target's replies to one batch of RESTOREs and count the outcomes."""

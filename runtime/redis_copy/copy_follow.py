@@ -44,7 +44,7 @@ from copy_feeds import Subscription, TargetWrites
 from copy_preflight import ensure_notifications
 from copy_scan import KeyStream, fetch
 from copy_state import CheckpointStore, CopyError, CopyState
-from copy_verify import absent
+from copy_verify import Links, absent
 from copy_wire import Link, link_for, one_per_key, restores
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -276,7 +276,7 @@ class Follower:
             if payload is None or pttl == -2 or (pttl >= 0 and pttl <= 1):
                 gone.append(key)
             else:
-                expire_at = b"0" if pttl == -1 else b"%d" % (now_ms + pttl + offset)
+                expire_at = 0 if pttl == -1 else now_ms + pttl + offset
                 writes.append((key, expire_at, payload))
         target = self._link("target", self._target)
         target.send(restores(writes, replace=True) + one_per_key(b"DEL", gone))
@@ -384,20 +384,29 @@ class Follower:
         self.progress = (0, int(self._source.dbsize()) + int(self._target.dbsize()))
         self.report("resyncing")
         try:
-            scan = self._link("scan", self._source)
-            stream = KeyStream(scan, 0, count)
-            while not stream.exhausted:
-                keys, _ = stream.next_keys()
-                differences = verifier.quick_differences(source, target, keys)
-                self._mark(key for key, reason in differences.items() if reason is not None)
-                self._between_batches(len(keys), stream)
+            stream = KeyStream(self._link("scan", self._source), 0, count)
+            # The batches are read on links of their own: the feeds' handling between batches
+            # uses the source and target links while the next batch is in flight.
+            links = Links(
+                self._link("resync-source", self._source),
+                self._link("resync-target", self._target),
+                source,
+                target,
+            )
+            batches = verifier.compared_batches(stream, links)
+            try:
+                for keys, _, differences in batches:
+                    self._mark(key for key, reason in differences.items() if reason is not None)
+                    self._between_batches(len(keys), stream)
+            finally:
+                batches.close()
             with_target = KeyStream(self._link("target-scan", self._target), 0, count)
             while not with_target.exhausted:
                 keys, _ = with_target.next_keys()
                 self._mark(absent(source, keys))
                 self._between_batches(len(keys), with_target)
-            compared = self.progress[0]
-            self.progress = (compared, compared)
+            done = self.progress[0]
+            self.progress = (done, done)
             self._reported = 0.0
             self.report()
         finally:

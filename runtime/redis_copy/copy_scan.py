@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from copy_state import CopyError
-from copy_wire import Link, fetch_request, pack
+from copy_wire import Link, bulk_strings, fetch_request, pack
 from redis.exceptions import ResponseError
+
+# Batches whose TIME/PTTL/DUMP requests are queued on the source at once.
+FETCHES_IN_FLIGHT = 3
 
 
 @dataclass
@@ -18,6 +22,7 @@ class Batch:
 
     next_cursor: int
     keys: list[bytes]
+    bulks: list[bytes] = field(default_factory=list)
     payloads: list[bytes | None] = field(default_factory=list)
     pttls: list[int] = field(default_factory=list)
     source_ms: int = 0
@@ -27,51 +32,46 @@ class Batch:
 
 
 class SourceStream:
-    """SCAN + TIME/PTTL/DUMP batches with the next batch's request always in flight.
+    """SCAN batches read ahead on a link of their own, and TIME/PTTL/DUMP for up to `depth`
+    batches in flight on the source link.
 
-    Each fetch is sent together with the SCAN for the batch after it, so the server prepares
-    batch N+1 while the caller restores batch N.
+    The source always has the next batches to prepare while the caller restores one, even
+    when the caller's process is not running for a moment on a busy machine.
     """
 
-    def __init__(self, source: Link, cursor: int, count: int) -> None:
+    def __init__(
+        self, source: Link, scan: Link, cursor: int, count: int, depth: int = FETCHES_IN_FLIGHT
+    ) -> None:
         self._source = source
-        self._count = b"%d" % count
-        self._inflight: tuple[list[bytes], int] | None = None
-        self.exhausted = False
-        source.send(self._scan(cursor))
-        next_cursor, keys = source.read(1)[0]
-        self._request(keys, int(next_cursor))
+        self._keys = KeyStream(scan, cursor, count)
+        self._depth = depth
+        self._inflight: deque[tuple[list[bytes], list[bytes], int]] = deque()
+        self._fill()
+        self.exhausted = not self._inflight
 
-    def _scan(self, cursor: int) -> bytes:
-        return pack(b"SCAN", b"%d" % cursor, b"COUNT", self._count)
-
-    def _request(self, keys: list[bytes], next_cursor: int) -> None:
-        request = fetch_request(keys)
-        if next_cursor != 0:
-            request += self._scan(next_cursor)
-        self._source.send(request)
-        self._inflight = (keys, next_cursor)
+    def _fill(self) -> None:
+        while len(self._inflight) < self._depth and not self._keys.exhausted:
+            keys, next_cursor = self._keys.next_keys()
+            bulks = bulk_strings(keys)
+            self._source.send(fetch_request(keys, bulks))
+            self._inflight.append((keys, bulks, next_cursor))
 
     def next_batch(self) -> Batch:
-        assert self._inflight is not None, "next_batch after the last batch"
-        keys, next_cursor = self._inflight
-        self._inflight = None
-        batch = Batch(next_cursor=next_cursor, keys=keys)
+        assert self._inflight, "next_batch after the last batch"
+        keys, bulks, next_cursor = self._inflight.popleft()
+        batch = Batch(next_cursor=next_cursor, keys=keys, bulks=bulks)
         batch.source_ms, batch.payloads, batch.pttls = read_fetch(self._source, len(keys))
         batch.read_at = time.monotonic()
-        if next_cursor == 0:
-            self.exhausted = True
-        else:
-            after, more_keys = self._source.read(1)[0]
-            self._request(more_keys, int(after))
+        self._fill()
+        self.exhausted = not self._inflight
         return batch
 
     def drain(self) -> None:
-        """Read and drop the request still in flight (a stop before the scan's end)."""
-        if self._inflight is not None:
-            keys, next_cursor = self._inflight
-            self._source.read(1 + 2 * len(keys) + (1 if next_cursor else 0))
-            self._inflight = None
+        """Read and drop the requests still in flight (a stop before the scan's end)."""
+        while self._inflight:
+            keys, _, _ = self._inflight.popleft()
+            self._source.read(1 + 2 * len(keys))
+        self._keys.drain()
 
 
 def fetch(link: Link, keys: Sequence[bytes]) -> Batch:

@@ -10,11 +10,14 @@ mismatch, unless the target's own clients wrote it during a follow (`superseded`
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Generator
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import redis
 from copy_digest import existing, read_value_digests, request_value_digests
+from copy_payload import same_unordered
 from copy_scan import Batch, KeyStream, read_fetch
 from copy_state import CheckpointStore, CopyError, CopySettings, CopyState, ProgressCallback
 from copy_wire import Link, fetch_request, pack, wire
@@ -24,6 +27,8 @@ EXPIRED = "expired"
 # bodies are equal values whichever engine wrote them.
 PAYLOAD_TRAILER = 10
 Commit = Callable[[CopyState, CheckpointStore], None]
+# One scanned batch's check (it counts into the state) and the cursor after the batch.
+_Step = tuple[Callable[[CopyState], None], int]
 
 
 class Verifier:
@@ -61,15 +66,18 @@ class Verifier:
         with (
             wire(self._source) as source,
             wire(self._target) as target,
+            wire(self._source) as source_check,
+            wire(self._target) as target_check,
             wire(self._source) as source_scan,
             wire(self._target) as target_scan,
         ):
+            links = Links(source, target, source_check, target_check)
             scans = {"verify": source_scan, "verify-target": target_scan}
             if state.verify == "sample":
                 self._sample(source, target, state)
                 state.phase = "done"
             while state.phase in {"verify", "verify-target"}:
-                if self._pass(scans[state.phase], source, target, state, store, commit, progress):
+                if self._pass(scans[state.phase], links, state, store, commit, progress):
                     break
         if state.done:
             state.target_keys = int(self._target.dbsize())
@@ -81,11 +89,10 @@ class Verifier:
         state.seconds += now - self._mark
         self._mark = now
 
-    def _pass(  # noqa: PLR0917 - three links, the state and the run's three hooks
+    def _pass(  # noqa: PLR0917 - the links, the state and the run's three hooks
         self,
         scanned: Link,
-        source: Link,
-        target: Link,
+        links: Links,
         state: CopyState,
         store: CheckpointStore,
         commit: Commit,
@@ -95,41 +102,94 @@ class Verifier:
         flight); True when stopped before its end."""
         from_target = state.phase == "verify-target"
         stream = KeyStream(scanned, state.verify_cursor, self.settings.scan_count)
+        batches = (
+            self._target_batches(stream, links)
+            if from_target
+            else self._source_batches(stream, links)
+        )
         since_commit = 0
-        while True:
-            keys, next_cursor = stream.next_keys()
-            if from_target:
-                self._check_target_keys(source, target, keys, state)
-            else:
-                self._check_source_keys(source, target, keys, state)
+        for check, next_cursor in batches:
+            check(state)
             state.verify_cursor = next_cursor
             since_commit += 1
             if progress:
                 progress(state)
-            if stream.exhausted:
+            if next_cursor == 0:
                 state.phase = "done" if from_target else "verify-target"
-                state.verify_cursor = 0
                 return False
             if self._past():
-                stream.drain()
+                batches.close()
                 return True
             if since_commit >= self.settings.batches_per_checkpoint:
                 self._account(state)
                 commit(state, store)
                 since_commit = 0
+        return False
+
+    def _source_batches(self, stream: KeyStream, links: Links) -> Generator[_Step]:
+        compared = self.compared_batches(stream, links)
+        try:
+            for _, cursor, differences in compared:
+                yield partial(self._check_source_keys, links, differences), cursor
+        finally:
+            compared.close()
+
+    def _target_batches(self, stream: KeyStream, links: Links) -> Generator[_Step]:
+        try:
+            while True:
+                keys, cursor = stream.next_keys()
+                yield partial(self._check_target_keys, links.source, links.target, keys), cursor
+                if stream.exhausted:
+                    return
+        except GeneratorExit:
+            stream.drain()
+            raise
+
+    def compared_batches(
+        self, stream: KeyStream, links: Links
+    ) -> Generator[tuple[list[bytes], int, dict[bytes, str | None]]]:
+        """Each scanned batch, its cursor and its keys' differences (quick_differences).
+
+        The next batch's reads are in flight on both servers while this one is compared, and
+        its differing keys are looked at again on the check links, so both servers keep
+        working while the client compares. Closing the iterator early reads and drops the
+        replies still in flight, so the links can be used again."""
+        keys, cursor = stream.next_keys()
+        _request(links.source, links.target, keys)
+        while True:
+            following = None if stream.exhausted else stream.next_keys()
+            if following is not None:
+                _request(links.source, links.target, following[0])
+            differences = self._compare(links, keys)
+            try:
+                yield keys, cursor, differences
+            except GeneratorExit:
+                if following is not None:
+                    _drop(links.source, links.target, following[0])
+                stream.drain()
+                raise
+            if following is None:
+                return
+            keys, cursor = following
 
     def _sample(self, source: Link, target: Link, state: CopyState) -> None:
         size = self.settings.sample_size
         keys = _random_keys(source, size)
         if keys:
-            self._check_source_keys(source, target, keys, state)
+            links = Links(source, target, source, target)
+            differences = self.quick_differences(source, target, keys)
+            self._check_source_keys(links, differences, state)
         self._check_target_keys(source, target, _random_keys(target, size), state)
 
     def _check_source_keys(
-        self, source: Link, target: Link, keys: list[bytes], state: CopyState
+        self,
+        links: Links,
+        reasons: dict[bytes, str | None],
+        state: CopyState,
     ) -> None:
+        """Count a compared batch (each key's difference); a differing key is read again
+        (after `settle()`) on the check links before it counts as a mismatch."""
         counts = state.verification
-        reasons = self.quick_differences(source, target, keys)
         written = self._written_on_target
         suspects = [
             key
@@ -139,7 +199,7 @@ class Verifier:
         if suspects:
             if self._settle:
                 self._settle()
-            reasons.update(self.quick_differences(source, target, suspects))
+            reasons.update(self.quick_differences(links.source_check, links.target_check, suspects))
         for reason in reasons.values():
             if reason == EXPIRED:
                 counts.expired += 1
@@ -180,15 +240,20 @@ class Verifier:
         """Each key's difference: None when the same, EXPIRED when gone from the source.
 
         Both servers read the batch (TIME, PTTLs, DUMPs) at once. Payload bodies that differ
-        (their trailers, the RDB version and CRC, always differ between engines) are compared
-        again by logical-value digests on the servers (copy_digest), and only keys that still
-        differ are read whole."""
+        (their trailers, the RDB version and CRC, always differ between engines), unless they
+        are the same hashtable-encoded set or hash in another order (copy_payload), are
+        compared again by logical-value digests on the servers (copy_digest), and only keys
+        that still differ are read whole."""
+        _request(source, target, keys)
+        return self._compare(Links(source, target, source, target), keys)
+
+    def _compare(self, links: Links, keys: list[bytes]) -> dict[bytes, str | None]:
+        """quick_differences for a batch already requested on `links.source` and
+        `links.target`; value digests go over the check links."""
         if not keys:
             return {}
-        source.send(fetch_request(keys))
-        target.send(fetch_request(keys))
-        mine = _batch(keys, source)
-        theirs = _batch(keys, target)
+        mine = _batch(keys, links.source)
+        theirs = _batch(keys, links.target)
         tolerance = self.settings.ttl_tolerance_ms
         target_ms = theirs.source_ms - self.offset_ms
         result: dict[bytes, str | None] = {}
@@ -207,13 +272,18 @@ class Verifier:
                 result[key] = reason
                 if (
                     reason is None
+                    and source_payload != target_payload
                     and source_payload[:-PAYLOAD_TRAILER] != target_payload[:-PAYLOAD_TRAILER]
+                    and not same_unordered(source_payload, target_payload)
                 ):
                     suspects.append(key)
         if suspects:
-            request_value_digests(source, suspects)
-            request_value_digests(target, suspects)
-            by_value = zip(read_value_digests(source), read_value_digests(target), strict=True)
+            check_source, check_target = links.source_check, links.target_check
+            request_value_digests(check_source, suspects)
+            request_value_digests(check_target, suspects)
+            by_value = zip(
+                read_value_digests(check_source), read_value_digests(check_target), strict=True
+            )
             still = [
                 key
                 for key, (ours, copied) in zip(suspects, by_value, strict=True)
@@ -221,6 +291,30 @@ class Verifier:
             ]
             result.update(value_differences(self._source, self._target, still))
         return result
+
+
+@dataclass(frozen=True)
+class Links:
+    """Links to both servers: batches are read on the first two, differing keys looked at
+    again on the check links while the next batch is in flight."""
+
+    source: Link
+    target: Link
+    source_check: Link
+    target_check: Link
+
+
+def _request(source: Link, target: Link, keys: list[bytes]) -> None:
+    if keys:
+        source.send(fetch_request(keys))
+        target.send(fetch_request(keys))
+
+
+def _drop(source: Link, target: Link, keys: list[bytes]) -> None:
+    """Read and drop the replies of a batch requested but not compared."""
+    if keys:
+        source.read(1 + 2 * len(keys))
+        target.read(1 + 2 * len(keys))
 
 
 def _batch(keys: list[bytes], link: Link) -> Batch:

@@ -27,8 +27,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 READ_CHUNK = 1 << 18
 ARRIVED_RECEIVES = 256
-_RESTORE = b"*5\r\n$7\r\nRESTORE\r\n$"
-_RESTORE_REPLACE = b"*6\r\n$7\r\nRESTORE\r\n$"
+_TIME = b"*1\r\n$4\r\nTIME\r\n"
+_PTTL = b"*2\r\n$4\r\nPTTL\r\n"
+_DUMP = b"*2\r\n$4\r\nDUMP\r\n"
+_RESTORE = b"*5\r\n$7\r\nRESTORE\r\n"
+_RESTORE_REPLACE = b"*6\r\n$7\r\nRESTORE\r\n"
+_NO_EXPIRY = b"$1\r\n0\r\n"
 _ABSTTL = b"\r\n$6\r\nABSTTL\r\n"
 _REPLACE_ABSTTL = b"\r\n$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n"
 
@@ -176,26 +180,62 @@ def pack(*args: bytes) -> bytes:
     return b"".join(parts)
 
 
-def fetch_request(keys: Sequence[bytes]) -> bytes:
+def bulk_strings(keys: Sequence[bytes]) -> list[bytes]:
+    """Each key as a RESP bulk string, to be reused in every command that names it."""
+    return [b"$%d\r\n%b\r\n" % (len(key), key) for key in keys]
+
+
+def fetch_request(keys: Sequence[bytes], bulks: Sequence[bytes] | None = None) -> bytes:
     """TIME, every PTTL, then every DUMP, so all TTLs are read at the TIME instant.
 
     Reading each PTTL next to its DUMP would shift the TTLs after a big key by the time its
-    DUMP took, and stretch them by that much on the target.
+    DUMP took, and stretch them by that much on the target. `bulks` are the keys' bulk
+    strings when the caller has them already.
     """
-    commands = [b"*1\r\n$4\r\nTIME\r\n"]
-    commands += [b"*2\r\n$4\r\nPTTL\r\n$%d\r\n%b\r\n" % (len(key), key) for key in keys]
-    commands += [b"*2\r\n$4\r\nDUMP\r\n$%d\r\n%b\r\n" % (len(key), key) for key in keys]
-    return b"".join(commands)
+    if not keys:
+        return _TIME
+    named = bulk_strings(keys) if bulks is None else bulks
+    return b"".join((_TIME, _PTTL, _PTTL.join(named), _DUMP, _DUMP.join(named)))
 
 
-def restores(items: Sequence[tuple[bytes, bytes, bytes]], *, replace: bool) -> bytes:
-    """`RESTORE key expire-at payload [REPLACE] ABSTTL` for each (key, expire-at, payload)."""
-    head, tail = (_RESTORE_REPLACE, _REPLACE_ABSTTL) if replace else (_RESTORE, _ABSTTL)
-    return b"".join(
-        b"%b%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b%b"
-        % (head, len(key), key, len(expire_at), expire_at, len(payload), payload, tail)
-        for key, expire_at, payload in items
-    )
+class Restores:
+    """`RESTORE key expire-at payload [REPLACE] ABSTTL` commands gathered for one write."""
+
+    def __init__(self, *, replace: bool) -> None:
+        self._head, self._tail = (
+            (_RESTORE_REPLACE, _REPLACE_ABSTTL) if replace else (_RESTORE, _ABSTTL)
+        )
+        self._parts: list[bytes] = []
+        self.count = 0
+
+    def add(self, key_bulk: bytes, expire_at: int, payload: bytes) -> None:
+        """One RESTORE; `key_bulk` from bulk_strings, `expire_at` 0 for no expiry."""
+        expiry = (
+            _NO_EXPIRY
+            if expire_at == 0
+            else b"$%d\r\n%d\r\n"
+            % (
+                len(b"%d" % expire_at),
+                expire_at,
+            )
+        )
+        self._parts.extend(
+            (self._head, key_bulk, expiry, b"$%d\r\n" % len(payload), payload, self._tail)
+        )
+        self.count += 1
+
+    def data(self) -> bytes:
+        return b"".join(self._parts)
+
+
+def restores(items: Sequence[tuple[bytes, int, bytes]], *, replace: bool) -> bytes:
+    """`RESTORE key expire-at payload [REPLACE] ABSTTL` for each (key, expire-at, payload),
+    expire-at in Unix ms, 0 for no expiry."""
+    commands = Restores(replace=replace)
+    bulks = bulk_strings([key for key, _, _ in items])
+    for bulk, (_, expire_at, payload) in zip(bulks, items, strict=True):
+        commands.add(bulk, expire_at, payload)
+    return commands.data()
 
 
 def one_per_key(command: bytes, keys: Sequence[bytes]) -> bytes:

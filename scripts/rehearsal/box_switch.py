@@ -70,10 +70,9 @@ class BoxSwitch:
             "NEW_TLS_CA_FILE": str(new_ca),
             "NEW_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod",
             "PROSTUDIO_READY_URL": box.url("/health/ready"),
-            "READY_SECONDS": "30",
         }
 
-    def run(self, action: str, timeout: float = 90.0) -> int | None:
+    def run(self, action: str, timeout: float = 300.0) -> int | None:
         """Run one subcommand, serving its restart requests; its exit status, None on timeout."""
         with self.log.open("ab") as log:
             log.write(f"--- redis-cutover.sh {action}\n".encode())

@@ -16,7 +16,9 @@ from synth_support import resources_of_type, synthesize
 
 from infra.constructs.box_role import release_policy
 
-TWO_BOXES = synthesize(phase=2, instances=2).template("ZeroCostStack")
+
+def two_boxes() -> dict[str, Any]:
+    return synthesize(phase=2, instances=2).template("ZeroCostStack")
 
 
 def only(template: dict[str, Any], resource_type: str) -> dict[str, Any]:
@@ -39,27 +41,27 @@ def _document(template: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_each_box_is_updated_in_turn_by_the_new_releases_update_script() -> None:
-    update = only(TWO_BOXES, "Custom::BoxUpdate")["Properties"]
+    update = only(two_boxes(), "Custom::BoxUpdate")["Properties"]
 
     steps = update["Apply"]
     assert [step["Name"] for step in steps] == ["update Box", "update Box2"]
     assert [step["InstanceId"] for step in steps] == [
-        {"Ref": logical_id} for logical_id in box_ids(TWO_BOXES)
+        {"Ref": logical_id} for logical_id in box_ids(two_boxes())
     ]
     assert update["Revert"] == []
     assert "Commands" not in json.dumps(update)
-    script = json.dumps(_document(TWO_BOXES, steps[0])["mainSteps"])
+    script = json.dumps(_document(two_boxes(), steps[0])["mainSteps"])
     assert "$stage/app/deploy/update.sh" in script
     assert script.count("aws s3 cp") == 2
     assert "PROSTUDIO_REDIS_MODE=external" in script
     assert {step["Document"]["Ref"] for step in steps} == set(
-        resources_of_type(TWO_BOXES, "AWS::SSM::Document")
+        resources_of_type(two_boxes(), "AWS::SSM::Document")
     )
 
 
 def test_the_update_carries_the_asset_of_this_release() -> None:
-    update = only(TWO_BOXES, "Custom::BoxUpdate")["Properties"]
-    box = resources_of_type(TWO_BOXES, "AWS::EC2::Instance")[box_ids(TWO_BOXES)[0]]
+    update = only(two_boxes(), "Custom::BoxUpdate")["Properties"]
+    box = resources_of_type(two_boxes(), "AWS::EC2::Instance")[box_ids(two_boxes())[0]]
     sources = box["Metadata"]["AWS::CloudFormation::Init"]["app"]["sources"]
 
     keys = {update["Apply"][0]["Parameters"][name] for name in ("AppObjectKey", "ToolsObjectKey")}
@@ -67,14 +69,14 @@ def test_the_update_carries_the_asset_of_this_release() -> None:
 
 
 def test_each_steps_output_goes_to_an_encrypted_log_group_the_boxes_may_write() -> None:
-    update = only(TWO_BOXES, "Custom::BoxUpdate")["Properties"]
+    update = only(two_boxes(), "Custom::BoxUpdate")["Properties"]
     group = update["OutputLogGroup"]["Ref"]
-    properties = TWO_BOXES["Resources"][group]["Properties"]
+    properties = two_boxes()["Resources"][group]["Properties"]
     assert "KmsKeyId" in properties and properties["RetentionInDays"] == 30
-    box_role = next(i for i in resources_of_type(TWO_BOXES, "AWS::IAM::Role") if "WebRole" in i)
+    box_role = next(i for i in resources_of_type(two_boxes(), "AWS::IAM::Role") if "WebRole" in i)
     writers = [
         policy["Properties"]
-        for policy in resources_of_type(TWO_BOXES, "AWS::IAM::Policy").values()
+        for policy in resources_of_type(two_boxes(), "AWS::IAM::Policy").values()
         if {"Ref": box_role} in policy["Properties"]["Roles"]
         and json.dumps({"Fn::GetAtt": [group, "Arn"]}) in json.dumps(policy)
     ]
@@ -88,7 +90,7 @@ def test_each_steps_output_goes_to_an_encrypted_log_group_the_boxes_may_write() 
 
 
 def test_no_box_runs_cfn_hup_any_more() -> None:
-    for box in resources_of_type(TWO_BOXES, "AWS::EC2::Instance").values():
+    for box in resources_of_type(two_boxes(), "AWS::EC2::Instance").values():
         init = box["Metadata"]["AWS::CloudFormation::Init"]
         assert "updates" not in init
         assert "cfn-hup" not in json.dumps(init)
@@ -97,21 +99,21 @@ def test_no_box_runs_cfn_hup_any_more() -> None:
 def test_run_command_is_allowed_only_on_the_boxes_and_the_projects_document() -> None:
     (role_id,) = [
         logical_id
-        for logical_id, role in resources_of_type(TWO_BOXES, "AWS::IAM::Role").items()
+        for logical_id, role in resources_of_type(two_boxes(), "AWS::IAM::Role").items()
         if "box documents" in role["Properties"].get("Description", "")
     ]
     statements = [
         statement
-        for policy in resources_of_type(TWO_BOXES, "AWS::IAM::Policy").values()
+        for policy in resources_of_type(two_boxes(), "AWS::IAM::Policy").values()
         if {"Ref": role_id} in policy["Properties"]["Roles"]
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
     sends = [s for s in statements if s["Action"] == "ssm:SendCommand"]
     resources = json.dumps([s["Resource"] for s in sends])
     assert "AWS-RunShellScript" not in resources
-    (document,) = resources_of_type(TWO_BOXES, "AWS::SSM::Document")
+    (document,) = resources_of_type(two_boxes(), "AWS::SSM::Document")
     assert json.dumps({"Ref": document}) in resources
-    for logical_id in box_ids(TWO_BOXES):
+    for logical_id in box_ids(two_boxes()):
         assert json.dumps({"Ref": logical_id}) in resources
     assert sum(len(s["Resource"]) if isinstance(s["Resource"], list) else 1 for s in sends) == 3
     assert all("ssm:SendCommand" not in json.dumps(s) for s in statements if s["Resource"] == "*")
@@ -122,7 +124,7 @@ def test_a_changed_script_is_a_new_document_so_a_rollback_still_finds_the_old_on
     properties, which name the old document, kept (with its grant) until the deploy is done."""
     one_box = synthesize(phase=2, instances=1).template("ZeroCostStack")
     local = synthesize(phase=1).template("ZeroCostStack")
-    ids = [set(resources_of_type(t, "AWS::SSM::Document")) for t in (TWO_BOXES, one_box, local)]
+    ids = [set(resources_of_type(t, "AWS::SSM::Document")) for t in (two_boxes(), one_box, local)]
     assert ids[0] == ids[1], "the same script on one box or two is the same document"
     assert ids[1] != ids[2], "REDIS_HOST differs: the script differs"
     for template in (one_box, local):
@@ -136,7 +138,7 @@ def test_a_changed_script_is_a_new_document_so_a_rollback_still_finds_the_old_on
 
 
 def test_the_update_fits_in_the_custom_resource_hour() -> None:
-    update = only(TWO_BOXES, "Custom::BoxUpdate")
+    update = only(two_boxes(), "Custom::BoxUpdate")
     assert update["Properties"]["ServiceTimeout"] == "3600" or update.get("ServiceTimeout")
     total = sum(int(step["TimeoutSeconds"]) for step in update["Properties"]["Apply"])
     assert total < 3300

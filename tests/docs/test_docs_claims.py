@@ -86,6 +86,7 @@ def test_paths_and_links_exist(page: claims.Page) -> None:
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
 def test_commands_run_as_written(page: claims.Page, help_runner: claims.HelpRunner) -> None:
     problems = claims.check_commands(page, help_runner)

@@ -44,6 +44,8 @@ WIDEST = {
     "cost_anomaly_detection": "true",
     "alarm_email": "ops@prostudio.io",
 }
+# One worker builds the venv (kept under .cache/) and runs the module's tests in it.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("synth-venv")]
 
 
 def _venv_key() -> str:
@@ -120,7 +122,6 @@ def test_the_synth_venv_has_no_dev_requirement(synth_venv: Path) -> None:
     assert (synth_venv / "bin" / "shift-traffic").exists()
 
 
-@pytest.mark.slow
 def test_every_asset_bundles_in_the_synth_venv(synth_venv: Path, tmp_path: Path) -> None:
     done = _synth_in(synth_venv, WIDEST, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -35,7 +35,8 @@ from test_redis_copy_cli import cli_env
 KEYS = 150_000
 RATE = 3000
 
-pytestmark = pytest.mark.slow
+# One worker holds the servers and the keyspace the module's tests share.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("follow-at-scale")]
 
 
 @dataclass

@@ -37,7 +37,7 @@ PUBLIC_PARAMETERS = "/aws/service/"
 PUBLIC_NAME = rollout.ZONE["domain_name"] + "."
 RUNBOOK = ROOT / "docs" / "runbook.md"
 # One worker walks the phases: the flag sets these tests share are synthesized once.
-pytestmark = pytest.mark.xdist_group("rollout")
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rollout")]
 
 
 def _flag(value: Any) -> str:

@@ -14,7 +14,13 @@ from pathlib import Path
 
 from prostudio.topology import free_port, http_get
 from redis_servers import RedisServer
-from service_helpers import REPO_ROOT, SERVICE_ROOT, TLS_REDIS_TOKEN, wait_until
+from service_helpers import (
+    LOADED_MACHINE_REDIS_TIMEOUT_MS,
+    REPO_ROOT,
+    SERVICE_ROOT,
+    TLS_REDIS_TOKEN,
+    wait_until,
+)
 
 DOCKERFILE = SERVICE_ROOT / "Dockerfile"
 
@@ -95,6 +101,7 @@ def test_image_command_serves_with_production_settings(
         "REDIS_TLS": "true",
         "REDIS_AUTH_TOKEN": TLS_REDIS_TOKEN,
         "REDIS_TLS_CA_FILE": str(tls_redis.ca_cert),
+        "REDIS_TIMEOUT_MS": LOADED_MACHINE_REDIS_TIMEOUT_MS,
     }
     with (tmp_path / "container.log").open("w") as log:
         server = subprocess.Popen(
@@ -113,7 +120,7 @@ def test_image_command_serves_with_production_settings(
             return check.returncode == 0
 
         wait_until(healthy, what="the image's HEALTHCHECK to pass")
-        assert http_get(port, "/health/ready")[0] == 200
+        wait_until(lambda: http_get(port, "/health/ready")[0] == 200, what="/health/ready")
         path = "/api/v1/tracks/container/waveform"
         assert [http_get(port, path)[1]["X-Cache"] for _ in range(2)] == ["MISS", "HIT"]
         # The load balancer's port has no metrics; their own port has them all.

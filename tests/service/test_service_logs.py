@@ -86,7 +86,7 @@ def test_a_worker_aborted_by_the_heartbeat_timeout_writes_its_buffered_lines(
         )
         request.start()
         wait_until(lambda: "WORKER TIMEOUT" in log.read_text(), what="gunicorn's abort")
-        wait_until(lambda: "render_blocked" in log.read_text(), timeout=5, what="the buffered line")
+        wait_until(lambda: "render_blocked" in log.read_text(), what="the buffered line")
     finally:
         server.terminate()
         server.wait(timeout=30)

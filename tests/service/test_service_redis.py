@@ -21,7 +21,7 @@ from prostudio.redis_cache import BYPASS, HIT, MISS, RedisCache, build_redis_cli
 from prostudio.settings import RedisSettings, load_settings
 from prostudio.topology import ManagedProcess, find_binary, free_port
 from redis_servers import RedisServer, start_redis
-from service_helpers import TLS_REDIS_TOKEN, wait_until
+from service_helpers import LOADED_MACHINE_REDIS_TIMEOUT_MS, TLS_REDIS_TOKEN, wait_until
 
 # One event loop for the module: an asyncio Redis pool belongs to the loop it connected on.
 LOOP = asyncio.new_event_loop()
@@ -67,6 +67,7 @@ def tls_environment(server: RedisServer, **overrides: str) -> dict[str, str]:
         "REDIS_TLS": "true",
         "REDIS_AUTH_TOKEN": TLS_REDIS_TOKEN,
         "REDIS_TLS_CA_FILE": str(server.ca_cert),
+        "REDIS_TIMEOUT_MS": LOADED_MACHINE_REDIS_TIMEOUT_MS,
         **overrides,
     }
 

@@ -43,8 +43,8 @@ def test_run_local_serves_until_sigterm_and_stops_every_process(tmp_path: Path) 
         groups = ready["process_groups"]
         assert set(groups) == {"redis", "gunicorn", "nginx"}
 
-        status, _, body = http_get(port, "/health/ready")
-        assert (status, json.loads(body)["status"]) == (200, "ready")
+        wait_until(lambda: http_get(port, "/health/ready")[0] == 200, what="/health/ready")
+        assert json.loads(http_get(port, "/health/ready")[2])["status"] == "ready"
         assert http_get(port, "/api/v1/tracks/run-local/waveform")[0] == 200
 
         script.send_signal(signal.SIGTERM)
@@ -56,7 +56,7 @@ def test_run_local_serves_until_sigterm_and_stops_every_process(tmp_path: Path) 
 
     assert "stopped" in script.stdout.read()
     for name, process_group in groups.items():
-        wait_until(partial(group_is_gone, process_group), timeout=5, what=name)
+        wait_until(partial(group_is_gone, process_group), what=name)
     assert port_is_closed(port)
     assert (tmp_path / "logs").is_dir(), "a --workdir given by the caller is kept"
 
