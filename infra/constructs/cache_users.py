@@ -22,11 +22,12 @@ SERVICE_ACCESS = "on ~* resetchannels -@all +ping +mget +set +client|setname"
 # The cutover's copy, follow and verification (runtime/redis_copy), on either side: INFO and
 # DBSIZE (preflight), SCAN/TIME/PTTL/DUMP/RESTORE/DEL (copy), the keyspace channel and the
 # target's invalidation channel with CLIENT ID/TRACKING (follow), EVAL and the reads its
-# scripts and the stream comparison make (verification). No CONFIG: ElastiCache refuses it;
-# keyspace notifications come from the parameter group.
+# scripts and the stream comparison make (verification). No CONFIG: ElastiCache refuses it
+# (an access string naming it is rejected); keyspace notifications come from the parameter
+# group, and SET writes the probe key that proves them (copy_preflight.ensure_notifications).
 FOLLOW_ACCESS = (
     "on ~* resetchannels &__keyspace@0__:* &__redis__:invalidate -@all "
-    "+ping +info +dbsize +randomkey +scan +time +pttl +dump +restore +del +type +exists "
+    "+ping +info +dbsize +randomkey +scan +time +pttl +dump +restore +set +del +type +exists "
     "+eval +get +hgetall +lrange +smembers +zrange +xrange +xinfo|groups "
     "+psubscribe +subscribe +client|id +client|tracking"
 )
