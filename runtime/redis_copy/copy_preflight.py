@@ -249,11 +249,11 @@ def _probe_reaches_the_feed(client: redis.Redis) -> bool:
             client.delete(key)
         heard: set[bytes] = set()
         deadline = time.monotonic() + PROBE_SECONDS
-        while not PROBE_EVENTS <= heard and time.monotonic() < deadline:
+        while not heard >= PROBE_EVENTS and time.monotonic() < deadline:
             message = pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
             if message and message["type"] == "message":
                 heard.add(message["data"])
-        return PROBE_EVENTS <= heard
+        return heard >= PROBE_EVENTS
     except ResponseError:
         return False
     finally:

@@ -61,7 +61,9 @@ def load_users(server: RedisServer) -> None:
     """An admin for the test, then the group's users exactly as the construct writes them;
     `default` last, since switching it off ends what the setup connection may do."""
     setup = server.client()
-    setup.execute_command("ACL", "SETUSER", ADMIN, "on", f">{PASSWORDS[ADMIN]}", "~*", "&*", "+@all")
+    setup.execute_command(
+        "ACL", "SETUSER", ADMIN, "on", f">{PASSWORDS[ADMIN]}", "~*", "&*", "+@all"
+    )
     for name in ("service", "follow", "default"):
         setup.execute_command(
             "ACL", "SETUSER", name, "reset", f">{PASSWORDS[name]}", *ACCESS[name].split()
@@ -126,7 +128,7 @@ def test_default_is_off_so_neither_its_password_nor_no_password_gets_in(clean: G
     with pytest.raises(AuthenticationError):
         connect(clean.target.port, password=PASSWORDS["default"]).ping()
     anonymous = connect(clean.target.port)
-    with pytest.raises(redis.RedisError, match="(?i)auth"):
+    with pytest.raises(redis.RedisError, match=r"(?i)auth"):
         anonymous.set("anonymous", "1")
     assert clean.admin(clean.target).exists("anonymous") == 0
 
