@@ -305,14 +305,16 @@ def _secret_readers(template: Template, secret: str) -> set[str]:
     for policy in resources_of_type(template, "AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = _listed(statement["Action"])
-            if statement["Effect"] == "Allow" and (
-                "secretsmanager:GetSecretValue" in actions or "secretsmanager:*" in actions
+            reads = {"secretsmanager:GetSecretValue", "secretsmanager:*"} & set(actions)
+            if (
+                statement["Effect"] == "Allow"
+                and reads
+                and {"Ref": secret} in _listed(statement["Resource"])
             ):
-                if {"Ref": secret} in _listed(statement["Resource"]):
-                    readers |= {
-                        role["Ref"] if isinstance(role, dict) else role
-                        for role in policy["Properties"]["Roles"]
-                    }
+                readers |= {
+                    role["Ref"] if isinstance(role, dict) else role
+                    for role in policy["Properties"]["Roles"]
+                }
     return readers
 
 

@@ -58,6 +58,13 @@ _EC29 = (
 _E1152 = "EC2 resolves resolve:ssm image ids at launch; the schema's AMI pattern predates it."
 
 
+def _has_cache_users(stack: Any) -> bool:
+    """The stack's cache has ElastiCache users, not the AUTH token of a group created
+    before them."""
+    cache = stack.node.try_find_child("Cache")
+    return cache is not None and cache.node.try_find_child("Users") is not None
+
+
 def _cache_users(kms_reason: str | None) -> tuple[Accepted, ...]:
     """The cache's ElastiCache users: their passwords and the group's authentication."""
     entries = [
@@ -66,6 +73,7 @@ def _cache_users(kms_reason: str | None) -> tuple[Accepted, ...]:
             "AwsSolutions-AEC6",
             "The group authenticates with ElastiCache users (UserGroupIds: default off, one "
             "user per client with its own password); the rule looks only for an AUTH token.",
+            when=_has_cache_users,
         ),
         *(
             Accepted(
