@@ -104,7 +104,9 @@ class ZeroCostStack(Stack):
                 tls=True,
                 secret=cache.follow.secret,
             )
-            if cache.users and settings.prod_enabled and settings.prod.migrate_data:
+            # Granted whether or not production is migrating: a migration deploys only
+            # ProdStack, and this stack must not change with production's increments.
+            if cache.users:
                 cache.follow.secret.grant_read(hosts.role)
         else:
             hosts.allow_redis_from(handoff.migration_clients, "Redis migration Lambdas")
