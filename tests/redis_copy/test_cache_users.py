@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -100,7 +101,7 @@ def clean(group: Group) -> Iterator[Group]:
     yield group
 
 
-def refusals(server: RedisServer, user: str) -> list[dict[str, object]]:
+def refusals(server: RedisServer, user: str) -> list[dict[str, Any]]:
     """The server's ACL log entries for `user`, other than redis-py's optional CLIENT SETINFO
     (sent on every connection, its refusal ignored by design)."""
     admin = connect(server.port, username=ADMIN, password=PASSWORDS[ADMIN])
