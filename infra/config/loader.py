@@ -149,12 +149,12 @@ def _prod(context: Mapping[str, Any]) -> ProdSettings:
     )
 
 
-def _allow_teardown(raw: Any) -> frozenset[str]:
+def _stack_ids(flag: str, raw: Any) -> frozenset[str]:
     names = frozenset(part.strip() for part in str(raw).split(",") if part.strip())
     unknown = sorted(names - set(STACK_NAMES))
     if unknown:
         raise ConfigError(
-            f"allow_teardown={raw} names no stack {unknown[0]!r}; use {' or '.join(STACK_NAMES)}"
+            f"{flag}={raw} names no stack {unknown[0]!r}; use {' or '.join(STACK_NAMES)}"
             " (comma-separated for both)"
         )
     return names
@@ -195,7 +195,8 @@ def load_settings(raw_context: Mapping[str, Any]) -> Settings:
         zero_cost=_zero_cost(context, phase),
         prod=_prod(context),
         environment=str(context["environment"]).strip(),
-        allow_teardown=_allow_teardown(context["allow_teardown"]),
+        allow_teardown=_stack_ids("allow_teardown", context["allow_teardown"]),
+        cache_auth_token=_stack_ids("cache_auth_token", context["cache_auth_token"]),
         cache_engine=parse_one_of("cache_engine", context["cache_engine"], CACHE_ENGINES),
         budgets=parse_bool("budgets", context["budgets"]),
         cost_anomaly_detection=parse_bool(

@@ -110,6 +110,9 @@ class Settings:
     environment: str = "production"
     # Stacks whose teardown guard this one deploy leaves out (`-c allow_teardown=...`).
     allow_teardown: frozenset[str] = frozenset()
+    # Stacks whose cache group was created with an AUTH token and keeps it: CloudFormation
+    # cannot move a group from its token to a user group in place (docs/security.md).
+    cache_auth_token: frozenset[str] = frozenset()
     # One engine for both caches, so the copy restores in either direction.
     cache_engine: str = "valkey"
     budgets: bool = True

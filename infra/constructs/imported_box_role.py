@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -25,14 +27,14 @@ class ImportedBoxRole(Construct):
             self, "Default", names.box_role_name(ZERO_COST_STACK, region), mutable=True
         )
 
-    def grant_secret_read(self, secret: secretsmanager.ISecret, key: kms.IKey) -> None:
-        """Read `secret` and decrypt it with `key` through Secrets Manager. In the role's own
-        policy, not the key's: a key policy naming a role keeps its old unique id if the role
-        is ever recreated."""
+    def grant_secrets_read(self, secrets: Sequence[secretsmanager.ISecret], key: kms.IKey) -> None:
+        """Read `secrets` and decrypt them with `key` through Secrets Manager. In the role's
+        own policy, not the key's: a key policy naming a role keeps its old unique id if the
+        role is ever recreated."""
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                resources=[secret.secret_arn],
+                resources=sorted({secret.secret_arn for secret in secrets}),
             )
         )
         self.role.add_to_principal_policy(

@@ -9,10 +9,13 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 
 @dataclass(frozen=True)
 class RedisEndpoint:
-    """Host and port (CDK tokens allowed, e.g. read from SSM), the secret holding its AUTH token
-    or password, and whether it speaks TLS (every ElastiCache group does; the box's Redis not)."""
+    """Host and port (CDK tokens allowed, e.g. read from SSM), whether it speaks TLS (every
+    ElastiCache group does; the box's Redis not), and the client's login: its ElastiCache user
+    name (None for the default user: an AUTH token or the box's password) and the secret of
+    that token or password."""
 
     host: str
     port: str | int
     auth_token: secretsmanager.ISecret
     tls: bool = True
+    username: str | None = None

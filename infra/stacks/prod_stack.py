@@ -18,7 +18,7 @@ from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
 from infra.acknowledgements import PROD, acknowledge
-from infra.config import ZERO_COST_STACK, Settings
+from infra.config import PROD_STACK, ZERO_COST_STACK, Settings
 from infra.constructs.alarm_health_check import (
     AlarmHealthCheck,
     EndpointProbe,
@@ -31,7 +31,7 @@ from infra.constructs.fargate_service import Capacity, FargateService
 from infra.constructs.imported_box_role import ImportedBoxRole
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.monitoring import Monitoring, RedisNodes
-from infra.constructs.redis_cluster import RedisCluster
+from infra.constructs.redis_cluster import RedisCluster, UserIds
 from infra.constructs.redis_cutover import Box, RedisCutover
 from infra.constructs.shared_network import SharedNetwork
 from infra.constructs.stack_furniture import FURNITURE_ID, StackFurniture
@@ -42,6 +42,8 @@ from infra.constructs.weighted_dns import DNS_ID, NEW, OLD, WeightedDns
 CACHE_SNAPSHOT_RETENTION_DAYS = 7
 # The service's readiness: 200 once it answers and reaches its Redis.
 READY_PATH = "/health/ready"
+# Production's user group and user ids: prostudio[-<environment>]-prod-cache[-<user>].
+CACHE_USERS = "prod-cache"
 
 
 class ProdStack(Stack):
@@ -74,6 +76,9 @@ class ProdStack(Stack):
             snapshot_retention_days=CACHE_SNAPSHOT_RETENTION_DAYS,
             engine=settings.cache_engine,
             encryption_key=cache_key,
+            users=None
+            if PROD_STACK in settings.cache_auth_token
+            else UserIds.named(settings.names, CACHE_USERS),
         )
 
         if prod.restore_drill:
@@ -96,7 +101,7 @@ class ProdStack(Stack):
             )
             CfnOutput(self, "RestoreDrillEndpoint", value=self.restore_drill.host)
             CfnOutput(
-                self, "RestoreDrillAuthTokenArn", value=self.restore_drill.auth_token.secret_arn
+                self, "RestoreDrillAuthTokenArn", value=self.restore_drill.follow.secret.secret_arn
             )
 
         self.load_balancer = LoadBalancer(
@@ -120,7 +125,7 @@ class ProdStack(Stack):
             subnets=self.network.app_subnets,
             image_directory=SERVICE_DIR,
             load_balancer=self.load_balancer,
-            redis=self.cache.endpoint,
+            redis=self.cache.service_endpoint,
             capacity=Capacity(minimum=prod.min_tasks, maximum=prod.max_tasks),
             api_workers=prod.api_workers,
             max_memory_mb=prod.max_memory_mb,
@@ -203,10 +208,14 @@ class ProdStack(Stack):
         )
 
     def _cutover(self, settings: Settings, cache_key: kms.IKey) -> RedisCutover:
-        """The zero-cost boxes move to the production Redis; they reach it and its token."""
+        """The zero-cost boxes move to the production Redis; they reach it and read the passwords
+        of its follow and service logins."""
         names = settings.names
         box_role = ImportedBoxRole(self, "BoxRole", names=names)
-        box_role.grant_secret_read(self.cache.auth_token, cache_key)
+        # Box 1's follow logs in as `follow`, the switched boxes' service as `service`.
+        box_role.grant_secrets_read(
+            [self.cache.follow.secret, self.cache.service.secret], cache_key
+        )
         self.cache.allow_from(
             [self.network.boxes], "Zero-cost boxes: the cutover's follow and the switched service"
         )
@@ -221,8 +230,17 @@ class ProdStack(Stack):
             box_stack_name=names.stack(ZERO_COST_STACK),
             box_role=box_role.role,
             region=self.region,
-            old=self.network.old_redis(tls=settings.zero_cost.separate_redis),
-            new=self.cache.endpoint,
+            old=self.network.old_redis(
+                tls=settings.zero_cost.separate_redis,
+                username=(
+                    "follow"
+                    if settings.zero_cost.separate_redis
+                    and ZERO_COST_STACK not in settings.cache_auth_token
+                    else None
+                ),
+            ),
+            new=self.cache.follow_endpoint,
+            switched=self.cache.service_endpoint,
             generation=settings.prod.copy_generation,
             state_prefix=names.box_ops_state,
             notice_topic=self.monitoring.topic,

@@ -18,10 +18,14 @@ from infra.constructs.handoff import Handoff
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.network import Network
 from infra.constructs.patching import Patching
-from infra.constructs.redis_cluster import RedisCluster
+from infra.constructs.redis_cluster import RedisCluster, UserIds
 from infra.constructs.stack_furniture import FURNITURE_ID, StackFurniture
 from infra.constructs.web_hosts import WebHosts
 from infra.constructs.weighted_dns import DNS_ID, AliasEntry, WeightedDns
+
+# The phase-2 cache's user group and user ids:
+# prostudio[-<environment>]-zero-cost-cache[-<user>].
+CACHE_USERS = "zero-cost-cache"
 
 
 class ZeroCostStack(Stack):
@@ -46,6 +50,9 @@ class ZeroCostStack(Stack):
                 description="ProStudio zero-cost cache",
                 snapshot_retention_days=1,
                 engine=settings.cache_engine,
+                users=None
+                if id_ in settings.cache_auth_token
+                else UserIds.named(names, CACHE_USERS),
             )
         hosts = WebHosts(
             self,
@@ -57,7 +64,7 @@ class ZeroCostStack(Stack):
             role_name=names.box_role_name(id_, settings.region),
             api_workers=flags.api_workers,
             max_memory_mb=flags.max_memory_mb,
-            external_redis=cache.endpoint if cache else None,
+            external_redis=cache.service_endpoint if cache else None,
             launch_template_name=names.launch_template,
         )
         BoxUpdate(
@@ -115,9 +122,13 @@ class ZeroCostStack(Stack):
             cache.allow_from(
                 [hosts.security_group, handoff.migration_clients], "ProStudio boxes and migration"
             )
+            # The cutover's follow (box 1) logs in as `follow`; ProdStack names the user.
             handoff.publish_redis(
-                host=cache.host, port=cache.port, tls=True, secret=cache.auth_token
+                host=cache.host, port=cache.port, tls=True, secret=cache.follow.secret
             )
+            # Granted whether or not production is migrating: a migration deploys only
+            # ProdStack, and this stack must not change with production's increments.
+            cache.grant_follow(hosts.role)
         else:
             hosts.allow_redis_from(handoff.migration_clients, "Redis copy hosts in the VPC")
             handoff.publish_redis(
