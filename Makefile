@@ -24,30 +24,38 @@ STACK ?= ZeroCostStack
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.app-installed: requirements.txt
-	@echo "installing the CDK app's Python dependencies into $(VENV) (a few minutes the first time)"
+# uv installs the pinned requirements (seconds where pip takes minutes); pip only installs uv.
+UV_VERSION := 0.9.17
+UV := $(VENV)/bin/uv
+UV_INSTALL = $(UV) pip install --quiet --python
+
+$(UV):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.app-installed: requirements.txt | $(UV)
+	@echo "installing the CDK app's Python dependencies into $(VENV)"
+	$(UV_INSTALL) $(PY) -r requirements.txt
 	@touch $@
 
 # The operator CLIs (migrate-redis, shift-traffic, monitor-migration) and their runtime
 # dependencies, installed editable from pyproject.toml so `scripts/*.py` run from the checkout too.
 $(VENV)/.cli-installed: $(VENV)/.app-installed pyproject.toml
 	@echo "installing the operator CLIs (migrate-redis, shift-traffic, monitor-migration) into $(VENV)/bin"
-	$(PY) -m pip install --quiet --disable-pip-version-check --editable .
+	$(UV_INSTALL) $(PY) --editable .
 	@touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.cli-installed requirements-dev.txt runtime/service/requirements.txt
-	@echo "installing the test and lint tools into $(VENV) (a few minutes the first time)"
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@echo "installing the test and lint tools into $(VENV)"
+	$(UV_INSTALL) $(PY) -r requirements-dev.txt
 	@touch $@
 
 # checkov pins its own dependencies (boto3 among them): it gets a venv of its own.
 SCAN_VENV := .venv-scan
-$(SCAN_VENV)/.installed: requirements-scan.txt
-	@echo "installing checkov into its own venv, $(SCAN_VENV) (a few minutes the first time)"
-	@test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
-	$(SCAN_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+$(SCAN_VENV)/.installed: requirements-scan.txt | $(UV)
+	@echo "installing checkov into its own venv, $(SCAN_VENV)"
+	@test -x $(SCAN_VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(SCAN_VENV)
+	$(UV_INSTALL) $(SCAN_VENV)/bin/python -r requirements-scan.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

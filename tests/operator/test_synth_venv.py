@@ -32,7 +32,8 @@ from infra.constructs import box_assets, polled_provider
 # The venv `make synth` builds: requirements.txt, then the operator CLIs from pyproject.toml.
 VENV_INPUTS = ("requirements.txt", "pyproject.toml")
 VENV_CACHE = ROOT / ".cache" / "synth-venv"
-PIP = ("-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile")
+# The installer `make` uses, from the dev venv: its cache makes this venv seconds to build.
+UV = str(ROOT / ".venv" / "bin" / "uv")
 # Every construct that bundles, at once: production with the cutover and the shift, the
 # restore drill, and the account-wide anomaly monitor.
 WIDEST = {
@@ -66,19 +67,23 @@ def _locked(path: Path) -> Iterator[None]:
 def _build_venv(target: Path) -> None:
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(staging)], check=True)
+    subprocess.run([UV, "venv", "--quiet", "--python", sys.executable, str(staging)], check=True)
     python = str(staging / "bin" / "python")
     for arguments in (("-r", "requirements.txt"), ("--editable", ".")):
         done = subprocess.run(
-            [python, *PIP, *arguments], cwd=ROOT, capture_output=True, text=True, check=False
+            [UV, "pip", "install", "--quiet", "--python", python, *arguments],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
         )
-        assert done.returncode == 0, f"pip install {' '.join(arguments)}: {done.stderr[-2000:]}"
+        assert done.returncode == 0, f"uv pip install {' '.join(arguments)}: {done.stderr[-2000:]}"
     staging.rename(target)
 
 
 @pytest.fixture(scope="module")
 def synth_venv() -> Path:
-    """requirements.txt + `pip install --editable .`, as `make synth` installs them."""
+    """requirements.txt + `uv pip install --editable .`, as `make synth` installs them."""
     target = VENV_CACHE / _venv_key()
     with _locked(VENV_CACHE.with_suffix(".lock")):
         if not (target / "bin" / "python").exists():
