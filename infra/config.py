@@ -190,6 +190,9 @@ class Settings:
     environment: str = "production"
     # Stacks whose teardown guard this one deploy leaves out (`-c allow_teardown=...`).
     allow_teardown: frozenset[str] = frozenset()
+    # Stacks whose cache group was created with an AUTH token and keeps it: CloudFormation
+    # cannot move a group from its token to a user group in place (docs/security.md).
+    cache_auth_token: frozenset[str] = frozenset()
     # One engine for both caches, so the copy restores in either direction.
     cache_engine: str = "valkey"
     budgets: bool = True
@@ -235,6 +238,7 @@ DEFAULTS: dict[str, Any] = {
     "shift_interval": 240,
     "environment": "production",
     "allow_teardown": "",
+    "cache_auth_token": "",
     "instance_type": "t3.micro",
     "cache_engine": "valkey",
     "budgets": True,
@@ -547,15 +551,19 @@ def _refuse_a_shared_public_name(name: str, context: Mapping[str, Any], director
             )
 
 
-def _allow_teardown(raw: Any) -> frozenset[str]:
+def _stack_ids(flag: str, raw: Any) -> frozenset[str]:
     names = frozenset(part.strip() for part in str(raw).split(",") if part.strip())
     unknown = sorted(names - set(STACK_NAMES))
     if unknown:
         raise ConfigError(
-            f"allow_teardown={raw} names no stack {unknown[0]!r}; use {' or '.join(STACK_NAMES)}"
+            f"{flag}={raw} names no stack {unknown[0]!r}; use {' or '.join(STACK_NAMES)}"
             " (comma-separated for both)"
         )
     return names
+
+
+def _allow_teardown(raw: Any) -> frozenset[str]:
+    return _stack_ids("allow_teardown", raw)
 
 
 def _refuse_a_revert_that_cannot_restore(settings: Settings) -> None:
@@ -594,6 +602,7 @@ def load_settings(raw_context: Mapping[str, Any]) -> Settings:
         prod=_prod(context),
         environment=str(context["environment"]).strip(),
         allow_teardown=_allow_teardown(context["allow_teardown"]),
+        cache_auth_token=_stack_ids("cache_auth_token", context["cache_auth_token"]),
         cache_engine=_choice("cache_engine", context["cache_engine"], CACHE_ENGINES),
         budgets=parse_bool("budgets", context["budgets"]),
         cost_anomaly_detection=parse_bool(

@@ -137,6 +137,14 @@ class Names:
     def budget(self, stack_id: str) -> str:
         return f"prostudio-{self.stack(stack_id)}"
 
+    def cache_user_group(self, cache: str) -> str:
+        """An ElastiCache user group (ids are unique per account and region)."""
+        return f"prostudio{self.suffix}-{cache}"
+
+    def cache_user(self, cache: str, user: str) -> str:
+        """The id of one ElastiCache user of `cache` (the name it logs in with is `user`)."""
+        return f"{self.cache_user_group(cache)}-{user}"
+
     @property
     def anomaly_monitor(self) -> str:
         return f"prostudio{self.suffix}-services"

@@ -115,6 +115,12 @@ REFERENCED_REPLACING_PROPERTIES: dict[str, tuple[str, ...]] = {
 VERSION_ATTRIBUTES: dict[str, frozenset[str]] = {
     "AWS::EC2::LaunchTemplate": frozenset({"LatestVersionNumber", "DefaultVersionNumber"}),
 }
+# A replication group that moves between its AUTH token and a user group (either way) is
+# replaced: ModifyReplicationGroup needs AuthTokenUpdateStrategy DELETE beside the user
+# group, which the resource cannot send, and CloudFormation plans a replacement
+# (cloudformation-coverage-roadmap #2356). Only a group with user groups carries the mode,
+# so a token group's digest is what it was before users existed.
+_USER_GROUP_MODE = ("AWS::ElastiCache::ReplicationGroup", "usergroupids")
 # Template metadata that leaves a stateful resource out of the guard: it holds nothing that is
 # not kept elsewhere (the value says where).
 DISPOSABLE = "ProStudio::Disposable"
@@ -170,6 +176,8 @@ def _identity(logical_id: str, resources: Resources, seen: tuple[str, ...]) -> A
     chosen = {name: properties.get(name.lower()) for name in names}
     if "BlockDeviceMappings" in chosen:
         chosen["BlockDeviceMappings"] = _without_in_place_keys(chosen["BlockDeviceMappings"])
+    if resource_type == _USER_GROUP_MODE[0] and properties.get(_USER_GROUP_MODE[1]):
+        chosen["Authentication"] = "user groups"
     return [logical_id, resource_type, _expand(chosen, resources, (*seen, logical_id))]
 
 

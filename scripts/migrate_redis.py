@@ -7,7 +7,9 @@
 
 Passwords come from SOURCE_REDIS_PASSWORD / TARGET_REDIS_PASSWORD or --source-password-file /
 --target-password-file; a password written in a URL works but draws a warning (other users
-can read it in the process list). URLs are shown without their credentials. The last line of
+can read it in the process list). An ElastiCache (ACL) user comes from --source-user /
+--target-user or SOURCE_REDIS_USERNAME / TARGET_REDIS_USERNAME (the default user otherwise).
+URLs are shown without their credentials. The last line of
 stdout is a one-line JSON summary. With --follow the copy then applies the source's live
 changes until SIGTERM, SIGINT or SIGHUP, printing a JSON status line at every state change and
 every 5 s; then it drains, verifies and exits. A signal in any other mode, during a follow's
@@ -28,8 +30,10 @@ import cli_launch
 cli_launch.begin("migrate-redis", ("redis", "tqdm"))
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
@@ -61,6 +65,8 @@ EXIT_FAILED = ExitCode.FAILED
 EXIT_USAGE = ExitCode.USAGE
 EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# An ACL user name as a client sends it in AUTH: printable, no spaces, bounded.
+USER_NAME = re.compile(r"[!-~]{1,128}")
 
 
 Endpoint = RedisUrl
@@ -92,6 +98,20 @@ def parse_endpoint(
         option, url, f"pass it in {password_variable} or {option}-password-file instead"
     )
     return endpoint
+
+
+def with_user(option: str, endpoint: Endpoint, user: str | None, user_variable: str) -> Endpoint:
+    """`endpoint` logging in as `user` (the option), else as the environment variable names;
+    a URL that names another user is refused rather than silently overridden."""
+    chosen = user if user is not None else os.environ.get(user_variable) or None
+    if chosen is None:
+        return endpoint
+    source = f"{option}-user" if user is not None else user_variable
+    if not USER_NAME.fullmatch(chosen):
+        raise UsageError(f"{source} is not a user name (1 to 128 printable characters, no spaces)")
+    if endpoint.username and endpoint.username != chosen:
+        raise UsageError(f"{option} names one user and {source} another; give the user once")
+    return dataclasses.replace(endpoint, username=chosen)
 
 
 def check_checkpoint_path(path: Path) -> None:
@@ -162,6 +182,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--target-password-file", type=Path, help="file whose first line is the target password"
+    )
+    parser.add_argument(
+        "--source-user",
+        help="ACL user to log in to the source as (default: $SOURCE_REDIS_USERNAME, else the "
+        "default user)",
+    )
+    parser.add_argument(
+        "--target-user",
+        help="ACL user to log in to the target as (default: $TARGET_REDIS_USERNAME, else the "
+        "default user)",
     )
     parser.add_argument(
         "--follow",
@@ -303,11 +333,17 @@ def _settings(args: argparse.Namespace) -> CopySettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    source_endpoint = parse_endpoint(
-        "--source", args.source, "SOURCE_REDIS_PASSWORD", args.source_password_file
+    source_endpoint = with_user(
+        "--source",
+        parse_endpoint("--source", args.source, "SOURCE_REDIS_PASSWORD", args.source_password_file),
+        args.source_user,
+        "SOURCE_REDIS_USERNAME",
     )
-    target_endpoint = parse_endpoint(
-        "--target", args.target, "TARGET_REDIS_PASSWORD", args.target_password_file
+    target_endpoint = with_user(
+        "--target",
+        parse_endpoint("--target", args.target, "TARGET_REDIS_PASSWORD", args.target_password_file),
+        args.target_user,
+        "TARGET_REDIS_USERNAME",
     )
     settings = _settings(args)
     source = build_client(source_endpoint, args.source_ca)

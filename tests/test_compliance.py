@@ -36,6 +36,11 @@ MATRIX: dict[str, dict[str, str]] = {
         **FLAG_COMBINATIONS["phase3-migration"],
         "region": SECOND_REGION,
     },
+    # Groups created before ElastiCache users keep their AUTH token (docs/security.md).
+    "phase3-migration-auth-token": {
+        **FLAG_COMBINATIONS["phase3-migration"],
+        "cache_auth_token": "ZeroCostStack,ProdStack",
+    },
 }
 EACH = pytest.mark.parametrize("flags", list(MATRIX.values()), ids=list(MATRIX))
 # Every combination, bare and shipped: the whole-app synths of the matrix.

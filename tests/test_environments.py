@@ -48,6 +48,8 @@ PHYSICAL_NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "AWS::ElastiCache::ReplicationGroup": ("ReplicationGroupId",),
     "AWS::ElastiCache::SubnetGroup": ("CacheSubnetGroupName",),
     "AWS::ElastiCache::ParameterGroup": (),
+    "AWS::ElastiCache::User": ("UserId",),
+    "AWS::ElastiCache::UserGroup": ("UserGroupId",),
     "AWS::ECS::Cluster": ("ClusterName",),
     "AWS::ECS::Service": ("ServiceName",),
     "AWS::ECS::TaskDefinition": ("Family",),
@@ -180,6 +182,8 @@ def test_the_walk_sees_every_kind_of_name(widest: dict[str, list[str]]) -> None:
             "AWS::Logs::MetricFilter",
             "AWS::ECS::TaskDefinition",
             "AWS::IAM::Role",
+            "AWS::ElastiCache::User",
+            "AWS::ElastiCache::UserGroup",
         } <= kinds, environment
         assert any(name.startswith("SSM parameter read") for name in found), environment
 
@@ -199,6 +203,10 @@ def test_production_keeps_its_names(widest: dict[str, list[str]]) -> None:
         "AWS::Logs::MetricFilter ProStudio|ServiceErrors",
         "AWS::ECS::TaskDefinition ProdStackServiceTask825E3F7A",
         "AWS::IAM::Role ZeroCostStack-box-us-east-1",
+        "AWS::ElastiCache::UserGroup prostudio-prod-cache",
+        "AWS::ElastiCache::User prostudio-prod-cache-follow",
+        "AWS::ElastiCache::UserGroup prostudio-zero-cost-cache",
+        "AWS::ElastiCache::User prostudio-zero-cost-cache-service",
     } <= found
 
 
@@ -213,6 +221,9 @@ def test_staging_names_derive_from_the_environment(widest: dict[str, list[str]])
         "AWS::Budgets::Budget prostudio-ZeroCostStack-staging",
         "AWS::Logs::MetricFilter ProStudio-staging|ServiceErrors",
         "AWS::IAM::Role ZeroCostStack-staging-box-us-east-1",
+        "AWS::ElastiCache::UserGroup prostudio-staging-prod-cache",
+        "AWS::ElastiCache::User prostudio-staging-prod-cache-follow",
+        "AWS::ElastiCache::User prostudio-staging-zero-cost-cache-default",
     } <= found
     assert not any("/prostudio/" in name for name in found)
 

@@ -26,6 +26,7 @@ from synth_support import FLAG_COMBINATIONS, ROOT, Synthesis, resources_of_type,
 
 from infra.config import ZERO_COST_STACK
 from infra.constructs.box_steps import STACK_NAME_TAG
+from infra.constructs.cache_users import ACCESS
 from infra.parameters import PRODUCTION_NAMES, Names
 
 Template = dict[str, Any]
@@ -288,20 +289,84 @@ def test_the_box_role_has_only_the_projects_own_policies(flags: dict[str, str]) 
     assert update_keys == readable
 
 
-def test_production_grants_the_token_to_the_role_the_zero_cost_stack_names() -> None:
+def _password(template: Template, user: str) -> str:
+    (logical_id,) = [
+        logical_id
+        for logical_id in resources_of_type(template, "AWS::SecretsManager::Secret")
+        if logical_id.startswith(f"CacheUsers{user.title()}Password")
+    ]
+    return logical_id
+
+
+def _secret_readers(template: Template, secret: str) -> set[str]:
+    """Every role (by logical id, or by name for a role of another stack) that a policy of
+    `template` lets read `secret`."""
+    readers = set()
+    for policy in resources_of_type(template, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = _listed(statement["Action"])
+            reads = {"secretsmanager:GetSecretValue", "secretsmanager:*"} & set(actions)
+            if (
+                statement["Effect"] == "Allow"
+                and reads
+                and {"Ref": secret} in _listed(statement["Resource"])
+            ):
+                readers |= {
+                    role["Ref"] if isinstance(role, dict) else role
+                    for role in policy["Properties"]["Roles"]
+                }
+    return readers
+
+
+def _role(template: Template, prefix: str) -> str:
+    (logical_id,) = [
+        logical_id
+        for logical_id in resources_of_type(template, "AWS::IAM::Role")
+        if logical_id.startswith(prefix)
+    ]
+    return logical_id
+
+
+@pytest.mark.parametrize("combination", ["phase2", "phase3", "phase3-migration"])
+def test_each_cache_users_password_is_readable_only_by_its_clients(combination: str) -> None:
+    """`service`: the boxes of the stack's own group and production's tasks (their execution
+    role injects it), plus the boxes that switch to production during a migration; `follow`:
+    the boxes (the follow runs on box 1; the zero-cost grant stays as production's
+    increments leave that stack alone), production's only while a migration runs;
+    `default`: nobody."""
+    flags = FLAG_COMBINATIONS[combination]
+    synthesis = _build(flags)
+    migrating = flags.get("migrate_data") == "true"
+    zero_cost = synthesis.template("ZeroCostStack")
+    boxes, box_role = _box_role(zero_cost)
+    box_role_name = box_role["Properties"]["RoleName"]
+    readers = {user: _secret_readers(zero_cost, _password(zero_cost, user)) for user in ACCESS}
+    assert readers == {"default": set(), "service": {boxes}, "follow": {boxes}}
+    if "ProdStack" not in synthesis.templates or not resources_of_type(
+        synthesis.template("ProdStack"), "AWS::ElastiCache::User"
+    ):
+        return
+    prod = synthesis.template("ProdStack")
+    tasks = _role(prod, "ServiceTaskExecutionRole")
+    readers = {user: _secret_readers(prod, _password(prod, user)) for user in ACCESS}
+    assert readers == {
+        "default": set(),
+        "service": {tasks, box_role_name} if migrating else {tasks},
+        "follow": {box_role_name} if migrating else set(),
+    }
+    task_role = _role(prod, "ServiceTaskRole")
+    assert task_role not in set().union(*readers.values())
+
+
+def test_production_grants_its_users_to_the_role_the_zero_cost_stack_names() -> None:
     synthesis = _build(FLAG_COMBINATIONS["phase3-migration"])
     zero_cost, prod = synthesis.template("ZeroCostStack"), synthesis.template("ProdStack")
     _, role = _box_role(zero_cost)
     name = role["Properties"]["RoleName"]
-    token = next(
-        logical_id
-        for logical_id in resources_of_type(prod, "AWS::SecretsManager::Secret")
-        if logical_id.startswith("CacheAuthToken")
-    )
     (grant,) = [
         policy["Properties"]
         for policy in resources_of_type(prod, "AWS::IAM::Policy").values()
-        if json.dumps({"Ref": token}) in json.dumps(policy)
+        if json.dumps({"Ref": _password(prod, "follow")}) in json.dumps(policy)
         and "secretsmanager:GetSecretValue" in json.dumps(policy)
         and policy["Properties"]["Roles"] == [name]
     ]

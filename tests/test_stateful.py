@@ -128,3 +128,41 @@ def test_changes_name_deletions_and_replacements() -> None:
         "B": "replaced",
         "C": "deleted",
     }
+
+
+def test_moving_a_group_from_its_auth_token_to_users_is_a_replacement_either_way() -> None:
+    """CloudFormation cannot switch a group's authentication in place (docs/security.md):
+    the guard must hold a group created with a token when the next deploy gives it users."""
+    with_token = template("ZeroCostStack", phase="2", cache_auth_token="ZeroCostStack")
+    with_users = template("ZeroCostStack", phase="2")
+    group = the(with_users, "AWS::ElastiCache::ReplicationGroup")
+    assert "AuthToken" in with_token["Resources"][group]["Properties"]
+    assert "UserGroupIds" in with_users["Resources"][group]["Properties"]
+    assert judged(with_token, with_users) == {group: "replaced"}
+    assert judged(with_users, with_token) == {group: "replaced"}
+
+
+def test_a_token_groups_digest_is_the_one_recorded_before_users_existed() -> None:
+    """Deployed guards recorded token groups without any authentication key: keeping the
+    token must not look like a replacement to them."""
+    with_token = template("ZeroCostStack", phase="2", cache_auth_token="ZeroCostStack")
+    group = the(with_token, "AWS::ElastiCache::ReplicationGroup")
+    resource = with_token["Resources"][group]
+    chosen = {
+        name: {k.lower(): v for k, v in resource["Properties"].items()}.get(name.lower())
+        for name in stateful.REPLACING_PROPERTIES["AWS::ElastiCache::ReplicationGroup"]
+    }
+    identity = [
+        group,
+        resource["Type"],
+        stateful._expand(chosen, with_token["Resources"], (group,)),
+    ]
+    assert f"{group}={stateful._digest(identity)}" in stateful.entries(with_token["Resources"])
+
+
+def test_another_user_group_on_a_users_group_changes_in_place() -> None:
+    before = template("ZeroCostStack", phase="2")
+    after = copy.deepcopy(before)
+    group = the(after, "AWS::ElastiCache::ReplicationGroup")
+    after["Resources"][group]["Properties"]["UserGroupIds"] = ["another-group"]
+    assert judged(before, after) == {}

@@ -50,8 +50,9 @@ class FargateService(Construct):
     Deployments keep 100% of the desired tasks healthy and may run 200%; the circuit
     breaker rolls back a deployment whose tasks fail to start, and `roll_back_on` adds
     deployment alarms that roll back one whose tasks start and then misbehave. REDIS_HOST
-    and REDIS_AUTH_TOKEN reach the container as ECS secrets (an SSM parameter and a Secrets
-    Manager secret), so neither appears as a plain value in the task definition.
+    and REDIS_AUTH_TOKEN (the `service` user's password, or a group's AUTH token) reach the
+    container as ECS secrets (an SSM parameter and a Secrets Manager secret), so neither
+    appears as a plain value in the task definition; REDIS_USERNAME names the user.
     """
 
     def __init__(
@@ -119,6 +120,7 @@ class FargateService(Construct):
                 "MAX_MEMORY_MB": str(max_memory_mb),
                 "REDIS_PORT": str(redis.port),
                 "REDIS_TLS": "true",
+                **({"REDIS_USERNAME": redis.username} if redis.username else {}),
             },
             secrets={
                 "REDIS_HOST": ecs.Secret.from_ssm_parameter(self.redis_host_parameter),

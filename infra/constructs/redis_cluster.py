@@ -1,8 +1,9 @@
-"""An ElastiCache (Valkey or Redis OSS) replication group with TLS, AUTH and encryption at rest."""
+"""An ElastiCache (Valkey or Redis OSS) replication group with TLS, per-client users (or, for
+a group created before them, an AUTH token) and encryption at rest."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from aws_cdk import RemovalPolicy
@@ -12,6 +13,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infra.constructs.cache_users import ACCESS, CacheUsers, RedisLogin
 from infra.constructs.deploy_guards import mark_disposable
 
 # The port is create-only: changing it replaces the group and its data.
@@ -36,11 +38,26 @@ ENGINES = {
 KEYSPACE_EVENTS = "AKE"
 
 
+@dataclass(frozen=True)
+class UserIds:
+    """Physical ids of a group's ElastiCache users and of their user group."""
+
+    group: str
+    users: dict[str, str]
+
+    @classmethod
+    def of(cls, group: str, user: Callable[[str], str]) -> UserIds:
+        return cls(group=group, users={name: user(name) for name in ACCESS})
+
+
 class RedisCluster(Construct):
     """A replication group even for a single node: only replication groups support TLS
     with AUTH, and cdk-nag checks only replication groups.
 
-    ElastiCache allows an auth token only with in-transit encryption, so both are always on.
+    Clients log in as their own ElastiCache user (`service`, `follow`; `default` is off)
+    when `users` is given. A group given none keeps the AUTH token it was created with:
+    CloudFormation cannot move a group from its token to a user group in place. Either needs
+    in-transit encryption, so it is always on.
     """
 
     def __init__(
@@ -58,6 +75,7 @@ class RedisCluster(Construct):
         encryption_key: kms.IKey | None = None,
         snapshot_name: str | None = None,
         disposable: str | None = None,
+        users: UserIds | None = None,
     ) -> None:
         """`snapshot_name` seeds the group from a snapshot (create-only: a new name replaces
         the group). A `disposable` group, whose data is kept elsewhere (the reason), leaves
@@ -65,15 +83,30 @@ class RedisCluster(Construct):
         super().__init__(scope, id_)
         self.engine = ENGINES[engine]
         self.port = REDIS_PORT
-        self.auth_token = secretsmanager.Secret(
-            self,
-            "AuthToken",
-            description=f"AUTH token of {description}",
-            encryption_key=encryption_key,
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=64, exclude_punctuation=True
-            ),
-        )
+        self.users: CacheUsers | None = None
+        self.auth_token: secretsmanager.Secret | None = None
+        if users:
+            self.users = CacheUsers(
+                self,
+                "Users",
+                group_id=users.group,
+                user_id=users.users,
+                description=description,
+                encryption_key=encryption_key,
+            )
+            self.service: RedisLogin = self.users.service
+            self.follow: RedisLogin = self.users.follow
+        else:
+            self.auth_token = secretsmanager.Secret(
+                self,
+                "AuthToken",
+                description=f"AUTH token of {description}",
+                encryption_key=encryption_key,
+                generate_secret_string=secretsmanager.SecretStringGenerator(
+                    password_length=64, exclude_punctuation=True
+                ),
+            )
+            self.service = self.follow = RedisLogin(None, self.auth_token)
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
@@ -114,7 +147,8 @@ class RedisCluster(Construct):
             transit_encryption_mode="required",
             at_rest_encryption_enabled=True,
             kms_key_id=encryption_key.key_arn if encryption_key else None,
-            auth_token=self.auth_token.secret_value.unsafe_unwrap(),
+            auth_token=(self.auth_token.secret_value.unsafe_unwrap() if self.auth_token else None),
+            user_group_ids=[self.users.group.ref] if self.users else None,
             cache_subnet_group_name=subnet_group.ref,
             security_group_ids=[self.security_group.security_group_id],
             snapshot_retention_limit=snapshot_retention_days,

@@ -10,9 +10,11 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 
 @dataclass(frozen=True)
 class RedisEndpoint:
-    """One side of the copy; values may be CDK tokens (e.g. from SSM or another construct)."""
+    """One side of the copy; values may be CDK tokens (e.g. from SSM or another construct).
+    `username` is the ElastiCache user the follow logs in as (None: the default user)."""
 
     host: str
     port: str | int
     tls: bool
     secret: secretsmanager.ISecret
+    username: str | None = None

@@ -24,6 +24,7 @@ from constructs import Construct
 
 from infra.constructs.box_steps import Boxes, BoxScript, BoxStep, BoxSteps, Parameter
 from infra.constructs.redis_copy import RedisEndpoint
+from infra.constructs.redis_endpoint import RedisEndpoint as ServiceEndpoint
 from infra.constructs.web_hosts import APP_DIR
 
 SCRIPT = f"{APP_DIR}/deploy/redis-cutover.sh"
@@ -63,6 +64,7 @@ class RedisCutover(Construct):
         region: str,
         old: RedisEndpoint,
         new: RedisEndpoint,
+        switched: ServiceEndpoint,
         generation: int,
         state_prefix: str,
         notice_topic: sns.ITopic | None = None,
@@ -78,6 +80,12 @@ class RedisCutover(Construct):
             "NEW_PORT": str(new.port),
             "NEW_TLS": _flag(new.tls),
             "NEW_SECRET_ARN": new.secret.secret_arn,
+            # The follow's ElastiCache users ("" for a group's AUTH token, the default user),
+            # and the login the switched service uses on the new Redis.
+            "OLD_USER": old.username or "",
+            "NEW_USER": new.username or "",
+            "NEW_SERVICE_USER": switched.username or "",
+            "NEW_SERVICE_SECRET_ARN": switched.auth_token.secret_arn,
             "FOLLOW_WAIT_SECONDS": str(CATCH_UP_SECONDS - 60),
             "FOLLOW_STOP_SECONDS": str(DRAIN_SECONDS - 60),
         }

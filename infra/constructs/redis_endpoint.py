@@ -9,8 +9,10 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 
 @dataclass(frozen=True)
 class RedisEndpoint:
-    """Host and port (CDK tokens allowed), reached over TLS, and the AUTH token's secret."""
+    """Host and port (CDK tokens allowed), reached over TLS, and the client's login: its
+    ElastiCache user name (None for a group's AUTH token) and the secret of its password."""
 
     host: str
     port: int
     auth_token: secretsmanager.ISecret
+    username: str | None = None

@@ -49,13 +49,15 @@ class SharedNetwork(Construct):
             self, id_, self._read(parameter_name), allow_all_outbound=True, mutable=False
         )
 
-    def old_redis(self, *, tls: bool) -> RedisEndpoint:
-        """The zero-cost Redis (the copy's source). Whether it speaks TLS is decided at synth
-        by the same flag that decides what ZeroCostStack publishes."""
+    def old_redis(self, *, tls: bool, username: str | None = None) -> RedisEndpoint:
+        """The zero-cost Redis (the copy's source). Whether it speaks TLS, and the user the
+        follow logs in as, are decided at synth by the settings that decide what
+        ZeroCostStack publishes."""
         return RedisEndpoint(
             host=self._read(self._names.old_redis_host),
             port=self._read(self._names.old_redis_port),
             tls=tls,
+            username=username,
             secret=secretsmanager.Secret.from_secret_complete_arn(
                 self, "OldRedisSecret", self._read(self._names.old_redis_secret_arn)
             ),

@@ -211,6 +211,8 @@ class WebHosts(Construct):
                 "REDIS_PORT": str(self._external_redis.port),
                 "REDIS_TLS": "true",
             }
+            if self._external_redis.username:
+                env["REDIS_USERNAME"] = self._external_redis.username
         else:
             env["PROSTUDIO_REDIS_MODE"] = "local"
         return env

@@ -57,7 +57,48 @@ _EC29 = (
 )
 _E1152 = "EC2 resolves resolve:ssm image ids at launch; the schema's AMI pattern predates it."
 
+
+def _has_cache_users(stack: Any) -> bool:
+    """The stack's cache has ElastiCache users, not the AUTH token of a group created
+    before them."""
+    cache = stack.node.try_find_child("Cache")
+    return cache is not None and cache.node.try_find_child("Users") is not None
+
+
+def _cache_users(kms_reason: str | None) -> tuple[Accepted, ...]:
+    """The cache's ElastiCache users: their passwords and the group's authentication."""
+    entries = [
+        Accepted(
+            "Cache/ReplicationGroup",
+            "AwsSolutions-AEC6",
+            "The group authenticates with ElastiCache users (UserGroupIds: default off, one "
+            "user per client with its own password); the rule looks only for an AUTH token.",
+            when=_has_cache_users,
+        ),
+        *(
+            Accepted(
+                f"Cache/Users/{user}Password/Resource",
+                "AwsSolutions-SMG4",
+                "An ElastiCache user's password changes through ModifyUser (add the new one "
+                "beside the old, move every client, then drop the old); a Secrets Manager "
+                "rotation alone would lock the clients out.",
+            )
+            for user in ("Default", "Service", "Follow")
+        ),
+    ]
+    if kms_reason:
+        entries += [
+            Accepted(f"Cache/Users/{user}Password/Resource", "checkov::CKV_AWS_149", kms_reason)
+            for user in ("Default", "Service", "Follow")
+        ]
+    return tuple(entries)
+
+
 ZERO_COST: tuple[Accepted, ...] = (
+    *_cache_users(
+        "A customer-managed KMS key costs a monthly fee the zero-cost stack does not spend; "
+        "this secret stays on the AWS managed Secrets Manager key."
+    ),
     Accepted(
         "BoxAlarms/ProbePolicy/Resource",
         "AwsSolutions-IAM5[Resource::*]",
@@ -184,6 +225,7 @@ def _drill(stack: Any) -> bool:
 
 
 PROD: tuple[Accepted, ...] = (
+    *_cache_users(None),
     Accepted(
         "RestoreDrill/AuthToken/Resource",
         "AwsSolutions-SMG4",

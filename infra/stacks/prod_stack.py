@@ -20,7 +20,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.config import ZERO_COST_STACK, Settings
+from infra.config import PROD_STACK, ZERO_COST_STACK, Settings
 from infra.constructs.alarm_health_check import (
     AlarmHealthCheck,
     EndpointProbe,
@@ -32,7 +32,7 @@ from infra.constructs.failover_alarms import FailoverAlarms
 from infra.constructs.fargate_service import Capacity, FargateService
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.monitoring import Monitoring, RedisNodes
-from infra.constructs.redis_cluster import RedisCluster
+from infra.constructs.redis_cluster import RedisCluster, UserIds
 from infra.constructs.redis_copy import RedisEndpoint as CopyEndpoint
 from infra.constructs.redis_cutover import Box, RedisCutover
 from infra.constructs.redis_endpoint import RedisEndpoint
@@ -49,6 +49,8 @@ IMAGE_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".pytest_cache", "*.rdb"]
 # Graviton: Fargate on ARM64 is 20% cheaper, and the image's base and wheels are multi-arch.
 # Kept equal to fargate_service.CPU_ARCHITECTURE.
 IMAGE_PLATFORM = ecr_assets.Platform.LINUX_ARM64
+# Production's user group and user ids: prostudio[-<environment>]-prod-cache[-<user>].
+CACHE_USERS = "prod-cache"
 
 
 class ProdStack(Stack):
@@ -104,6 +106,12 @@ class ProdStack(Stack):
             snapshot_retention_days=CACHE_SNAPSHOT_RETENTION_DAYS,
             engine=settings.cache_engine,
             encryption_key=cache_key,
+            users=None
+            if PROD_STACK in settings.cache_auth_token
+            else UserIds.of(
+                settings.names.cache_user_group(CACHE_USERS),
+                lambda user: settings.names.cache_user(CACHE_USERS, user),
+            ),
         )
 
         if prod.restore_drill:
@@ -126,7 +134,7 @@ class ProdStack(Stack):
             )
             CfnOutput(self, "RestoreDrillEndpoint", value=self.restore_drill.host)
             CfnOutput(
-                self, "RestoreDrillAuthTokenArn", value=self.restore_drill.auth_token.secret_arn
+                self, "RestoreDrillAuthTokenArn", value=self.restore_drill.follow.secret.secret_arn
             )
 
         self.load_balancer = LoadBalancer(
@@ -153,7 +161,10 @@ class ProdStack(Stack):
             ),
             load_balancer=self.load_balancer,
             redis=RedisEndpoint(
-                host=self.cache.host, port=self.cache.port, auth_token=self.cache.auth_token
+                host=self.cache.host,
+                port=self.cache.port,
+                auth_token=self.cache.service.secret,
+                username=self.cache.service.username,
             ),
             capacity=Capacity(minimum=prod.min_tasks, maximum=prod.max_tasks),
             api_workers=prod.api_workers,
@@ -248,10 +259,13 @@ class ProdStack(Stack):
         )
         # In the role's own policy, not the key's: a key policy naming a role keeps its old
         # unique id if the role is ever recreated.
+        # Box 1's follow logs in as `follow`, the switched boxes' service as `service`.
         box_role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                resources=[self.cache.auth_token.secret_arn],
+                resources=sorted(
+                    {login.secret.secret_arn for login in (self.cache.follow, self.cache.service)}
+                ),
             )
         )
         box_role.add_to_principal_policy(
@@ -278,9 +292,27 @@ class ProdStack(Stack):
             box_stack_name=names.stack(ZERO_COST_STACK),
             box_role=box_role,
             region=self.region,
-            old=self.network.old_redis(tls=settings.zero_cost.separate_redis),
+            old=self.network.old_redis(
+                tls=settings.zero_cost.separate_redis,
+                username=(
+                    "follow"
+                    if settings.zero_cost.separate_redis
+                    and ZERO_COST_STACK not in settings.cache_auth_token
+                    else None
+                ),
+            ),
             new=CopyEndpoint(
-                host=self.cache.host, port=self.cache.port, tls=True, secret=self.cache.auth_token
+                host=self.cache.host,
+                port=self.cache.port,
+                tls=True,
+                secret=self.cache.follow.secret,
+                username=self.cache.follow.username,
+            ),
+            switched=RedisEndpoint(
+                host=self.cache.host,
+                port=self.cache.port,
+                auth_token=self.cache.service.secret,
+                username=self.cache.service.username,
             ),
             generation=settings.prod.copy_generation,
             state_prefix=names.box_ops_state,

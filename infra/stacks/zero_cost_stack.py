@@ -18,11 +18,15 @@ from infra.constructs.handoff import Handoff
 from infra.constructs.load_balancer import LoadBalancer, site_certificate
 from infra.constructs.network import Network
 from infra.constructs.patching import Patching
-from infra.constructs.redis_cluster import RedisCluster
+from infra.constructs.redis_cluster import RedisCluster, UserIds
 from infra.constructs.redis_endpoint import RedisEndpoint
 from infra.constructs.web_hosts import WebHosts
 from infra.constructs.weighted_dns import DNS_ID, AliasEntry, WeightedDns, public_zone
 from infra.stacks.acknowledgements import ZERO_COST, acknowledge
+
+# The phase-2 cache's user group and user ids:
+# prostudio[-<environment>]-zero-cost-cache[-<user>].
+CACHE_USERS = "zero-cost-cache"
 
 
 class ZeroCostStack(Stack):
@@ -46,6 +50,12 @@ class ZeroCostStack(Stack):
                 description="ProStudio zero-cost cache",
                 snapshot_retention_days=1,
                 engine=settings.cache_engine,
+                users=None
+                if id_ in settings.cache_auth_token
+                else UserIds.of(
+                    names.cache_user_group(CACHE_USERS),
+                    lambda user: names.cache_user(CACHE_USERS, user),
+                ),
             )
         hosts = WebHosts(
             self,
@@ -58,7 +68,12 @@ class ZeroCostStack(Stack):
             api_workers=flags.api_workers,
             max_memory_mb=flags.max_memory_mb,
             external_redis=(
-                RedisEndpoint(host=cache.host, port=cache.port, auth_token=cache.auth_token)
+                RedisEndpoint(
+                    host=cache.host,
+                    port=cache.port,
+                    auth_token=cache.service.secret,
+                    username=cache.service.username,
+                )
                 if cache
                 else None
             ),
@@ -82,12 +97,17 @@ class ZeroCostStack(Stack):
             cache.allow_from(
                 [hosts.security_group, handoff.migration_clients], "ProStudio boxes and migration"
             )
+            # The cutover's follow (box 1) logs in as `follow`; ProdStack names the user.
             handoff.publish_redis(
                 host=cache.host,
                 port=cache.port,
                 tls=True,
-                secret=cache.auth_token,
+                secret=cache.follow.secret,
             )
+            # Granted whether or not production is migrating: a migration deploys only
+            # ProdStack, and this stack must not change with production's increments.
+            if cache.users:
+                cache.follow.secret.grant_read(hosts.role)
         else:
             hosts.allow_redis_from(handoff.migration_clients, "Redis migration Lambdas")
             handoff.publish_redis(

@@ -12,6 +12,8 @@ INFO server, next to a `redis_version` that stays at 7.2.4 for client compatibil
 
 from __future__ import annotations
 
+import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,13 @@ VALKEY_RDB_BY_RELEASE = {(7, 2): 11, (9, 0): 80}
 # evicted (the `A` alias), on the keyspace channel (`K`).
 NOTIFY_CLASSES = "g$lshzxte"
 NOTIFY_SETTING = "KA"
+# Where CONFIG is refused, the follow proves the feed by writing and deleting a probe key of
+# its own; that shows the keyspace channel (`K`), strings (`$`) and generic events (`g`).
+PROBE_PREFIX = b"prostudio:follow-probe:"
+PROBE_EVENTS = frozenset({b"set", b"del"})
+PROBE_SECONDS = 2.0
+PROBE_TTL_MS = 60_000
+PROBED_FLAGS = "K$g"
 
 
 @dataclass(frozen=True)
@@ -196,8 +205,10 @@ def notifications_cover(flags: str) -> bool:
 def ensure_notifications(client: redis.Redis, label: str) -> str:
     """Make the source publish keyspace notifications; returns the flags now in force.
 
-    Enabled with CONFIG SET where the server allows it (added to the flags already set);
-    otherwise (ElastiCache blocks CONFIG) the run is refused with where to set it.
+    Enabled with CONFIG SET where the server allows it (added to the flags already set).
+    Where CONFIG is refused (ElastiCache blocks it; its parameter group sets the flags), a
+    probe key of the follow's own must reach the keyspace channel; otherwise the run is
+    refused with where to set it.
     """
     refusal = (
         f"source redis at {label} does not publish keyspace notifications, which --follow "
@@ -208,6 +219,8 @@ def ensure_notifications(client: redis.Redis, label: str) -> str:
         current = _calling("source", label, lambda: client.config_get("notify-keyspace-events"))
         flags = _decode(current.get("notify-keyspace-events", ""))
     except ResponseError:
+        if _calling("source", label, lambda: _probe_reaches_the_feed(client)):
+            return PROBED_FLAGS
         raise PreconditionError(refusal) from None
     if notifications_cover(flags):
         return flags
@@ -220,6 +233,31 @@ def ensure_notifications(client: redis.Redis, label: str) -> str:
     if not notifications_cover(flags):
         raise PreconditionError(refusal)
     return flags
+
+
+def _probe_reaches_the_feed(client: redis.Redis) -> bool:
+    """Whether a SET and a DEL of a fresh probe key both arrive on its keyspace channel
+    within PROBE_SECONDS. The key expires on its own if the DEL never runs."""
+    key = PROBE_PREFIX + secrets.token_hex(8).encode()
+    db = int(client.connection_pool.connection_kwargs.get("db") or 0)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    try:
+        pubsub.subscribe(b"__keyspace@%d__:" % db + key)
+        try:
+            client.set(key, b"1", px=PROBE_TTL_MS)
+        finally:
+            client.delete(key)
+        heard: set[bytes] = set()
+        deadline = time.monotonic() + PROBE_SECONDS
+        while not heard >= PROBE_EVENTS and time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
+            if message and message["type"] == "message":
+                heard.add(message["data"])
+        return heard >= PROBE_EVENTS
+    except ResponseError:
+        return False
+    finally:
+        pubsub.close()
 
 
 def _decode(value: Any) -> str:

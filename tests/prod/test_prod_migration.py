@@ -94,12 +94,17 @@ def test_cutover_reads_both_redis_from_what_the_stacks_publish(migration: Templa
     for name in (PRODUCTION_NAMES.old_redis_host, PRODUCTION_NAMES.old_redis_port):
         assert json.dumps(_parameter(migration, name)) in commands
     assert json.dumps({"Fn::GetAtt": [group, "PrimaryEndPoint.Address"]}) in commands
-    token = _logical_id(migration, "AWS::SecretsManager::Secret", "CacheAuthToken")
-    assert json.dumps({"Ref": token}) in commands
+    follow = _logical_id(migration, "AWS::SecretsManager::Secret", "CacheUsersFollowPassword")
+    service = _logical_id(migration, "AWS::SecretsManager::Secret", "CacheUsersServicePassword")
+    assert f"NEW_SECRET_ARN='\", {json.dumps({'Ref': follow})}" in commands
+    assert f"NEW_SERVICE_SECRET_ARN='\", {json.dumps({'Ref': service})}" in commands
+    assert "NEW_USER=follow" in commands and "NEW_SERVICE_USER=service" in commands
     assert "NEW_PORT=6380" in commands and "NEW_TLS=true" in commands
 
 
-def test_the_boxes_reach_the_production_redis_and_read_its_token(migration: Template) -> None:
+def test_the_boxes_reach_the_production_redis_and_read_their_users_passwords(
+    migration: Template,
+) -> None:
     box_group = _parameter(migration, PRODUCTION_NAMES.box_security_group)
     rules = [
         rule["Properties"]
@@ -108,7 +113,6 @@ def test_the_boxes_reach_the_production_redis_and_read_its_token(migration: Temp
     assert [
         r for r in rules if r.get("SourceSecurityGroupId") == box_group and r["FromPort"] == 6380
     ]
-    token = _logical_id(migration, "AWS::SecretsManager::Secret", "CacheAuthToken")
     box_role = PRODUCTION_NAMES.box_role_name("ZeroCostStack", "us-east-1")
     box_policies = [
         policy["Properties"]
@@ -116,7 +120,13 @@ def test_the_boxes_reach_the_production_redis_and_read_its_token(migration: Temp
         if policy["Properties"]["Roles"] == [box_role]
     ]
     assert box_policies
-    assert json.dumps({"Ref": token}) in json.dumps(box_policies)
+    for user in ("Follow", "Service"):
+        password = _logical_id(
+            migration, "AWS::SecretsManager::Secret", f"CacheUsers{user}Password"
+        )
+        assert json.dumps({"Ref": password}) in json.dumps(box_policies)
+    default = _logical_id(migration, "AWS::SecretsManager::Secret", "CacheUsersDefaultPassword")
+    assert json.dumps({"Ref": default}) not in json.dumps(box_policies)
 
 
 def test_no_copy_lambda_or_checkpoint_table_is_left(migration: Template) -> None:

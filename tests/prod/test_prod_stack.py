@@ -299,13 +299,14 @@ def test_container_settings_are_plain_and_redis_credentials_are_secrets(prod: Te
         "MAX_MEMORY_MB": "3072",
         "REDIS_PORT": "6380",
         "REDIS_TLS": "true",
+        "REDIS_USERNAME": "service",
     }
     secrets = {item["Name"]: item["ValueFrom"] for item in container["Secrets"]}
     assert set(secrets) == {"REDIS_HOST", "REDIS_AUTH_TOKEN"}
     group_logical_id, group = only(prod, "AWS::ElastiCache::ReplicationGroup")
-    auth_secret = ref_of(prod, "AWS::SecretsManager::Secret", "CacheAuthToken")
-    assert secrets["REDIS_AUTH_TOKEN"] == {"Ref": auth_secret}
-    assert auth_secret in json.dumps(group["AuthToken"])
+    service_password = ref_of(prod, "AWS::SecretsManager::Secret", "CacheUsersServicePassword")
+    assert secrets["REDIS_AUTH_TOKEN"] == {"Ref": service_password}
+    assert "AuthToken" not in group
     host_parameter_id = ref_of(prod, "AWS::SSM::Parameter", "ServiceRedisHost")
     host_parameter = prod["Resources"][host_parameter_id]["Properties"]
     assert host_parameter["Value"] == {"Fn::GetAtt": [group_logical_id, "PrimaryEndPoint.Address"]}
@@ -428,7 +429,8 @@ def test_cache_is_three_encrypted_nodes_with_failover(prod: Template) -> None:
     assert group["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
     assert prod["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
     assert group["CacheNodeType"] == "cache.r7g.large"
-    assert "{{resolve:secretsmanager:" in json.dumps(group["AuthToken"])
+    assert group["UserGroupIds"] == [{"Ref": ref_of(prod, "AWS::ElastiCache::UserGroup", "Cache")}]
+    assert "AuthToken" not in group
 
 
 def test_node_type_follows_its_flag(variant: Template) -> None:

@@ -131,6 +131,27 @@ def test_cli_rejects_bad_input_with_one_line(copy_cli: CopyCli, tmp_path: Path) 
     assert not copy_cli.checkpoint.exists()
 
 
+def test_cli_refuses_a_bad_or_conflicting_user_with_one_line(copy_cli: CopyCli) -> None:
+    spaced = copy_cli.run("--target-user", "follow user")
+    assert_one_line_error(spaced, "--target-user is not a user name")
+
+    conflicting = copy_cli.run(
+        "--source-user", "follow", source=copy_cli.source_server.url.replace("//", "//other@")
+    )
+    assert_one_line_error(conflicting, "--source names one user and --source-user another")
+
+    from_environment = subprocess.run(
+        copy_cli.command(),
+        capture_output=True,
+        text=True,
+        env=cli_env() | {"TARGET_REDIS_USERNAME": "x" * 129},
+        timeout=60,
+        check=False,
+    )
+    assert_one_line_error(from_environment, "TARGET_REDIS_USERNAME is not a user name")
+    assert not copy_cli.checkpoint.exists()
+
+
 def test_cli_precondition_failure_writes_nothing(
     source: redis.Redis, target: redis.Redis, copy_cli: CopyCli
 ) -> None:

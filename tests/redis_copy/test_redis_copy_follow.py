@@ -246,6 +246,33 @@ def test_a_source_that_refuses_config_set_is_refused_with_the_setting(
         locked.stop()
 
 
+def test_a_source_that_refuses_config_but_publishes_is_followed(
+    tmp_path: Path, target: redis.Redis, target_server: RedisServer
+) -> None:
+    """ElastiCache refuses CONFIG; its parameter group sets the notifications. The follow
+    proves the feed with a probe key of its own and follows, leaving no probe key behind."""
+    managed = start_redis(
+        tmp_path / "managed",
+        extra_args=("--rename-command", "CONFIG", "", "--notify-keyspace-events", "KA"),
+    )
+    try:
+        source = managed.client()
+        populate_strings(source, 300)
+        run = Run(source, target_server.client(), (managed.label, target_server.label))
+        run.wait_for("following")
+        source.set("changed", "while following")
+        source.delete("k:7")
+        report = run.stop()
+        assert report["ok"] is True, report
+        assert target.get("changed") == b"while following"
+        assert target.get("k:7") is None
+        assert not source.keys("prostudio:follow-probe:*")
+        assert not target.keys("prostudio:follow-probe:*")
+        assert_same_keyspace(source, target)
+    finally:
+        managed.stop()
+
+
 class SwitchedBox(threading.Thread):
     """A box already switched to the target: it writes there directly, as the service does
     (SET with a TTL), to keys the source's writer also changes and to keys of its own."""

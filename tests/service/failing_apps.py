@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from prostudio.app import Application, build_application
 from prostudio.settings import Settings, load_settings
@@ -38,11 +39,15 @@ def failing_requests() -> Application:
 
 
 def slow_requests() -> Application:
-    """The service, except that rendering a waveform holds the worker for 50 ms."""
+    """The service, except that rendering a waveform holds the worker until the file named by
+    SLOW_REQUESTS_GATE exists (at most 30 s), so a test decides how long requests stay open."""
     application = build_application(load_settings(os.environ))
+    gate = Path(os.environ["SLOW_REQUESTS_GATE"])
 
     def slow_render(track_id: str, points: int) -> bytes:
-        time.sleep(0.05)
+        deadline = time.monotonic() + 30
+        while not gate.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
         return b"{}"
 
     application.render = slow_render

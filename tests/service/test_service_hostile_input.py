@@ -192,9 +192,12 @@ def test_nginx_limits_each_clients_request_rate(stack: LocalTopology) -> None:
 
 
 def test_nginx_limits_each_clients_connections(tmp_path: Path) -> None:
-    # Given a service whose every miss holds its worker for a moment
+    # Given a service whose every miss holds its worker until the test opens the gate
+    gate = tmp_path / "gate"
     slow = LocalTopology(
-        tmp_path, app="failing_apps:slow_requests()", extra_env={"PYTHONPATH": TESTS_DIR}
+        tmp_path,
+        app="failing_apps:slow_requests()",
+        extra_env={"PYTHONPATH": TESTS_DIR, "SLOW_REQUESTS_GATE": str(gate)},
     )
     slow.start()
     try:
@@ -203,12 +206,24 @@ def test_nginx_limits_each_clients_connections(tmp_path: Path) -> None:
             target = f"/api/v1/tracks/slow{number}-{uuid.uuid4().hex[:8]}/waveform"
             return through_nginx(slow, target, "X-Forwarded-For: 192.0.2.77\r\n")[0]
 
-        # When one client opens more connections at once than nginx allows it
+        # When one client opens more connections at once than nginx allows it, all held open
         with ThreadPoolExecutor(max_workers=CONNECTIONS_TRIED) as pool:
-            statuses = list(pool.map(request, range(CONNECTIONS_TRIED)))
+            pending = [pool.submit(request, number) for number in range(CONNECTIONS_TRIED)]
+            try:
+                wait_until(
+                    lambda: (
+                        sum(future.done() for future in pending)
+                        >= CONNECTIONS_TRIED - PER_CLIENT_CONNECTIONS
+                    ),
+                    what="nginx to refuse the connections above the client's limit",
+                )
+            finally:
+                gate.touch()
+            statuses = [future.result() for future in pending]
         # Then the surplus is refused with 429 while another client is served
         other = through_nginx(slow, "/health", "X-Forwarded-For: 192.0.2.78\r\n")[0]
     finally:
+        gate.touch()
         slow.stop()
 
     assert statuses.count(429) >= CONNECTIONS_TRIED - PER_CLIENT_CONNECTIONS

@@ -16,7 +16,13 @@ PINNED = {
     "WebBoxB619B63F": "AWS::EC2::Instance",
     "WebElasticIpB7D40D0A": "AWS::EC2::EIP",
 }
-PINNED_WHEN_SEPARATE_REDIS = {"CacheReplicationGroupBFE59FF3": "AWS::ElastiCache::ReplicationGroup"}
+PINNED_WHEN_SEPARATE_REDIS = {
+    "CacheReplicationGroupBFE59FF3": "AWS::ElastiCache::ReplicationGroup",
+    # The users' passwords: a new secret is a new password the clients do not have yet.
+    "CacheUsersGroup9DFFF292": "AWS::ElastiCache::UserGroup",
+    "CacheUsersServicePassword52D129FD": "AWS::SecretsManager::Secret",
+    "CacheUsersFollowPassword7611507D": "AWS::SecretsManager::Secret",
+}
 PINNED_WHEN_TWO_BOXES = {"WebBox293410087": "AWS::EC2::Instance"}
 # The public name's "old" record, once the zone is real (it kept the ID it had in ProdStack).
 PINNED_WITH_A_ZONE = {"DnsOldRecord2BEFB3CF": "AWS::Route53::RecordSet"}

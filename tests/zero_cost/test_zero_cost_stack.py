@@ -377,8 +377,27 @@ class TestPatching:
 
 
 class TestSeparateRedis:
-    def test_single_node_replication_group_with_tls_and_auth(self) -> None:
+    def test_single_node_replication_group_with_tls_and_users(self) -> None:
         template = zero_cost(phase=1, separate_redis="true")
+        template.resource_count_is("AWS::ElastiCache::ReplicationGroup", 1)
+        template.resource_count_is("AWS::ElastiCache::CacheCluster", 0)
+        template.resource_count_is("AWS::ElastiCache::User", 3)
+        template.has_resource_properties(
+            "AWS::ElastiCache::ReplicationGroup",
+            {
+                "CacheNodeType": "cache.t3.micro",
+                "NumCacheClusters": 1,
+                "TransitEncryptionEnabled": True,
+                "TransitEncryptionMode": "required",
+                "AtRestEncryptionEnabled": True,
+                "AuthToken": Match.absent(),
+                "UserGroupIds": [{"Ref": Match.string_like_regexp("^CacheUsersGroup")}],
+            },
+        )
+
+    def test_a_group_created_with_an_auth_token_keeps_it(self) -> None:
+        template = zero_cost(phase=1, separate_redis="true", cache_auth_token="ZeroCostStack")
+        template.resource_count_is("AWS::ElastiCache::User", 0)
         template.resource_count_is("AWS::ElastiCache::ReplicationGroup", 1)
         template.resource_count_is("AWS::ElastiCache::CacheCluster", 0)
         template.has_resource_properties(
@@ -394,6 +413,7 @@ class TestSeparateRedis:
                         [Match.array_with([Match.string_like_regexp("resolve:secretsmanager")])]
                     )
                 },
+                "UserGroupIds": Match.absent(),
             },
         )
 

@@ -5,9 +5,12 @@
 #
 # Environment:
 #   PROSTUDIO_REDIS_MODE        local (Redis on this box) or external (ElastiCache)
-#   PROSTUDIO_REDIS_SECRET_ARN  Secrets Manager secret: local requirepass / ElastiCache auth token
+#   PROSTUDIO_REDIS_SECRET_ARN  Secrets Manager secret: local requirepass / the ElastiCache
+#                               service user's password (or the group's AUTH token)
 #   REDIS_HOST, REDIS_PORT      external mode: the ElastiCache primary endpoint
 #   REDIS_TLS                   external mode: true
+#   REDIS_USERNAME              external mode: the ElastiCache user the service logs in as
+#                               (empty for a group that keeps its AUTH token)
 #   AWS_REGION, API_WORKERS, MAX_MEMORY_MB
 set -euo pipefail
 
@@ -92,6 +95,7 @@ write_service_environment() {
   else
     printf '%s' "$secret" | provisioning env-file "$ROOT$CONFIG_DIR/env" REDIS_AUTH_TOKEN \
       REDIS_HOST="$REDIS_HOST" REDIS_PORT="$REDIS_PORT" REDIS_TLS=true \
+      REDIS_USERNAME="${REDIS_USERNAME:-}" \
       API_WORKERS="$API_WORKERS" MAX_MEMORY_MB="$MAX_MEMORY_MB" LOG_LEVEL=info
   fi
   chown root:root "$ROOT$CONFIG_DIR/env"

@@ -17,8 +17,11 @@
 #                                  a box that cannot use it goes back to its own Redis, exit 1
 #   switch-to-old                  drop the override, back to the box's own Redis
 #
-# Environment: AWS_REGION; OLD_HOST OLD_PORT OLD_TLS OLD_SECRET_ARN and NEW_HOST NEW_PORT
-# NEW_TLS NEW_SECRET_ARN (the two Redis servers and their Secrets Manager secrets), and
+# Environment: AWS_REGION; OLD_HOST OLD_PORT OLD_TLS OLD_SECRET_ARN OLD_USER and NEW_HOST
+# NEW_PORT NEW_TLS NEW_SECRET_ARN NEW_USER (the two Redis servers, and the ElastiCache user the
+# follow logs in as with its Secrets Manager secret; an empty user is the default user of a
+# group's AUTH token or the box's requirepass); NEW_SERVICE_USER NEW_SERVICE_SECRET_ARN (the
+# switched service's login on the new Redis; the follow's when unset), and
 # NEW_TLS_CA_FILE for a new Redis whose certificate the system does not trust;
 # PROSTUDIO_READY_URL, READY_SECONDS, FOLLOW_WAIT_SECONDS, FOLLOW_STOP_SECONDS.
 set -euo pipefail
@@ -58,15 +61,23 @@ url_of() { # host port tls
 
 is_switched() { [ -f "$ROOT$DROP_IN" ]; }
 
-# PING the new Redis with its token, as the service would connect (TLS, AUTH), 5 s at most.
+# The switched service's login on the new Redis (documents sent before per-client users
+# carry only the follow's, which was then the group's AUTH token).
+service_secret_arn() { printf '%s' "${NEW_SERVICE_SECRET_ARN:-$NEW_SECRET_ARN}"; }
+service_user() { printf '%s' "${NEW_SERVICE_USER:-${NEW_USER:-}}"; }
+
+# PING the new Redis with the service's login, as the service would connect (TLS, its user),
+# 5 s at most.
 probe_new() {
-  REDIS_PROBE_PASSWORD="$1" "$PYTHON" - "$NEW_HOST" "$NEW_PORT" "$NEW_TLS" <<'PY'
+  REDIS_PROBE_PASSWORD="$1" REDIS_PROBE_USER="$(service_user)" "$PYTHON" - "$NEW_HOST" \
+    "$NEW_PORT" "$NEW_TLS" <<'PY'
 import os, sys
 import redis
 host, port, tls = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "true"
 ca = {"ssl_ca_certs": os.environ["NEW_TLS_CA_FILE"]} if os.environ.get("NEW_TLS_CA_FILE") else {}
 try:
     redis.Redis(host=host, port=port, ssl=tls, password=os.environ["REDIS_PROBE_PASSWORD"],
+                username=os.environ["REDIS_PROBE_USER"] or None,
                 socket_connect_timeout=5, socket_timeout=5, **ca).ping()
 except redis.RedisError as error:
     sys.exit(f"redis-cutover: cannot use {host}:{port}: {error}")
@@ -90,13 +101,15 @@ switch_to_old() {
 }
 
 switch_to_new() {
-  local token
-  token="$(secret_of "$NEW_SECRET_ARN")" || die "could not read $NEW_SECRET_ARN"
+  local token secret_arn
+  secret_arn="$(service_secret_arn)"
+  token="$(secret_of "$secret_arn")" || die "could not read $secret_arn"
   probe_new "$token" || exit 1
   # Empty values unset what the base environment says about the box's own Redis.
   printf '%s' "$token" | (cd "$APP_DIR" && "$PYTHON" -m prostudio.provisioning env-file \
     "$ROOT$SWITCH_ENV" REDIS_AUTH_TOKEN REDIS_HOST="$NEW_HOST" REDIS_PORT="$NEW_PORT" \
-    REDIS_TLS="$NEW_TLS" REDIS_SOCKET= REDIS_PASSWORD= REDIS_TLS_CA_FILE="${NEW_TLS_CA_FILE:-}")
+    REDIS_TLS="$NEW_TLS" REDIS_USERNAME="$(service_user)" REDIS_SOCKET= REDIS_PASSWORD= \
+    REDIS_TLS_CA_FILE="${NEW_TLS_CA_FILE:-}")
   install -D -m 0644 /dev/null "$ROOT$DROP_IN"
   printf '[Service]\nEnvironmentFile=%s\n' "$SWITCH_ENV" >"$ROOT$DROP_IN"
   restart_service
@@ -117,6 +130,7 @@ preflight_revert() {
   source_password="$(secret_of "$NEW_SECRET_ARN")" || die "could not read $NEW_SECRET_ARN"
   target_password="$(secret_of "$OLD_SECRET_ARN")" || die "could not read $OLD_SECRET_ARN"
   SOURCE_REDIS_PASSWORD="$source_password" TARGET_REDIS_PASSWORD="$target_password" \
+    SOURCE_REDIS_USERNAME="${NEW_USER:-}" TARGET_REDIS_USERNAME="${OLD_USER:-}" \
     "$ROOT/usr/local/bin/migrate_redis" --preflight --policy replace "${ca[@]}" \
     --source "$(url_of "$NEW_HOST" "$NEW_PORT" "$NEW_TLS")" \
     --target "$(url_of "$OLD_HOST" "$OLD_PORT" "$OLD_TLS")" >/dev/null ||
@@ -125,7 +139,7 @@ preflight_revert() {
 
 follow_start() {
   local direction="$1" source target source_secret target_secret source_password
-  local target_password policy=()
+  local target_password source_user target_user policy=()
   install -d -m 0700 "$STATE_DIR"
   case "$direction" in
     forward)
@@ -137,6 +151,7 @@ follow_start() {
       preflight_revert
       source="$(url_of "$OLD_HOST" "$OLD_PORT" "$OLD_TLS")" source_secret="$OLD_SECRET_ARN"
       target="$(url_of "$NEW_HOST" "$NEW_PORT" "$NEW_TLS")" target_secret="$NEW_SECRET_ARN"
+      source_user="${OLD_USER:-}" target_user="${NEW_USER:-}"
       ;;
     reverse)
       if ! is_switched; then
@@ -146,6 +161,7 @@ follow_start() {
       fi
       source="$(url_of "$NEW_HOST" "$NEW_PORT" "$NEW_TLS")" source_secret="$NEW_SECRET_ARN"
       target="$(url_of "$OLD_HOST" "$OLD_PORT" "$OLD_TLS")" target_secret="$OLD_SECRET_ARN"
+      source_user="${NEW_USER:-}" target_user="${OLD_USER:-}"
       # The old Redis still holds its own keys: production's replace them.
       policy=(--policy replace)
       ;;
@@ -159,6 +175,8 @@ follow_start() {
     umask 077
     printf 'SOURCE_REDIS_PASSWORD=%s\nTARGET_REDIS_PASSWORD=%s\n' \
       "$source_password" "$target_password" >"$STATE_DIR/follow.env"
+    printf 'SOURCE_REDIS_USERNAME=%s\nTARGET_REDIS_USERNAME=%s\n' \
+      "$source_user" "$target_user" >>"$STATE_DIR/follow.env"
   )
   rm -f "$STATE_DIR/follow.jsonl" "$STATE_DIR/follow.err"
   systemd-run --unit="$UNIT" --description="ProStudio Redis follow ($direction)" \
