@@ -110,7 +110,7 @@ bench-synth: $(VENV)/.app-installed node_modules/.installed  ## Time the default
 bench-app: system-deps $(VENV)/.dev-installed  ## wrk through nginx -> gunicorn -> redis on one core
 	$(PY) scripts/bench_app.py
 
-bench-copy: system-deps $(VENV)/.dev-installed  ## Copy 1M keys between two local redis-servers against REPLICAOF (goals: copy alone >= 0.8x, default command >= 0.5x, 150k-key reconciliation <= 10 s)
+bench-copy: system-deps $(VENV)/.dev-installed  ## Copy 1M keys between two local redis-servers against REPLICAOF, with each process's CPU seconds (goals: copy alone >= 0.8x, default command >= 0.5x, 150k-key reconciliation <= 10 s)
 	$(PY) scripts/bench_copy.py
 
 # Each rehearsal keeps its logs and report (~17 MB): the newest REHEARSALS_KEPT runs are kept.

@@ -13,8 +13,10 @@ In the same run, on the same keyspace, Redis's own replication (`REPLICAOF` full
 fresh replica, diskless) sets the physical limit, and the copy is timed twice as an operator
 runs it (wall clock of the command): `--verify none` (the copy alone) and the default command
 (copy + full two-way verification), with the CPU seconds per 100,000 keys each command's
-process used (less sensitive to other load on the machine than the wall clock). A
-reconciliation pass over 150,000 keys is timed too.
+process used (less sensitive to other load on the machine than the wall clock). For each of
+these three phases the CPU seconds of the source, the target (the replica) and the client are
+printed, with the wall clock they allow at least on this machine's cores. A reconciliation
+pass over 150,000 keys is timed too.
 
 Targets: >= 100,000 keys/s, >= 50x the guide's loop, peak RSS <= 256 MiB, 0 keys lost; the
 copy alone >= 0.8x replication's keys/s, the default command >= 0.5x, a reconciliation of
@@ -40,10 +42,13 @@ from typing import Any
 import redis
 from bench_copy_limits import (
     RECONCILE_DB,
+    Phase,
+    cpu_seconds,
     limit_figures,
     print_limits,
     reconcile_seconds,
     replication_seconds,
+    server_pid,
 )
 
 from devtools.processes import TopologyError, find_binary
@@ -121,9 +126,17 @@ def populate(source: redis.Redis, keys: int = KEYS) -> None:
 
 def run_cli(
     source_port: int, target_port: int, ca: Path, workdir: Path, *extra: str
-) -> tuple[dict[str, Any], int, float, float]:
-    """The CLI in a child process; returns its summary, its peak RSS in KiB, its wall clock
-    seconds and the CPU seconds it used (user + system)."""
+) -> tuple[dict[str, Any], int, Phase]:
+    """The CLI in a child process; returns its summary, its peak RSS in KiB, and its wall
+    clock seconds with the CPU seconds (user + system) it and both servers used meanwhile."""
+    servers = [
+        server_pid(redis.Redis(host="127.0.0.1", port=source_port)),
+        server_pid(
+            redis.Redis(host="127.0.0.1", port=target_port, password=PASSWORD, ssl=True,
+                        ssl_ca_certs=str(ca))
+        ),
+    ]  # fmt: skip
+    servers_before = [cpu_seconds(pid) for pid in servers]
     env = {**os.environ, "TARGET_REDIS_PASSWORD": PASSWORD}
     command = [
         sys.executable,
@@ -143,12 +156,16 @@ def run_cli(
         child = subprocess.Popen(command, stdout=out, stderr=err, env=env)
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
+        source_cpu, target_cpu = (
+            cpu_seconds(pid) - before for pid, before in zip(servers, servers_before, strict=True)
+        )
         child.returncode = os.waitstatus_to_exitcode(status)
     lines = (workdir / "cli.out").read_text().strip().splitlines()
     if child.returncode != 0 or not lines:
         print((workdir / "cli.err").read_text(), file=sys.stderr)
         raise SystemExit(f"the copy failed with exit status {child.returncode}")
-    return json.loads(lines[-1]), usage.ru_maxrss, wall, usage.ru_utime + usage.ru_stime
+    phase = Phase(wall, source_cpu, target_cpu, usage.ru_utime + usage.ru_stime)
+    return json.loads(lines[-1]), usage.ru_maxrss, phase
 
 
 def guide_loop(source: Any, target: Any) -> float:
@@ -299,14 +316,14 @@ def main() -> int:
             print(f"REPLICAOF full sync of {source_keys:,} keys ...", flush=True)
             replication = replication_seconds(source_port, source_keys, workdir / "replica")
             print(f"copy alone (--verify none) of {source_keys:,} keys ...", flush=True)
-            _, _, copy_alone, copy_alone_cpu = run_cli(
+            _, _, copy_alone = run_cli(
                 source_port, target_port, certificates.ca_cert, workdir, "--verify", "none"
             )
             target.flushall()
             print(
                 f"copying {source_keys:,} keys: plain source -> TLS + AUTH target ...", flush=True
             )
-            summary, rss_kib, default_wall, default_cpu = run_cli(
+            summary, rss_kib, default = run_cli(
                 source_port, target_port, certificates.ca_cert, workdir
             )
             target_keys = int(target.dbsize())
@@ -346,9 +363,7 @@ def main() -> int:
     ratio = copy_rate / guide_rate
     rss_mib = rss_kib / 1024
     results = {
-        **limit_figures(
-            source_keys, replication, (copy_alone, copy_alone_cpu), (default_wall, default_cpu)
-        ),
+        **limit_figures(source_keys, replication, copy_alone, default),
         "reconcile_150k_seconds": round(reconciled, 3),
         "follow_changes_per_second": [round(rate) for rate in followed["rates"]],
         "follow_lag_ms": {

@@ -36,7 +36,7 @@ from copy_state import (
     ProgressCallback,
 )
 from copy_verify import Verifier, value_differences
-from copy_wire import Link, Restores, wire
+from copy_wire import Link, first_error, restore_commands, wire
 from redis.exceptions import OutOfMemoryError, ResponseError
 
 CLOCK_SAMPLES = 5
@@ -231,31 +231,30 @@ class RedisCopier:
         store.save(state.to_dict())
 
     def _send_restores(self, target: Link, batch: Batch) -> None:
-        now_source_ms = batch.source_ms + (time.monotonic() - batch.read_at) * 1000
-        commands = Restores(replace=self.settings.policy == "replace")
-        add = commands.add
-        sent = []
-        offset = self.offset_ms
-        source_ms = batch.source_ms
-        bulks = batch.bulks
-        pttls = batch.pttls
-        expired = 0
-        for index, payload in enumerate(batch.payloads):
-            pttl = pttls[index]
-            if payload is None or pttl == -2:
-                expired += 1
-            elif pttl == -1:
-                add(bulks[index], 0, payload)
-                sent.append(index)
-            elif source_ms + pttl <= now_source_ms + 1:
-                expired += 1
-            else:
-                add(bulks[index], source_ms + pttl + offset, payload)
-                sent.append(index)
-        batch.expired += expired
+        """RESTORE every key of the batch still alive at this moment of the source's clock,
+        with its absolute expiry moved to the target's clock."""
+        elapsed_ms = (time.monotonic() - batch.read_at) * 1000
+        # A key with a TTL is alive when its PTTL at the batch's read is above this.
+        alive_above = max(elapsed_ms + 1, 0)
+        payloads, pttls = batch.payloads, batch.pttls
+        sent = [
+            index
+            for index, (payload, pttl) in enumerate(zip(payloads, pttls, strict=True))
+            if payload is not None and (pttl == -1 or pttl > alive_above)
+        ]
+        batch.expired += len(payloads) - len(sent)
         batch.sent = sent
         if sent:
-            target.send(commands.data())
+            base = batch.source_ms + self.offset_ms
+            bulks = batch.bulks
+            target.send(
+                restore_commands(
+                    [bulks[index] for index in sent],
+                    [0 if (pttl := pttls[index]) == -1 else base + pttl for index in sent],
+                    [payload for index in sent if (payload := payloads[index]) is not None],
+                    replace=self.settings.policy == "replace",
+                )
+            )
 
     def _finish(self, target: Link, batch: Batch, state: CopyState, replaying: bool) -> None:
         """Read the target's replies to one batch of RESTOREs and count the outcomes."""
@@ -263,15 +262,16 @@ class RedisCopier:
         failure: CopyError | None = None
         counts = state.counts
         replies = target.read(len(batch.sent))
-        for index, reply in zip(batch.sent, replies, strict=True):
-            if not isinstance(reply, ResponseError):
-                counts.copied += 1
-                continue
-            message = str(reply)
-            if message.startswith("BUSYKEY"):
-                busy.append(index)
-            elif failure is None:
-                failure = restore_failure(batch.keys[index], reply)
+        if first_error(replies) is None:
+            counts.copied += len(replies)
+        else:
+            for index, reply in zip(batch.sent, replies, strict=True):
+                if not isinstance(reply, ResponseError):
+                    counts.copied += 1
+                elif str(reply).startswith("BUSYKEY"):
+                    busy.append(index)
+                elif failure is None:
+                    failure = restore_failure(batch.keys[index], reply)
         if failure:
             raise failure
         counts.expired += batch.expired

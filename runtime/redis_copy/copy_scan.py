@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from copy_state import CopyError
-from copy_wire import Link, bulk_strings, fetch_request, pack
-from redis.exceptions import ResponseError
+from copy_wire import Link, bulk_strings, fetch_request, first_error, pack
 
 # Batches whose TIME/PTTL/DUMP requests are queued on the source at once.
 FETCHES_IN_FLIGHT = 3
@@ -90,9 +89,9 @@ def time_ms(reply: Any) -> int:
 
 def read_fetch(link: Link, count: int) -> tuple[int, list[bytes | None], list[int]]:
     replies = link.read(1 + 2 * count)
-    for reply in replies:
-        if isinstance(reply, ResponseError):
-            raise CopyError(f"redis refused TIME/PTTL/DUMP: {reply}")
+    error = first_error(replies)
+    if error is not None:
+        raise CopyError(f"redis refused TIME/PTTL/DUMP: {error}")
     return time_ms(replies[0]), replies[1 + count :], replies[1 : 1 + count]
 
 

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Collection, Generator
 from dataclasses import dataclass
 from functools import partial
+from itertools import compress
+from operator import not_
 from typing import Any
 
 import redis
@@ -190,26 +192,28 @@ class Verifier:
         """Count a compared batch (each key's difference); a differing key is read again
         (after `settle()`) on the check links before it counts as a mismatch."""
         counts = state.verification
-        written = self._written_on_target
-        suspects = [
-            key
-            for key, reason in reasons.items()
-            if reason not in {None, EXPIRED} and key not in written
-        ]
-        if suspects:
-            if self._settle:
-                self._settle()
-            reasons.update(self.quick_differences(links.source_check, links.target_check, suspects))
-        for reason in reasons.values():
-            if reason == EXPIRED:
-                counts.expired += 1
-            else:
-                counts.checked += 1
-        for key, reason in reasons.items():
-            if reason is None:
-                counts.matched += 1
-            elif reason != EXPIRED:
-                self._record(state, key, reason)
+        if _differing(reasons):
+            written = self._written_on_target
+            suspects = [
+                key
+                for key, reason in reasons.items()
+                if reason not in {None, EXPIRED} and key not in written
+            ]
+            if suspects:
+                if self._settle:
+                    self._settle()
+                reasons.update(
+                    self.quick_differences(links.source_check, links.target_check, suspects)
+                )
+        outcomes = list(reasons.values())
+        expired = outcomes.count(EXPIRED)
+        counts.expired += expired
+        counts.checked += len(outcomes) - expired
+        counts.matched += outcomes.count(None)
+        if _differing(reasons):
+            for key, reason in reasons.items():
+                if reason is not None and reason != EXPIRED:
+                    self._record(state, key, reason)
 
     def _check_target_keys(
         self, source: Link, target: Link, keys: list[bytes], state: CopyState
@@ -256,9 +260,29 @@ class Verifier:
         theirs = _batch(keys, links.target)
         tolerance = self.settings.ttl_tolerance_ms
         target_ms = theirs.source_ms - self.offset_ms
-        result: dict[bytes, str | None] = {}
+        # Target expiry minus source expiry, both absolute, is shift + target PTTL - source PTTL.
+        shift = target_ms - mine.source_ms
+        # Most keys hold the same bytes and the same TTL: told apart in one pass, and only the
+        # rest are looked at one by one.
+        alike = [
+            source_payload == target_payload
+            and source_payload is not None
+            and (
+                (source_pttl == -1 and target_pttl == -1)
+                or (
+                    source_pttl >= 0
+                    and target_pttl >= 0
+                    and -tolerance <= shift + target_pttl - source_pttl <= tolerance
+                )
+            )
+            for source_payload, target_payload, source_pttl, target_pttl in zip(
+                mine.payloads, theirs.payloads, mine.pttls, theirs.pttls, strict=True
+            )
+        ]
+        result: dict[bytes, str | None] = dict.fromkeys(keys)
         suspects: list[bytes] = []
-        for index, key in enumerate(keys):
+        for index in compress(range(len(keys)), map(not_, alike)):
+            key = keys[index]
             source_payload, source_pttl = mine.payloads[index], mine.pttls[index]
             target_payload, target_pttl = theirs.payloads[index], theirs.pttls[index]
             if source_payload is None or source_pttl == -2:
@@ -304,10 +328,17 @@ class Links:
     target_check: Link
 
 
+def _differing(reasons: dict[bytes, str | None]) -> bool:
+    """Whether any key differs (is neither the same nor expired), counted in C."""
+    outcomes = list(reasons.values())
+    return outcomes.count(None) + outcomes.count(EXPIRED) < len(outcomes)
+
+
 def _request(source: Link, target: Link, keys: list[bytes]) -> None:
     if keys:
-        source.send(fetch_request(keys))
-        target.send(fetch_request(keys))
+        request = fetch_request(keys)
+        source.send(request)
+        target.send(request)
 
 
 def _drop(source: Link, target: Link, keys: list[bytes]) -> None:

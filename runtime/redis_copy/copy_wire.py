@@ -18,6 +18,7 @@ from __future__ import annotations
 import select
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import islice
 from typing import Any, Protocol
 
 import redis
@@ -35,6 +36,9 @@ _RESTORE_REPLACE = b"*6\r\n$7\r\nRESTORE\r\n"
 _NO_EXPIRY = b"$1\r\n0\r\n"
 _ABSTTL = b"\r\n$6\r\nABSTTL\r\n"
 _REPLACE_ABSTTL = b"\r\n$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n"
+# What the hiredis reader returns while a reply is incomplete: not False, which equals an
+# integer reply of 0, so that `iter(reader.gets, _INCOMPLETE)` drains the parsed replies in C.
+_INCOMPLETE = object()
 
 
 class Link(Protocol):
@@ -68,14 +72,11 @@ class FastWire:
     def read(self, count: int) -> list[Any]:
         reader = self._reader
         replies: list[Any] = []
-        append = replies.append
-        while len(replies) < count:
-            reply = reader.gets()
-            if reply is False:
-                reader.feed(self._buffer, 0, self._receive())
-            else:
-                append(reply)
-        return replies
+        while True:
+            replies.extend(islice(iter(reader.gets, _INCOMPLETE), count - len(replies)))
+            if len(replies) == count:
+                return replies
+            reader.feed(self._buffer, 0, self._receive())
 
     def arrived(self, timeout: float) -> list[Any]:
         replies = self._parsed()
@@ -97,10 +98,7 @@ class FastWire:
         return bool(readable)
 
     def _parsed(self) -> list[Any]:
-        replies = []
-        while (reply := self._reader.gets()) is not False:
-            replies.append(reply)
-        return replies
+        return list(iter(self._reader.gets, _INCOMPLETE))
 
     def _receive(self) -> int:
         try:
@@ -146,7 +144,7 @@ def _hiredis_reader() -> Any:
         import hiredis  # noqa: PLC0415 - optional: absent from the Lambda bundle
     except ImportError:
         return None
-    return hiredis.Reader(replyError=ResponseError)
+    return hiredis.Reader(replyError=ResponseError, notEnoughData=_INCOMPLETE)
 
 
 def link_for(connection: Any) -> Link:
@@ -170,6 +168,14 @@ def wire(client: redis.Redis) -> Iterator[Link]:
     finally:
         connection.disconnect()
         pool.release(connection)
+
+
+def first_error(replies: Sequence[Any]) -> ResponseError | None:
+    """The first error reply, found with one pass in C over the replies' types when there is
+    none (the usual case)."""
+    if not any(issubclass(kind, ResponseError) for kind in set(map(type, replies))):
+        return None
+    return next(reply for reply in replies if isinstance(reply, ResponseError))
 
 
 def pack(*args: bytes) -> bytes:
@@ -198,44 +204,41 @@ def fetch_request(keys: Sequence[bytes], bulks: Sequence[bytes] | None = None) -
     return b"".join((_TIME, _PTTL, _PTTL.join(named), _DUMP, _DUMP.join(named)))
 
 
-class Restores:
-    """`RESTORE key expire-at payload [REPLACE] ABSTTL` commands gathered for one write."""
+def _restore_templates(*, replace: bool) -> tuple[bytes, bytes]:
+    """Whole RESTORE commands as formats: (no expiry: key bulk, payload length, payload),
+    (expiry: key bulk, length of the expiry's digits, the digits, payload length, payload)."""
+    head, tail = (_RESTORE_REPLACE, _REPLACE_ABSTTL) if replace else (_RESTORE, _ABSTTL)
+    return (
+        head + b"%b" + _NO_EXPIRY + b"$%d\r\n%b" + tail,
+        head + b"%b$%d\r\n%b\r\n$%d\r\n%b" + tail,
+    )
 
-    def __init__(self, *, replace: bool) -> None:
-        self._head, self._tail = (
-            (_RESTORE_REPLACE, _REPLACE_ABSTTL) if replace else (_RESTORE, _ABSTTL)
-        )
-        self._parts: list[bytes] = []
-        self.count = 0
 
-    def add(self, key_bulk: bytes, expire_at: int, payload: bytes) -> None:
-        """One RESTORE; `key_bulk` from bulk_strings, `expire_at` 0 for no expiry."""
-        expiry = (
-            _NO_EXPIRY
+def restore_commands(
+    bulks: Sequence[bytes], expiries: Sequence[int], payloads: Sequence[bytes], *, replace: bool
+) -> bytes:
+    """`RESTORE key expire-at payload [REPLACE] ABSTTL` for each key's bulk string (from
+    bulk_strings), expire-at in Unix ms (0 for no expiry) and payload: one format per key."""
+    forever, timed = _restore_templates(replace=replace)
+    return b"".join(
+        [
+            forever % (bulk, len(payload), payload)
             if expire_at == 0
-            else b"$%d\r\n%d\r\n"
-            % (
-                len(b"%d" % expire_at),
-                expire_at,
-            )
-        )
-        self._parts.extend(
-            (self._head, key_bulk, expiry, b"$%d\r\n" % len(payload), payload, self._tail)
-        )
-        self.count += 1
-
-    def data(self) -> bytes:
-        return b"".join(self._parts)
+            else timed % (bulk, len(digits := b"%d" % expire_at), digits, len(payload), payload)
+            for bulk, expire_at, payload in zip(bulks, expiries, payloads, strict=True)
+        ]
+    )
 
 
 def restores(items: Sequence[tuple[bytes, int, bytes]], *, replace: bool) -> bytes:
     """`RESTORE key expire-at payload [REPLACE] ABSTTL` for each (key, expire-at, payload),
     expire-at in Unix ms, 0 for no expiry."""
-    commands = Restores(replace=replace)
-    bulks = bulk_strings([key for key, _, _ in items])
-    for bulk, (_, expire_at, payload) in zip(bulks, items, strict=True):
-        commands.add(bulk, expire_at, payload)
-    return commands.data()
+    return restore_commands(
+        bulk_strings([key for key, _, _ in items]),
+        [expire_at for _, expire_at, _ in items],
+        [payload for _, _, payload in items],
+        replace=replace,
+    )
 
 
 def one_per_key(command: bytes, keys: Sequence[bytes]) -> bytes:

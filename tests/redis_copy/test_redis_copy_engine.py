@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections.abc import Callable, Collection
 from typing import Any
@@ -553,14 +554,19 @@ def test_verification_catches_tampered_keys(
             target.pexpire("str:plain", 50_000)
             target.delete("bulk:7")
             target.rpush("list:small", "extra")
+            # Same bytes, both with a TTL: the absolute expiries differ by minutes either way.
+            target.pexpire("str:ttl", 60_000)
+            target.expire("set:strings", 7200)
 
     report = run_copy(copier(source_server, target_server), memory_store, progress=tamper)
 
     # Then each tampered key is reported and the run is not ok
     assert tampered
     assert report["ok"] is False
-    assert report["mismatched"] == 4
+    assert report["mismatched"] == 6
     reasons = " ".join(report["mismatches"])
+    assert re.search(r"b'str:ttl': ttl: target expires -\d+ ms earlier", reasons)
+    assert re.search(r"b'set:strings': ttl: target expires \d+ ms later", reasons)
     assert "b'bulk:7': missing on target" in reasons
     assert "b'str:plain': ttl: source has none" in reasons
     assert "b'hash:small': value differs" in reasons
