@@ -10,6 +10,7 @@ import re
 import shlex
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from devtools.processes import ManagedProcess, TopologyError, find_binary, free_port, http_get
@@ -85,8 +86,10 @@ class NewTier:
         tasks: int = 3,
         workers_per_task: int | None = None,
         port: int,
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
+        self.extra_env = dict(extra_env or {})
         self.redis_group = redis_group
         self.port = port
         self.image_env, self.image_command = image_settings()
@@ -115,6 +118,7 @@ class NewTier:
         env["PROMETHEUS_MULTIPROC_DIR"] = str(self.workdir / f"task-{index}" / "metrics")
         if self.workers_per_task is not None:
             env["API_WORKERS"] = str(self.workers_per_task)
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:

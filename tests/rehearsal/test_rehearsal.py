@@ -40,7 +40,7 @@ def test_short_rehearsal_reports_what_it_measured(tmp_path: Path) -> None:
     assert summary.keys() >= REQUIRED_FIELDS, result.stderr[-2000:]
     assert result.returncode == (0 if summary["ok"] else 1)
     assert summary["requests"] > 500
-    assert summary["failed"] == 0, summary["notes"]
+    assert summary["failed"] == 0, (summary["failure_examples"], summary["phases"])
     weights = [step["new_weight"] for step in summary["steps"]]
     assert weights[0] == 0 and 100 in weights
     after_cutover = weights[weights.index(100) :]
