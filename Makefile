@@ -40,12 +40,12 @@ $(VENV)/.app-installed: requirements.txt | $(UV)
 
 # The operator CLIs (migrate-redis, shift-traffic, monitor-migration) and their runtime
 # dependencies, installed editable from pyproject.toml so `scripts/*.py` run from the checkout too.
-$(VENV)/.cli-installed: $(VENV)/.app-installed pyproject.toml
+$(VENV)/.cli-installed: $(VENV)/.app-installed pyproject.toml | $(UV)
 	@echo "installing the operator CLIs (migrate-redis, shift-traffic, monitor-migration) into $(VENV)/bin"
 	$(UV_INSTALL) $(PY) --editable .
 	@touch $@
 
-$(VENV)/.dev-installed: $(VENV)/.cli-installed requirements-dev.txt runtime/service/requirements.txt
+$(VENV)/.dev-installed: $(VENV)/.cli-installed requirements-dev.txt runtime/service/requirements.txt | $(UV)
 	@echo "installing the test and lint tools into $(VENV)"
 	$(UV_INSTALL) $(PY) -r requirements-dev.txt
 	@touch $@
