@@ -138,8 +138,15 @@ def run_app(
     )
 
 
+# Every bad input raises ConfigError from load_settings (test_bad_input_is_one_clear_line), so
+# the app's one exit path is shown on one of each kind: a value, a flag, a cross-field rule.
+APP_EXIT_CASES = ("phase 7", "misspelled flag", "domain outside its zone")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(("overrides", "message"), BAD_INPUT.values(), ids=BAD_INPUT.keys())
+@pytest.mark.parametrize(
+    ("overrides", "message"), [BAD_INPUT[case] for case in APP_EXIT_CASES], ids=APP_EXIT_CASES
+)
 def test_the_app_exits_non_zero_with_one_line_and_no_traceback(
     overrides: dict[str, str], message: str
 ) -> None:

@@ -44,7 +44,7 @@ def test_short_rehearsal_reports_what_it_measured(tmp_path: Path) -> None:
     weights = [step["new_weight"] for step in summary["steps"]]
     assert weights[0] == 0 and 100 in weights
     after_cutover = weights[weights.index(100) :]
-    assert 0 in after_cutover and after_cutover[-1] == 100, "rollback and roll-forward seen"
+    assert 0 in after_cutover and after_cutover[-1] == 100, (summary["steps"], summary["notes"])
     page = Path(summary["report"]).read_text()
     assert "plotly" in page and "Route53 weight of new" in page
     assert summary["hit_rate_after"] > 0.9
