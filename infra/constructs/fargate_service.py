@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -182,13 +182,15 @@ class FargateService(Construct):
         )
         self.connections = self.service.connections
 
-    def roll_back_on(self, alarms: Sequence[cloudwatch.IAlarm]) -> None:
-        """ECS deployment alarms: a deployment during which any of `alarms` goes to ALARM
-        (while it runs and for the bake time after its tasks are steady) rolls back to the
-        previous task definition, alongside the circuit breaker. The alarms must not watch
-        the service itself (ECS's own metrics by ServiceName): the service's template would
-        then name alarms that name the service, a cycle."""
+    def roll_back_on(self, alarms: Mapping[str, cloudwatch.IAlarm]) -> None:
+        """ECS deployment alarms: a deployment during which any of `alarms` (by their literal
+        names) goes to ALARM, while it runs and for the bake time after its tasks are steady,
+        rolls back to the previous task definition, alongside the circuit breaker. The service
+        is created after them. The alarms must not watch the service itself (ECS's own metrics
+        by ServiceName): the service's template would then name alarms that name the service,
+        a cycle."""
+        for alarm in alarms.values():
+            self.service.node.add_dependency(alarm)
         self.service.enable_deployment_alarms(
-            [alarm.alarm_name for alarm in alarms],
-            behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM,
+            list(alarms), behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_ecs as ecs
@@ -69,12 +69,15 @@ class Monitoring(Construct):
         self._redis = redis
         self.topic = self._topic(alarm_email)
         self._action = actions.SnsAction(self.topic)
+        # The gate alarms by their literal names (what ECS's deployment alarms take).
+        self.named_alarms: dict[str, cloudwatch.Alarm] = {}
         alb = load_balancer.metrics
         self.latency_alarm = self._alarm(
             "P99Latency",
             alb.target_response_time(statistic="p99", period=MINUTE),
             threshold=P99_LATENCY_SECONDS,
             description=f"ALB target p99 latency above {P99_LATENCY_SECONDS * 1000:.0f} ms",
+            named=True,
         )
         self.server_errors_alarm = self._alarm(
             "ServerErrorRate",
@@ -92,12 +95,14 @@ class Monitoring(Construct):
             ),
             threshold=SERVER_ERROR_PERCENT,
             description=f"More than {SERVER_ERROR_PERCENT}% of requests answered 5xx",
+            named=True,
         )
         self.unhealthy_targets_alarm = self._alarm(
             "UnhealthyTargets",
             target_group.metrics.unhealthy_host_count(statistic="Maximum", period=MINUTE),
             threshold=0,
             description="A service task fails its /health check",
+            named=True,
         )
         self.service_cpu_alarm = self._alarm(
             "ServiceCpu",
@@ -169,12 +174,17 @@ class Monitoring(Construct):
         comparison: cloudwatch.ComparisonOperator = (
             cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
         ),
+        named: bool = False,
     ) -> cloudwatch.Alarm:
-        """Alarm when `periods[0]` of the last `periods[1]` datapoints breach."""
+        """Alarm when `periods[0]` of the last `periods[1]` datapoints breach. A `named` alarm
+        gets `<stack name>-<id>`: the service's deployment alarms name it, and a generated name
+        (a reference to the alarm) there draws CDK's circular-dependency notice on every synth."""
         datapoints, evaluation_periods = periods
+        name = f"{Stack.of(self).stack_name}-{id_}" if named else None
         alarm = cloudwatch.Alarm(
             self,
             id_,
+            alarm_name=name,
             metric=metric,
             threshold=threshold,
             comparison_operator=comparison,
@@ -184,6 +194,8 @@ class Monitoring(Construct):
             alarm_description=description,
         )
         alarm.add_alarm_action(self._action)
+        if name:
+            self.named_alarms[name] = alarm
         alarm.add_ok_action(self._action)
         return alarm
 

@@ -151,7 +151,7 @@ class ProdStack(Stack):
             alarm_email=prod.alarm_email,
             metric_namespace=settings.names.metric_namespace,
         )
-        self.service.roll_back_on(self.monitoring.gate_alarms)
+        self.service.roll_back_on(self.monitoring.named_alarms)
         failover = FailoverAlarms(
             self,
             "Failover",
