@@ -184,8 +184,11 @@ def test_a_killed_subscription_and_an_accepted_restarted_source_heal_and_converg
     source = own_source.client()
     time.sleep(0.5)
     populate_strings(source, 300, prefix="after-restart")
+    # (the second resync has ended once the follow reports following again after it)
     deadline = time.monotonic() + 30
-    while run.statuses[-1]["resyncs"] < 2 and time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (
+        run.statuses[-1]["resyncs"] >= 2 and run.statuses[-1]["state"] == "following"
+    ):
         time.sleep(0.2)
     report = run.stop()
 
