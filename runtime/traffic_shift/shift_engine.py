@@ -337,16 +337,34 @@ def _rollback(
     reason: str,
 ) -> ShiftFailed:
     back_to = MIN_WEIGHT if request.rollback_to == ROLLBACK_TO_OLD else lock.state.healthy
+    return _walk_back(
+        records, lock, pair, back_to,
+        reason=reason, comment=f"roll back ({reason})", moved="rolled back to",
+    )  # fmt: skip
+
+
+def _walk_back(
+    records: Route53Records,
+    lock: Lock,
+    pair: RecordPair,
+    back_to: int,
+    *,
+    reason: str,
+    comment: str,
+    moved: str,
+    change: str = ROLLED_BACK,
+) -> ShiftFailed:
+    """Set new's weight to `back_to` (no write when it is there already), release the lock,
+    and fail the shift with `reason` and where the weights were left."""
     changed = pair.new.weight != back_to
     records.write(
-        lock,
-        None,
-        pair if changed else None,
-        back_to,
-        comment=f"traffic shift {lock.state.run}: roll back ({reason})",
+        lock, None, pair if changed else None, back_to,
+        comment=f"traffic shift {lock.state.run}: {comment}",
+    )  # fmt: skip
+    where = moved if changed else "left at"
+    return ShiftFailed(
+        f"{reason}; {where} {_weights(back_to)}", MAX_WEIGHT - back_to, back_to, change=change
     )
-    where = "rolled back to" if changed else "left at"
-    return ShiftFailed(f"{reason}; {where} {_weights(back_to)}", MAX_WEIGHT - back_to, back_to)
 
 
 def advance(request: ShiftRequest, ctx: ShiftContext, run_id: str) -> Progress:
@@ -452,21 +470,11 @@ def _abort(
     release the lock, and fail the shift."""
     state = lock.state
     back_to = state.origin if state.rising else pair.new.weight
-    changed = pair.new.weight != back_to
-    records.write(
-        lock,
-        None,
-        pair if changed else None,
-        back_to,
-        comment=f"traffic shift {state.run}: aborted by {decision.by}",
-    )
-    where = "walked back to" if changed else "left at"
-    return ShiftFailed(
-        f"aborted by {decision.by}; {where} {_weights(back_to)}",
-        MAX_WEIGHT - back_to,
-        back_to,
-        change=ABORTED,
-    )
+    aborted = f"aborted by {decision.by}"
+    return _walk_back(
+        records, lock, pair, back_to,
+        reason=aborted, comment=aborted, moved="walked back to", change=ABORTED,
+    )  # fmt: skip
 
 
 def _out_of_time(
