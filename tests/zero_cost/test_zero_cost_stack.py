@@ -292,7 +292,8 @@ class TestBoxAlarms:
     def test_credit_balance_alarm_fires_with_a_fifth_of_a_full_balance_left(
         self, instance_type: str, threshold: float
     ) -> None:
-        alarm = _alarms(synthesize(phase=1, instance_type=instance_type).template("ZeroCostStack"))[
+        # Phase 2: the builds the box type's tests make
+        alarm = _alarms(synthesize(phase=2, instance_type=instance_type).template("ZeroCostStack"))[
             "BoxCpuCredits"
         ]
         (expression,) = [metric for metric in alarm["Metrics"] if metric.get("ReturnData", True)]
