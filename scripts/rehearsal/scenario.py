@@ -37,7 +37,7 @@ from rehearsal.moto_stand import MotoServer, moto_session
 from rehearsal.new_tier import NewTier
 from rehearsal.progress import Progress
 from rehearsal.redis_group import PrimaryEndpoint, RedisGroup
-from rehearsal.stands import ALB_ADDRESS, wait_until
+from rehearsal.stands import ALB_ADDRESS, together, wait_until
 
 # How late the harness may notice the health check's change (it looks every 0.05 s), plus a
 # request's own connect time.
@@ -154,19 +154,6 @@ class Rehearsal:
             port = free_port()
         self.port = port
         self.moto = MotoServer(self.workdir / "moto")
-        self.moto.start()
-        self.stack.callback(self.moto.stop)
-        session = moto_session()
-        self.route53 = session.client("route53", endpoint_url=self.moto.url)
-        self.cloudwatch = session.client("cloudwatch", endpoint_url=self.moto.url)
-        self.health = HealthChecks(self.cloudwatch)
-        self.probe = EndpointProbe(
-            ALB_ADDRESS, port, "/health/ready", PROBE_INTERVAL_SECONDS / self.plan.time_scale
-        )
-        self.new_health_check = production_health_check(
-            self.health, self.route53, FAILOVER_ALARMS, self.probe
-        )
-        self.zone: Zone = create_zone(self.route53, self.new_health_check)
         self.old = LocalTopology(
             self.workdir / "old",
             nginx_port=port,
@@ -174,11 +161,7 @@ class Rehearsal:
             nginx_workers="1",
             extra_env=self.service_budget(),
         )
-        self.old.start()
-        self.stack.callback(self.old.stop)
         self.group = RedisGroup(self.workdir / "redis-group")
-        self.stack.callback(self.group.stop)
-        self.group.start()
         self.new = NewTier(
             self.workdir / "new",
             self.group,
@@ -187,8 +170,16 @@ class Rehearsal:
             port=port,
             extra_env=self.service_budget(),
         )
-        self.stack.callback(self.new.stop)
-        self.new.start()
+        self.stack.callback(together, self.moto.stop, self.old.stop, self.group.stop, self.new.stop)
+        # The tasks boot while the group comes up: they reach Redis only when asked, and the
+        # wait for them ends once they answer ready.
+        together(
+            self.start_route53,
+            self.old.start,
+            self.group.start,
+            self.new.start,
+            self.check_copy_follows,
+        )
         self.bridge = AlarmBridge(
             self.cloudwatch,
             self.new.access_log,
@@ -221,6 +212,25 @@ class Rehearsal:
             origin=self.timeline.origin,
             hot_tracks=self.plan.hot_tracks,
         )
+
+    def start_route53(self) -> None:
+        """moto's server, the zone with its records and production's health check."""
+        self.moto.start()
+        session = moto_session()
+        self.route53 = session.client("route53", endpoint_url=self.moto.url)
+        self.cloudwatch = session.client("cloudwatch", endpoint_url=self.moto.url)
+        self.health = HealthChecks(self.cloudwatch)
+        self.probe = EndpointProbe(
+            ALB_ADDRESS, self.port, "/health/ready", PROBE_INTERVAL_SECONDS / self.plan.time_scale
+        )
+        self.new_health_check = production_health_check(
+            self.health, self.route53, FAILOVER_ALARMS, self.probe
+        )
+        self.zone: Zone = create_zone(self.route53, self.new_health_check)
+
+    def check_copy_follows(self) -> None:
+        """Whether the copy CLI has --follow (its --help, run while the stand-ins start)."""
+        self.copy_follows = copy_has_follow()
 
     def request_counts(self) -> tuple[int, int]:
         load: LoadGenerator | None = getattr(self, "load", None)
@@ -328,7 +338,7 @@ class Rehearsal:
         )
 
     def copy_and_follow(self) -> None:
-        follow = copy_has_follow()
+        follow = self.copy_follows
         self.endpoint = PrimaryEndpoint(self.group)
         self.endpoint.start()
         self.stack.callback(self.endpoint.stop)
