@@ -66,7 +66,8 @@ class RedisGroup:
         wait_until(self._replicas_in_sync, "replication")
         for port in self.sentinel_ports:
             self._start_sentinel(port, primary)
-        wait_until(self._sentinels_agree, "sentinels")
+        for port in self.sentinel_ports:
+            wait_until(functools.partial(self._names_master, port), f"sentinel {port}")
 
     def _start_sentinel(self, port: int, primary: int) -> None:
         directory = self.workdir / f"sentinel-{port}"
@@ -127,6 +128,12 @@ class RedisGroup:
         info: Any = self.client(self.node_ports[0]).info("replication")
         return int(info.get("connected_slaves", 0)) == len(self.node_ports) - 1
 
+    def _names_master(self, sentinel_port: int) -> bool:
+        address: Any = self.sentinel(sentinel_port).sentinel_get_master_addr_by_name(
+            SENTINEL_MASTER
+        )
+        return int(address[1]) == self.node_ports[0]
+
     def _sentinels_agree(self) -> bool:
         for port in self.sentinel_ports:
             master: Any = self.sentinel(port).sentinel_master(SENTINEL_MASTER)
@@ -136,6 +143,8 @@ class RedisGroup:
 
     def failover(self) -> tuple[int, int]:
         """Ask Sentinel to fail the primary over; return (old, new) primary ports."""
+        # The Sentinels find each other through the primary (every 2 s): a quorum needs that.
+        wait_until(self._sentinels_agree, "sentinels")
         before = self.primary_port()
         self.sentinel(self.sentinel_ports[0]).execute_command("SENTINEL FAILOVER", SENTINEL_MASTER)
         wait_until(lambda: self.primary_port() != before, "failover", timeout=20)
