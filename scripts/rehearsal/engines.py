@@ -139,8 +139,13 @@ class ShiftRun:
             start_new_session=True,
         )
 
-    def running(self) -> bool:
-        return self.process.poll() is None
+    def ended(self, within: float) -> bool:
+        """True once the shift has exited, waiting at most `within` seconds for it."""
+        try:
+            self.process.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def wait(self, timeout: float) -> int | None:
         try:

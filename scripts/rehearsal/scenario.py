@@ -467,12 +467,11 @@ class Rehearsal:
         run = self.start_shift(name, target, interval)
         pending = list(faults or [])
         deadline = time.monotonic() + 180
-        while run.running() and time.monotonic() < deadline:
+        while not run.ended(within=0.2) and time.monotonic() < deadline:
             if pending and self.new_weight() >= pending[0][0]:
                 _, label, inject = pending.pop(0)
                 self.timeline.fault(label)
                 inject()
-            time.sleep(0.2)
         code = run.wait(timeout=max(1.0, deadline - time.monotonic()))
         self.timeline.notes.append(f"shift {name} exited with {code}")
         for _, label, _inject in pending:
@@ -483,7 +482,7 @@ class Rehearsal:
         run = self.start_shift("5xx", ["--to", "100", "--step", "25"])
         deadline = time.monotonic() + 180
         at_fault = None
-        while run.running() and time.monotonic() < deadline:
+        while not run.ended(within=0.2) and time.monotonic() < deadline:
             weight = self.new_weight()
             if at_fault is None and weight >= 50:
                 at_fault = weight
@@ -493,7 +492,6 @@ class Rehearsal:
             if at_fault is not None and weight < at_fault and not self.rolled_back_on_5xx:
                 self.rolled_back_on_5xx = True
                 self.timeline.fault(f"gate walked traffic back to new={weight}%")
-            time.sleep(0.2)
         run.wait(timeout=max(1.0, deadline - time.monotonic()))
         time.sleep(1.0)
         if at_fault is not None and self.new_weight() < at_fault and not self.rolled_back_on_5xx:
@@ -573,10 +571,10 @@ class Rehearsal:
         """Until every client's cached answer points at `tier` (bounded by the TTL)."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            recent = self.load.snapshot()[-40:]
+            recent = self.load.latest(40)
             if recent and all(s.tier == tier for s in recent):
                 return
-            time.sleep(0.25)
+            time.sleep(0.05)
         self.timeline.notes.append(f"traffic did not all reach the {tier} tier within 60 s")
 
 
