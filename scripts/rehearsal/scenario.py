@@ -90,6 +90,15 @@ SHORT = Plan(
     redis_timeout_ms=2000,
 )  # fmt: skip
 
+# The schedule's shifts: shift_traffic.py's target and step, and the soak per step (None: the
+# plan's shift_interval).
+SHIFTS: dict[str, tuple[list[str], int | None]] = {
+    "5xx": (["--to", "100", "--step", "25"], None),
+    "forward": (["--to", "100", "--step", "25"], None),
+    "rollback": (["--to", "0", "--step", "100"], 0),
+    "roll-forward": (["--to", "100", "--step", "50"], None),
+}
+
 
 @dataclass
 class Timeline:
@@ -219,6 +228,7 @@ class Rehearsal:
             origin=self.timeline.origin,
             hot_tracks=self.plan.hot_tracks,
         )
+        self.start_shifts()
 
     def start_route53(self) -> None:
         """moto's server, the zone with its records and production's health check."""
@@ -309,7 +319,6 @@ class Rehearsal:
             with timeline.phase("gated shift to new"):
                 self.shift(
                     "forward",
-                    ["--to", "100", "--step", "25"],
                     faults=(
                         [(50, "production worker killed", self.kill_worker),
                          (75, "Redis primary failover", self.failover)]
@@ -321,12 +330,12 @@ class Rehearsal:
             with timeline.phase("failback: production fails, no shift running"):
                 self.fail_back()
             with timeline.phase("rollback to old"):
-                self.shift("rollback", ["--to", "0", "--step", "100"], interval=0)
+                self.shift("rollback")
                 self.wait_for_tier("old")
             with timeline.phase("Redis switch rolled back under traffic"):
                 self.roll_back_switch()
             with timeline.phase("roll forward to new"):
-                self.shift("roll-forward", ["--to", "100", "--step", "50"])
+                self.shift("roll-forward")
                 self.wait_for_tier("new")
             self.load.stop()
             samples = self.load.snapshot()
@@ -455,23 +464,27 @@ class Rehearsal:
             "--rollback-to", "old", "--region", "us-east-1",
         ]  # fmt: skip
 
-    def start_shift(self, name: str, target: list[str], interval: int | None = None) -> ShiftRun:
-        run = ShiftRun(
-            self.workdir, name, self.moto.url, self.plan.time_scale,
-            self.shift_args(target, interval), epoch=self.epoch,
-        )  # fmt: skip
-        self.stack.callback(run.wait, 0)
-        return run
+    def start_shifts(self) -> None:
+        """Every shift of the schedule, started now to wait for its turn: a shift CLI's imports
+        take a second or more on busy cores, which would otherwise open each shift."""
+        names = [name for name in SHIFTS if self.plan.faults or name != "5xx"]
+        self.shifts: dict[str, ShiftRun] = {}
+        for name in names:
+            run = ShiftRun(
+                self.workdir, name, self.moto.url, self.plan.time_scale,
+                self.shift_args(*SHIFTS[name]), epoch=self.epoch,
+            )  # fmt: skip
+            self.stack.callback(run.wait, 0)
+            self.shifts[name] = run
 
     def shift(
         self,
         name: str,
-        target: list[str],
         *,
-        interval: int | None = None,
         faults: list[tuple[int, str, Callable[[], None]]] | None = None,
     ) -> int | None:
-        run = self.start_shift(name, target, interval)
+        run = self.shifts[name]
+        run.go()
         pending = list(faults or [])
         deadline = time.monotonic() + 180
         while not run.ended(within=0.2) and time.monotonic() < deadline:
@@ -486,7 +499,8 @@ class Rehearsal:
         return code
 
     def shift_with_5xx(self) -> None:
-        run = self.start_shift("5xx", ["--to", "100", "--step", "25"])
+        run = self.shifts["5xx"]
+        run.go()
         deadline = time.monotonic() + 180
         at_fault = None
         while not run.ended(within=0.2) and time.monotonic() < deadline:
