@@ -163,17 +163,19 @@ class NewTier:
             lambda: http_status(ALB_ADDRESS, self.port, "/health") == 200, "the ALB stand-in"
         )
 
-    def open_redis_pools(self, connections: int) -> None:
-        """Open `connections` Redis connections in each task before it takes traffic: that many
-        requests at once, each for a track of its own (a miss, so a write, which no follow
-        may be running to see). A new TLS connection holds a task's event loop for about
-        50 ms: opened while traffic moves in, they would read as a p99 breach in a rehearsal
-        period of a few dozen requests, where a production minute's thousands absorb them."""
+    def open_redis_pools(self, in_flight: int) -> None:
+        """Open the Redis connections the tasks need for `in_flight` requests at once, spread
+        round robin, before they take traffic: as many requests at once to each, each for a
+        track of its own (a miss, so a write, which no follow may be running to see). A new
+        TLS connection holds a task's event loop for about 50 ms: opened while traffic moves
+        in, they would read as a p99 breach in a rehearsal period of a few dozen requests,
+        where a production minute's thousands absorb them."""
+        per_task = -(-in_flight // len(self.task_ports))
         together(
             *(
                 functools.partial(http_get, port, f"/api/v1/tracks/pool-{port}-{n}/waveform", 10.0)
                 for port in self.task_ports
-                for n in range(connections)
+                for n in range(per_task)
             )
         )
 
