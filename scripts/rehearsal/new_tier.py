@@ -16,7 +16,7 @@ from pathlib import Path
 from devtools.processes import ManagedProcess, TopologyError, find_binary, free_port, http_get
 from rehearsal.paths import DOCKERFILE, SERVICE_ROOT
 from rehearsal.redis_group import RedisGroup
-from rehearsal.stands import ALB_ADDRESS, http_status, wait_until
+from rehearsal.stands import ALB_ADDRESS, http_status, together, wait_until
 
 
 def image_settings(dockerfile: Path = DOCKERFILE) -> tuple[dict[str, str], list[str]]:
@@ -198,8 +198,7 @@ class NewTier:
         if self.alb is not None:
             self.alb.stop()
             self.alb = None
-        for task in self.tasks:
-            task.stop()
+        together(*(task.stop for task in self.tasks))
         self.tasks.clear()
 
 
