@@ -159,15 +159,10 @@ def test_the_app_exits_non_zero_with_one_line_and_no_traceback(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("flag", "message"),
-    [
-        ("phase=7", "error: phase=7 is not allowed; use one of 1, 2, 3"),
-        ("Phase=3", "error: unknown flag Phase=3; did you mean phase?"),
-    ],
-)
-def test_cdk_synth_reports_bad_context_end_to_end(tmp_path: Any, flag: str, message: str) -> None:
-    # The real CLI adds its own keys to the context; they pass, the mistyped flag does not
+def test_cdk_synth_reports_bad_context_end_to_end(tmp_path: Any) -> None:
+    """The real CLI adds its own keys to the context: they pass, a mistyped flag does not, and
+    the app's line reaches the operator (the CLI passes any refusal on alike; the app's exit
+    on each kind of bad input is test_the_app_exits_non_zero_with_one_line_and_no_traceback)."""
     result = subprocess.run(
         [
             str(ROOT / "node_modules" / ".bin" / "cdk"),
@@ -177,7 +172,7 @@ def test_cdk_synth_reports_bad_context_end_to_end(tmp_path: Any, flag: str, mess
             "-o",
             str(tmp_path / "out"),
             "-c",
-            flag,
+            "Phase=3",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -186,7 +181,7 @@ def test_cdk_synth_reports_bad_context_end_to_end(tmp_path: Any, flag: str, mess
         check=False,
     )
     assert result.returncode != 0
-    assert message in result.stderr
+    assert "error: unknown flag Phase=3; did you mean phase?" in result.stderr
     assert "Traceback" not in result.stderr
 
 
