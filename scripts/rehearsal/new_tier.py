@@ -163,6 +163,20 @@ class NewTier:
             lambda: http_status(ALB_ADDRESS, self.port, "/health") == 200, "the ALB stand-in"
         )
 
+    def open_redis_pools(self, connections: int) -> None:
+        """Open `connections` Redis connections in each task before it takes traffic: that many
+        requests at once, each for a track of its own (a miss, so a write, which no follow
+        may be running to see). A new TLS connection holds a task's event loop for about
+        50 ms: opened while traffic moves in, they would read as a p99 breach in a rehearsal
+        period of a few dozen requests, where a production minute's thousands absorb them."""
+        together(
+            *(
+                functools.partial(http_get, port, f"/api/v1/tracks/pool-{port}-{n}/waveform", 10.0)
+                for port in self.task_ports
+                for n in range(connections)
+            )
+        )
+
     def answer_5xx(self, on: bool) -> None:
         """Make every request through the ALB answer 500 (a bad release), or stop doing so."""
         self.fault_file.write_text("return 500;\n" if on else "")

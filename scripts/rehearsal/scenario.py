@@ -32,7 +32,7 @@ from rehearsal.dns import (
 )
 from rehearsal.engines import CopyRun, ShiftRun, copy_has_follow
 from rehearsal.keyspace import KeyWriter, prefill
-from rehearsal.load import LoadGenerator
+from rehearsal.load import SENDERS, LoadGenerator
 from rehearsal.moto_stand import MotoServer, moto_session
 from rehearsal.new_tier import NewTier
 from rehearsal.progress import Progress
@@ -313,6 +313,8 @@ class Rehearsal:
             with timeline.phase("drain"):
                 self.drain(self.copy)
                 self.comparisons.append(("old -> new", self.compare(forward=True)))
+                # Before traffic moves to new: as many as the load can have in flight at once.
+                self.new.open_redis_pools(SENDERS)
             if plan.faults:
                 with timeline.phase("shift, new tier answers 5xx"):
                     self.shift_with_5xx()
