@@ -11,6 +11,10 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 # Synth is offline: no credentials, no instance-metadata probing, no telemetry or notices.
 export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_CLI_TELEMETRY := true
+# Python writes its bytecode (into the venvs and the ignored __pycache__/ folders) even where the
+# shell says not to: otherwise every process that imports the CDK compiles its modules again,
+# seconds each, and the tests start dozens.
+unexport PYTHONDONTWRITEBYTECODE
 CDK_FLAGS := --no-notices --no-version-reporting
 
 STACKS ?= ZeroCostStack ProdStack

@@ -42,3 +42,16 @@ def _heaviness(item: pytest.Item) -> int:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_heaviness)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """`--dist loadgroup` keeps an xdist_group on one worker by tagging its tests' node ids
+    (`...@rollout`) as each worker collects; where pytest-xdist cannot edit this pytest's node
+    ids, the tags are missing and the group's tests spread over both workers without a word."""
+    grouped = getattr(item.config.option, "loadgroup", False)
+    if grouped and item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+        pytest.fail(
+            f"{item.nodeid} was not kept with its xdist_group: "
+            "this pytest and pytest-xdist do not work together (see requirements-dev.txt)",
+            pytrace=False,
+        )

@@ -8,6 +8,8 @@ registry's entries that apply to it.
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from aws_cdk import Duration, Environment, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -108,6 +110,7 @@ def _shift_with_every_gate(stack: Stack) -> None:
     )
 
 
+@functools.cache
 def _gated_shift(*, acknowledge: bool) -> Synthesis:
     return synthesize_stack(
         _shift_with_every_gate,

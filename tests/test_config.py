@@ -114,14 +114,15 @@ def test_bad_input_is_one_clear_line(overrides: dict[str, str], message: str) ->
 
 
 def run_app(
-    overrides: dict[str, str], environments: Path = FIXED_ENVIRONMENTS
+    overrides: dict[str, str], outdir: Path, environments: Path = FIXED_ENVIRONMENTS
 ) -> subprocess.CompletedProcess[str]:
-    """Run app.py the way the CDK CLI does (context as CDK_CONTEXT_JSON), reading the
-    environment files in `environments` instead of the repository's committed ones."""
+    """Run app.py the way the CDK CLI does (context as CDK_CONTEXT_JSON, the assembly into
+    `outdir`), reading the environment files in `environments` instead of the repository's
+    committed ones."""
     env = {
         **os.environ,
         "CDK_CONTEXT_JSON": json.dumps({**CDK_JSON_CONTEXT, **overrides}),
-        "CDK_OUTDIR": "/nonexistent-never-written",
+        "CDK_OUTDIR": str(outdir),
     }
     return subprocess.run(
         [
@@ -148,9 +149,9 @@ APP_EXIT_CASES = ("phase 7", "misspelled flag", "domain outside its zone")
     ("overrides", "message"), [BAD_INPUT[case] for case in APP_EXIT_CASES], ids=APP_EXIT_CASES
 )
 def test_the_app_exits_non_zero_with_one_line_and_no_traceback(
-    overrides: dict[str, str], message: str
+    tmp_path: Path, overrides: dict[str, str], message: str
 ) -> None:
-    result = run_app(overrides)
+    result = run_app(overrides, tmp_path / "out")
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1
@@ -159,15 +160,10 @@ def test_the_app_exits_non_zero_with_one_line_and_no_traceback(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("flag", "message"),
-    [
-        ("phase=7", "error: phase=7 is not allowed; use one of 1, 2, 3"),
-        ("Phase=3", "error: unknown flag Phase=3; did you mean phase?"),
-    ],
-)
-def test_cdk_synth_reports_bad_context_end_to_end(tmp_path: Any, flag: str, message: str) -> None:
-    # The real CLI adds its own keys to the context; they pass, the mistyped flag does not
+def test_cdk_synth_reports_bad_context_end_to_end(tmp_path: Any) -> None:
+    """The real CLI adds its own keys to the context: they pass, a mistyped flag does not, and
+    the app's line reaches the operator (the CLI passes any refusal on alike; the app's exit
+    on each kind of bad input is test_the_app_exits_non_zero_with_one_line_and_no_traceback)."""
     result = subprocess.run(
         [
             str(ROOT / "node_modules" / ".bin" / "cdk"),
@@ -177,7 +173,7 @@ def test_cdk_synth_reports_bad_context_end_to_end(tmp_path: Any, flag: str, mess
             "-o",
             str(tmp_path / "out"),
             "-c",
-            flag,
+            "Phase=3",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -186,7 +182,7 @@ def test_cdk_synth_reports_bad_context_end_to_end(tmp_path: Any, flag: str, mess
         check=False,
     )
     assert result.returncode != 0
-    assert message in result.stderr
+    assert "error: unknown flag Phase=3; did you mean phase?" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -333,8 +329,8 @@ class TestExampleValues:
         assert settings_for(**flags).dns.example_values == {}
 
     @pytest.mark.slow
-    def test_synth_warns_in_one_line(self) -> None:
-        result = run_app({"phase": "2"})
+    def test_synth_warns_in_one_line(self, tmp_path: Path) -> None:
+        result = run_app({"phase": "2"}, tmp_path / "out")
         warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
         assert result.returncode == 0, result.stderr
         assert len(warnings) == 1
@@ -342,7 +338,7 @@ class TestExampleValues:
 
     @pytest.mark.slow
     def test_real_values_synthesize_silently(self, tmp_path: Path) -> None:
-        result = run_app({}, write_environment(tmp_path, **PRODUCTION_FLAGS))
+        result = run_app({}, tmp_path / "out", write_environment(tmp_path, **PRODUCTION_FLAGS))
         assert result.returncode == 0, result.stderr
         assert "warning:" not in result.stderr
 

@@ -31,15 +31,19 @@ Scan = tuple[set[Finding], dict[Finding, str]]
 
 def _scan(builds_by_kind: dict[str, dict[str, Synthesis]]) -> dict[str, Scan]:
     """checkov's failed checks, and its skipped checks with their comments, per kind of build
-    (one checkov run over all of them: its start-up is most of its time)."""
+    (one checkov run over all of them, each distinct template scanned once: checkov's start-up
+    and its work per template are its time, and phase 3's ZeroCostStack is also its
+    increments')."""
     assert SCANNER.is_file(), f"{SCANNER} is missing: `make test` installs requirements-scan.txt"
+    copies: dict[str, list[tuple[str, str]]] = {}
+    for kind, builds in builds_by_kind.items():
+        for name, build in builds.items():
+            for stack, template in build.templates.items():
+                named = (kind, f"{name}.{stack}.template.json")
+                copies.setdefault(json.dumps(template), []).append(named)
     with tempfile.TemporaryDirectory(prefix="cdk-test-scan-") as folder:
-        for kind, builds in builds_by_kind.items():
-            (Path(folder) / kind).mkdir()
-            for name, build in builds.items():
-                for stack, template in build.templates.items():
-                    path = Path(folder) / kind / f"{name}.{stack}.template.json"
-                    path.write_text(json.dumps(template))
+        for index, text in enumerate(copies):
+            (Path(folder) / f"{index}.template.json").write_text(text)
         result = subprocess.run(
             [
                 *(str(SCANNER), "-d", folder, "--framework", "cloudformation"),
@@ -53,23 +57,27 @@ def _scan(builds_by_kind: dict[str, dict[str, Synthesis]]) -> dict[str, Scan]:
     assert result.returncode in (0, 1), result.stderr[-2000:]
     reports: Any = json.loads(result.stdout) if result.stdout.strip() else []
     reports = reports if isinstance(reports, list) else [reports]
+    named_by_index = list(copies.values())
     scans: dict[str, Scan] = {kind: (set(), {}) for kind in builds_by_kind}
     for report in reports:
         for check in report.get("results", {}).get("failed_checks", []):
-            failed, _ = scans[_kind(check)]
-            failed.add(_finding(check))
+            for kind, file_name in named_by_index[_index(check)]:
+                failed, _ = scans[kind]
+                failed.add(_finding(file_name, check))
         for check in report.get("results", {}).get("skipped_checks", []):
-            _, skipped = scans[_kind(check)]
-            skipped[_finding(check)] = check.get("check_result", {}).get("suppress_comment", "")
+            comment = check.get("check_result", {}).get("suppress_comment", "")
+            for kind, file_name in named_by_index[_index(check)]:
+                _, skipped = scans[kind]
+                skipped[_finding(file_name, check)] = comment
     return scans
 
 
-def _kind(check: dict[str, Any]) -> str:
-    return Path(check["file_path"]).parent.name
+def _index(check: dict[str, Any]) -> int:
+    return int(Path(check["file_path"]).name.removesuffix(".template.json"))
 
 
-def _finding(check: dict[str, Any]) -> Finding:
-    return (Path(check["file_path"]).name, check["check_id"], check["resource"].split(".", 1)[1])
+def _finding(file_name: str, check: dict[str, Any]) -> Finding:
+    return (file_name, check["check_id"], check["resource"].split(".", 1)[1])
 
 
 def _registry(builds: dict[str, Synthesis]) -> dict[Finding, str]:

@@ -58,6 +58,8 @@ class RedisGroup:
                 "--save", "", "--appendonly", "no", "--dir", str(data),
                 "--requirepass", self.password, "--masterauth", self.password,
                 "--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lfu",
+                # A replica's sync starts at once, not after 5 s of waiting for more replicas.
+                "--repl-diskless-sync-delay", "0",
                 *self._tls_args(),
             ]  # fmt: skip
             if index:

@@ -60,8 +60,6 @@ class Plan:
     # How long production stays down in the failback once every client has reached old.
     outage_seconds: float
     shift_interval: int
-    # gunicorn workers of the old tier's box (1 on a production box).
-    box_workers: int
     tasks: int
     workers_per_task: int | None
     hot_tracks: int
@@ -76,15 +74,15 @@ class Plan:
 
 FULL = Plan(
     faults=True, rate=80, time_scale=20, warm_seconds=25, follow_seconds=20,
-    soak_seconds=15, outage_seconds=7.5, shift_interval=240, box_workers=2, tasks=3,
-    workers_per_task=2, hot_tracks=300, prefill_keys=120_000, key_writes=1000,
+    soak_seconds=15, outage_seconds=7.5, shift_interval=240, tasks=3, workers_per_task=2,
+    hot_tracks=300, prefill_keys=120_000, key_writes=1000,
 )  # fmt: skip
 SHORT = Plan(
     # The hit rate is taken over the soak's ~200 requests (4 % of them cold misses); the hot
     # tracks are asked for in the 10 s or more of load before it, so the warm can be short.
     faults=False, rate=40, time_scale=60, warm_seconds=2, follow_seconds=1, hot_tracks=30,
-    soak_seconds=5, outage_seconds=1, shift_interval=30, box_workers=1, tasks=2,
-    workers_per_task=1, max_seconds=240,
+    soak_seconds=5, outage_seconds=1, shift_interval=30, tasks=2, workers_per_task=1,
+    max_seconds=240,
     # It runs inside make test beside other work: a TLS handshake on busy cores outlasts the
     # box's 250 ms, and the switched box would stay unready for its whole readiness wait.
     redis_timeout_ms=2000,
@@ -173,7 +171,7 @@ class Rehearsal:
         self.old = LocalTopology(
             self.workdir / "old",
             nginx_port=port,
-            api_workers=self.plan.box_workers,
+            api_workers=2,
             nginx_workers="1",
             extra_env=self.service_budget(),
         )

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from synth_support import ROOT, synthesize, synthesize_with
+from synth_support import ROOT, synthesize
 
 
 def load_script(name: str) -> ModuleType:
@@ -45,7 +45,7 @@ EXPECTED = {
 
 
 def estimated(phase: str) -> Any:
-    return synthesize_with({"phase": phase, **ESTIMATED_FLAGS})
+    return synthesize(phase=phase, **ESTIMATED_FLAGS)
 
 
 def write_assembly(directory: Path, phase: str) -> Path:

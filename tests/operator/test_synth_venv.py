@@ -1,5 +1,6 @@
-"""What `make synth` installs is enough: the app synthesizes, every asset bundled, in a venv
-built from requirements.txt and the editable CLI install alone (no dev requirements).
+"""What `make synth` installs is enough: `cdk synth` synthesizes, every asset bundled, in a venv
+built from requirements.txt and the editable CLI install alone (no dev requirements), and with
+no Docker engine (production's image asset is only staged).
 
 The venv is built once and kept under .cache/, keyed by the files that decide its contents,
 so CI pays for it only when a requirement changes. Coverage with one synth: bundling depends
@@ -20,12 +21,13 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk import ILocalBundling
-from synth_support import ROOT, context_for, synthesize_with
+from synth_support import FEATURE_FLAGS, ROOT, context_for, synthesize_with
 
 from infra.constructs import box_assets, polled_provider
 
@@ -34,6 +36,7 @@ VENV_INPUTS = ("requirements.txt", "pyproject.toml")
 VENV_CACHE = ROOT / ".cache" / "synth-venv"
 # The installer `make` uses, from the dev venv: its cache makes this venv seconds to build.
 UV = str(ROOT / ".venv" / "bin" / "uv")
+CDK = ROOT / "node_modules" / ".bin" / "cdk"
 # Every construct that bundles, at once: production with the cutover and the shift, the
 # restore drill, and the account-wide anomaly monitor.
 WIDEST = {
@@ -94,24 +97,52 @@ def synth_venv() -> Path:
     return target
 
 
-def _synth_in(
-    venv: Path, overrides: dict[str, str], outdir: Path
-) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class CliSynth:
+    done: subprocess.CompletedProcess[str]
+    outdir: Path
+    docker_calls: Path
+
+
+@pytest.fixture(scope="module")
+def cli_synth(synth_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> CliSynth:
+    """`cdk synth` of the widest combination, the app run by the synth venv's Python, with a
+    `docker` first on PATH (and as CDK_DOCKER) that records its calls and fails."""
+    work = tmp_path_factory.mktemp("cli-synth")
+    docker_calls, fake_bin = work / "docker-calls", work / "bin"
+    fake_bin.mkdir()
+    docker = fake_bin / "docker"
+    docker.write_text(f'#!/bin/sh\necho "$@" >> {docker_calls}\nexit 1\n')
+    docker.chmod(0o755)
     env = {
-        "PATH": f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}/usr/bin:/bin",
+        "PATH": os.pathsep.join([str(fake_bin), str(CDK.parent), "/usr/bin:/bin"]),
         "HOME": os.environ.get("HOME", "/tmp"),
-        "CDK_OUTDIR": str(outdir),
-        "CDK_CONTEXT_JSON": json.dumps(context_for(overrides)),
         "AWS_EC2_METADATA_DISABLED": "true",
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+        "CDK_DOCKER": str(docker),
     }
-    return subprocess.run(
-        [str(venv / "bin" / "python"), "app.py"],
+    # cdk.json supplies the feature flags; the rest of the tests' context goes on the command
+    # line, as an operator's flags would.
+    flags = [
+        argument
+        for key, value in context_for(WIDEST).items()
+        if key not in FEATURE_FLAGS
+        for argument in ("-c", f"{key}={value}")
+    ]
+    outdir = work / "cdk.out"
+    done = subprocess.run(
+        [
+            *(str(CDK), "synth", "--no-notices", "--quiet", "-o", str(outdir)),
+            *("--app", f"{synth_venv / 'bin' / 'python'} app.py", *flags),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
+        timeout=300,
         check=False,
     )
+    return CliSynth(done, outdir, docker_calls)
 
 
 def test_the_synth_venv_has_no_dev_requirement(synth_venv: Path) -> None:
@@ -127,13 +158,20 @@ def test_the_synth_venv_has_no_dev_requirement(synth_venv: Path) -> None:
     assert (synth_venv / "bin" / "shift-traffic").exists()
 
 
-def test_every_asset_bundles_in_the_synth_venv(synth_venv: Path, tmp_path: Path) -> None:
-    done = _synth_in(synth_venv, WIDEST, tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    templates = sorted(path.name for path in tmp_path.glob("*.template.json"))
+def test_every_asset_bundles_in_the_synth_venv(cli_synth: CliSynth) -> None:
+    assert cli_synth.done.returncode == 0, cli_synth.done.stderr[-3000:]
+    templates = sorted(path.name for path in cli_synth.outdir.glob("*.template.json"))
     assert templates == ["ProdStack.template.json", "ZeroCostStack.template.json"]
-    bundled = list(tmp_path.glob("asset.*/structlog/__init__.py"))
+    bundled = list(cli_synth.outdir.glob("asset.*/structlog/__init__.py"))
     assert bundled, "the traffic-shift Lambda's asset carries no structlog"
+
+
+def test_cdk_synth_of_production_never_calls_docker(cli_synth: CliSynth) -> None:
+    assert cli_synth.done.returncode == 0, cli_synth.done.stderr[-3000:]
+    assert not cli_synth.docker_calls.exists(), cli_synth.docker_calls.read_text()
+    manifest = json.loads((cli_synth.outdir / "ProdStack.assets.json").read_text())
+    (image,) = manifest["dockerImages"].values()
+    assert (cli_synth.outdir / image["source"]["directory"] / "Dockerfile").is_file()
 
 
 def _bundlers() -> set[type]:

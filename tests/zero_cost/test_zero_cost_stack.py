@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from synth_support import REAL_ZONE, cfn_lint_errors, context_for, resources_of_type, synthesize
+from synth_support import (
+    REAL_ZONE,
+    SECOND_REGION,
+    cfn_lint_errors,
+    context_for,
+    resources_of_type,
+    synthesize,
+)
 
 from infra.config import ConfigError, load_settings
 from infra.parameters import PRODUCTION_NAMES
@@ -285,7 +292,8 @@ class TestBoxAlarms:
     def test_credit_balance_alarm_fires_with_a_fifth_of_a_full_balance_left(
         self, instance_type: str, threshold: float
     ) -> None:
-        alarm = _alarms(synthesize(phase=1, instance_type=instance_type).template("ZeroCostStack"))[
+        # Phase 2: the builds the box type's tests make
+        alarm = _alarms(synthesize(phase=2, instance_type=instance_type).template("ZeroCostStack"))[
             "BoxCpuCredits"
         ]
         (expression,) = [metric for metric in alarm["Metrics"] if metric.get("ReturnData", True)]
@@ -635,11 +643,10 @@ class TestPublicName:
             assert resources_of_type(template, "AWS::Route53::RecordSet") == {}
 
 
-REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
-
-
+# The region reaches the stacks only as a value (names, ARNs, the box role's name) and through
+# CDK's region tables (the ELB log-delivery account): one region besides the default shows
+# that each follows it; a third region's templates differed from this one's only in those values.
 @pytest.mark.slow
-@pytest.mark.parametrize("region", REGIONS[1:])
 @pytest.mark.parametrize(
     "flags",
     [
@@ -649,14 +656,14 @@ REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
     ],
     ids=["phase1", "phase2", "phase3-migration"],
 )
-def test_every_region_synthesizes_clean(region: str, flags: dict[str, str]) -> None:
-    synthesis = synthesize(**flags, region=region)
+def test_another_region_synthesizes_clean(flags: dict[str, str]) -> None:
+    synthesis = synthesize(**flags, region=SECOND_REGION)
     assert synthesis.error is None, synthesis.error
     assert synthesis.violations() == []
     for template in synthesis.templates.values():
         text = json.dumps(template)
         assert "us-east-1" not in text
-        assert cfn_lint_errors(template, region) == []
+        assert cfn_lint_errors(template, SECOND_REGION) == []
 
 
 @pytest.mark.parametrize("region", ["cn-north-1", "us-gov-west-1", "eu-west"])
