@@ -11,8 +11,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
+
+# The ports free_port() handed out last: one its server has not bound yet is free to the
+# kernel, which may pick it again (a rehearsal's Sentinel was once given its Redis node's).
+_HANDED_OUT: deque[int] = deque(maxlen=1000)
+_HANDED_OUT_LOCK = threading.Lock()
 
 
 class TopologyError(RuntimeError):
@@ -20,10 +27,16 @@ class TopologyError(RuntimeError):
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on right now, and not one of the last
+    1,000 this process was given."""
+    with _HANDED_OUT_LOCK:
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = int(probe.getsockname()[1])
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.append(port)
+                return port
 
 
 def port_in_use(port: int) -> bool:

@@ -41,7 +41,9 @@ from urllib.parse import unquote, urlsplit  # noqa: E402
 import boto3  # noqa: E402
 import redis  # noqa: E402
 from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
+from redis.backoff import NoBackoff  # noqa: E402
 from redis.exceptions import RedisError  # noqa: E402
+from redis.retry import Retry  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.live import Live  # noqa: E402
 from rich.table import Table  # noqa: E402
@@ -223,6 +225,8 @@ def redis_client(
         ssl_ca_certs=str(ca_file) if ca_file else None,
         socket_timeout=5,
         socket_connect_timeout=5,
+        # Each round reports what it sees; the next round is the retry.
+        retry=Retry(NoBackoff(), 0),
     )
 
 

@@ -3,7 +3,9 @@
 Connection set-up (TCP connect, TLS handshake, AUTH, SELECT) runs under the connect timeout.
 redis-py applies its command timeout to everything after the TCP connect, so a `rediss://` URL
 pointed at a plain server waited the whole command timeout on the TLS handshake, three times
-over with the retries.
+over with the retries. A timeout is not retried: a server silent for the whole connect timeout
+stays silent (a TLS client at a plain server, a dropped route), and the follow reconnects on its
+own.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -83,7 +86,9 @@ def make_client(
         password=password or None,
         socket_connect_timeout=connect_timeout,
         socket_timeout=COMMAND_TIMEOUT_SECONDS,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        retry=Retry(
+            ExponentialBackoff(cap=0.5, base=0.05), 2, supported_errors=(RedisConnectionError,)
+        ),
         # RESP2: no push messages can land between the replies of a hand-written pipeline.
         protocol=2,
         **options,

@@ -176,25 +176,26 @@ class AlarmBridge:
 
     def evaluate(self) -> dict[str, str]:
         states: dict[str, str] = {}
+        reasons: dict[str, str] = {}
         for name in GATE_ALARMS:
             breaching = sum(1 for p in self.history if p.breaches()[name])
             states[name] = "ALARM" if breaching >= DATAPOINTS_TO_ALARM else "OK"
-            self.cloudwatch.set_alarm_state(
-                AlarmName=name,
-                StateValue=states[name],
-                StateReason=f"{breaching} of the last {len(self.history)} datapoints breaching",
-            )
+            reasons[name] = f"{breaching} of the last {len(self.history)} datapoints breaching"
         recent = list(self.history)[-FAILOVER_PERIODS:]
         for name in FAILOVER_ALARMS:
             breaching = len(recent) == FAILOVER_PERIODS and all(
                 period.failover_breaches(self.errors_per_period)[name] for period in recent
             )
             states[name] = "ALARM" if breaching else "OK"
-            self.cloudwatch.set_alarm_state(
-                AlarmName=name,
-                StateValue=states[name],
-                StateReason=f"breaching in all of the last {FAILOVER_PERIODS} periods: {breaching}",
-            )
+            reasons[name] = f"breaching in all of the last {FAILOVER_PERIODS} periods: {breaching}"
+        # As CloudWatch, only a change of state is written (six calls to moto every period
+        # otherwise).
+        published = self.states[-1][1] if self.states else {}
+        for name, state in states.items():
+            if published.get(name) != state:
+                self.cloudwatch.set_alarm_state(
+                    AlarmName=name, StateValue=state, StateReason=reasons[name]
+                )
         self.states.append((self.clock(), states))
         return states
 

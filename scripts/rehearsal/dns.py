@@ -34,6 +34,8 @@ from rehearsal.stands import ALB_ADDRESS, OLD_ADDRESS
 ZONE_NAME = "prostudio-rehearsal.test"
 DOMAIN_NAME = f"api.{ZONE_NAME}"
 ALB_NAME = f"prostudio-alb.{ZONE_NAME}"
+# How long Route53's name servers take to answer with a change (production seconds).
+NAME_SERVER_DELAY_SECONDS = 5
 
 
 class EndpointProbe:
@@ -198,7 +200,11 @@ class Answer:
 
 class Resolver:
     """Reads the zone from Route53 (what its name servers would answer) and picks one record
-    per query by weight, as Route53 does; each client caches its answer for the TTL."""
+    per query by weight, as Route53 does; each client caches its answer for the TTL.
+
+    Route53's name servers answer with a change seconds after it is made: the records and the
+    alarm states are read again once NAME_SERVER_DELAY_SECONDS (scaled) have passed, not on
+    every query (two calls to moto each). The endpoint probe is read live."""
 
     def __init__(
         self,
@@ -214,24 +220,34 @@ class Resolver:
         self.time_scale = time_scale
         self.rng = rng
         self.lock = threading.Lock()
+        self.view: tuple[list[dict[str, Any]], dict[str, str]] = ([], {})
+        self.view_read_at: float | None = None
 
-    def records(self) -> list[dict[str, Any]]:
+    def read(self) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """The zone's records and the alarm states, as the name servers hold them now."""
         with self.lock:
-            response = self.route53.list_resource_record_sets(
-                HostedZoneId=self.zone.zone_id, MaxItems="300"
-            )
-        return list(response["ResourceRecordSets"])
+            now = time.monotonic()
+            delay = NAME_SERVER_DELAY_SECONDS / self.time_scale
+            if self.view_read_at is None or now - self.view_read_at >= delay:
+                response = self.route53.list_resource_record_sets(
+                    HostedZoneId=self.zone.zone_id, MaxItems="300"
+                )
+                states = self.health.alarm_states() if self.health is not None else {}
+                self.view = (list(response["ResourceRecordSets"]), states)
+                self.view_read_at = now
+            return self.view
 
     def weights(self) -> dict[str, int]:
         """The weight of each set identifier of the public name."""
+        records, _ = self.read()
         return {
             record["SetIdentifier"]: int(record["Weight"])
-            for record in self.records()
+            for record in records
             if record["Name"].rstrip(".") == self.zone.name and "SetIdentifier" in record
         }
 
     def resolve(self) -> Answer:
-        records = self.records()
+        records, states = self.read()
         candidates = [
             r
             for r in records
@@ -239,7 +255,7 @@ class Resolver:
             and r.get("Type") == "A"
             and "SetIdentifier" in r
         ]
-        live = self.answerable(candidates)
+        live = self.answerable(candidates, states)
         with self.lock:
             chosen = self.rng.choices(live, weights=[max(1, int(r["Weight"])) for r in live])[0]
         if "AliasTarget" in chosen:
@@ -251,10 +267,10 @@ class Resolver:
         check = record.get("HealthCheckId")
         return not check or self.health is None or self.health.healthy(check, states)
 
-    def answerable(self, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def answerable(
+        self, candidates: list[dict[str, Any]], states: dict[str, str]
+    ) -> list[dict[str, Any]]:
         """The records Route53 would choose among, by weight."""
-        with self.lock:
-            states = self.health.alarm_states() if self.health is not None else {}
         healthy = [r for r in candidates if self.healthy(r, states)]
         return (
             [r for r in healthy if int(r["Weight"]) > 0]
@@ -264,9 +280,8 @@ class Resolver:
         )
 
     def new_is_healthy(self) -> bool:
-        new = [r for r in self.records() if r.get("SetIdentifier") == self.zone.new_id]
-        with self.lock:
-            states = self.health.alarm_states() if self.health is not None else {}
+        records, states = self.read()
+        new = [r for r in records if r.get("SetIdentifier") == self.zone.new_id]
         return all(self.healthy(record, states) for record in new)
 
 

@@ -4,6 +4,7 @@ harness never reads their verdicts, only what it measures itself."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -105,7 +106,8 @@ class CopyRun:
 
 
 class ShiftRun:
-    """scripts/shift_traffic.py shift, on the rehearsal's scaled clock, in its own process."""
+    """scripts/shift_traffic.py shift, on the rehearsal's scaled clock, in its own process,
+    started ahead: it shifts on `go()`."""
 
     def __init__(
         self,
@@ -129,20 +131,37 @@ class ShiftRun:
                 endpoint,
                 "--epoch",
                 repr(epoch),
+                "--on-go",
                 "--",
                 *args,
             ],
             stdout=self.output,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
             start_new_session=True,
         )
 
-    def running(self) -> bool:
-        return self.process.poll() is None
+    def go(self) -> None:
+        assert self.process.stdin is not None
+        with contextlib.suppress(BrokenPipeError):  # it has exited: its status says why
+            self.process.stdin.write(b"go\n")
+            self.process.stdin.close()
+
+    def ended(self, within: float) -> bool:
+        """True once the shift has exited, waiting at most `within` seconds for it."""
+        try:
+            self.process.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def wait(self, timeout: float) -> int | None:
+        """Its exit status; past `timeout` it is interrupted (the CLI puts back the last healthy
+        weights). One never told to go ends without a shift."""
+        assert self.process.stdin is not None
+        if not self.process.stdin.closed:
+            self.process.stdin.close()
         try:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -148,3 +148,7 @@ class LoadGenerator:
     def snapshot(self) -> list[Sample]:
         with self.samples_lock:
             return list(self.samples)
+
+    def latest(self, count: int) -> list[Sample]:
+        with self.samples_lock:
+            return self.samples[-count:]

@@ -16,7 +16,7 @@ from pathlib import Path
 from devtools.processes import ManagedProcess, TopologyError, find_binary, free_port, http_get
 from rehearsal.paths import DOCKERFILE, SERVICE_ROOT
 from rehearsal.redis_group import RedisGroup
-from rehearsal.stands import ALB_ADDRESS, http_status, wait_until
+from rehearsal.stands import ALB_ADDRESS, http_status, together, wait_until
 
 
 def image_settings(dockerfile: Path = DOCKERFILE) -> tuple[dict[str, str], list[str]]:
@@ -163,6 +163,22 @@ class NewTier:
             lambda: http_status(ALB_ADDRESS, self.port, "/health") == 200, "the ALB stand-in"
         )
 
+    def open_redis_pools(self, in_flight: int) -> None:
+        """Open the Redis connections the tasks need for `in_flight` requests at once, spread
+        round robin, before they take traffic: as many requests at once to each, each for a
+        track of its own (a miss, so a write, which no follow may be running to see). A new
+        TLS connection holds a task's event loop for about 50 ms: opened while traffic moves
+        in, they would read as a p99 breach in a rehearsal period of a few dozen requests,
+        where a production minute's thousands absorb them."""
+        per_task = -(-in_flight // len(self.task_ports))
+        together(
+            *(
+                functools.partial(http_get, port, f"/api/v1/tracks/pool-{port}-{n}/waveform", 10.0)
+                for port in self.task_ports
+                for n in range(per_task)
+            )
+        )
+
     def answer_5xx(self, on: bool) -> None:
         """Make every request through the ALB answer 500 (a bad release), or stop doing so."""
         self.fault_file.write_text("return 500;\n" if on else "")
@@ -198,8 +214,7 @@ class NewTier:
         if self.alb is not None:
             self.alb.stop()
             self.alb = None
-        for task in self.tasks:
-            task.stop()
+        together(*(task.stop for task in self.tasks))
         self.tasks.clear()
 
 

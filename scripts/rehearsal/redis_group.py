@@ -35,6 +35,8 @@ class RedisGroup:
         self.node_ports = [free_port() for _ in range(1 + replicas)]
         self.sentinel_ports = [free_port() for _ in range(sentinels)]
         self.processes: list[ManagedProcess] = []
+        self.sentinels: dict[int, redis.Redis] = {}
+        self.sentinels_lock = threading.Lock()
 
     def _tls_args(self) -> list[str]:
         return [
@@ -56,6 +58,8 @@ class RedisGroup:
                 "--save", "", "--appendonly", "no", "--dir", str(data),
                 "--requirepass", self.password, "--masterauth", self.password,
                 "--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lfu",
+                # A replica's sync starts at once, not after 5 s of waiting for more replicas.
+                "--repl-diskless-sync-delay", "0",
                 *self._tls_args(),
             ]  # fmt: skip
             if index:
@@ -66,7 +70,8 @@ class RedisGroup:
         wait_until(self._replicas_in_sync, "replication")
         for port in self.sentinel_ports:
             self._start_sentinel(port, primary)
-        wait_until(self._sentinels_agree, "sentinels")
+        for port in self.sentinel_ports:
+            wait_until(functools.partial(self._names_master, port), f"sentinel {port}")
 
     def _start_sentinel(self, port: int, primary: int) -> None:
         directory = self.workdir / f"sentinel-{port}"
@@ -112,7 +117,12 @@ class RedisGroup:
         return redis.Redis(**settings)  # type: ignore[arg-type]
 
     def sentinel(self, port: int) -> redis.Redis:
-        return self.client(port, password=None)
+        """One client per Sentinel, kept: each new client's TLS context costs about 40 ms of
+        CPU, and the primary endpoint asks a Sentinel every 0.2 s."""
+        with self.sentinels_lock:
+            if port not in self.sentinels:
+                self.sentinels[port] = self.client(port, password=None)
+            return self.sentinels[port]
 
     def primary_port(self) -> int:
         """The port the Sentinels name as master now."""
@@ -127,6 +137,12 @@ class RedisGroup:
         info: Any = self.client(self.node_ports[0]).info("replication")
         return int(info.get("connected_slaves", 0)) == len(self.node_ports) - 1
 
+    def _names_master(self, sentinel_port: int) -> bool:
+        address: Any = self.sentinel(sentinel_port).sentinel_get_master_addr_by_name(
+            SENTINEL_MASTER
+        )
+        return int(address[1]) == self.node_ports[0]
+
     def _sentinels_agree(self) -> bool:
         for port in self.sentinel_ports:
             master: Any = self.sentinel(port).sentinel_master(SENTINEL_MASTER)
@@ -136,6 +152,8 @@ class RedisGroup:
 
     def failover(self) -> tuple[int, int]:
         """Ask Sentinel to fail the primary over; return (old, new) primary ports."""
+        # The Sentinels find each other through the primary (every 2 s): a quorum needs that.
+        wait_until(self._sentinels_agree, "sentinels")
         before = self.primary_port()
         self.sentinel(self.sentinel_ports[0]).execute_command("SENTINEL FAILOVER", SENTINEL_MASTER)
         wait_until(lambda: self.primary_port() != before, "failover", timeout=20)
@@ -156,6 +174,10 @@ class RedisGroup:
         for process in reversed(self.processes):
             process.stop()
         self.processes.clear()
+        with self.sentinels_lock:
+            for client in self.sentinels.values():
+                client.close()
+            self.sentinels.clear()
 
 
 class PrimaryEndpoint:

@@ -181,20 +181,56 @@ def figure(outcome: Outcome) -> go.Figure:
     ]
     fig.add_trace(go.Scatter(x=[t for t, _ in lag], y=[v for _, v in lag], name="follow lag",
                              mode="lines+markers"), row=5, col=1)  # fmt: skip
-    for index, (name, start, end) in enumerate(outcome.timeline.phases):
-        fig.add_vrect(x0=start, x1=end, fillcolor="grey" if index % 2 else "lightblue",
-                      opacity=0.12, line_width=0, annotation_text=name,
-                      annotation_position="top left", row=1, col=1)  # fmt: skip
-    for moment, label in outcome.timeline.faults:
-        fig.add_vline(x=moment, line_dash="dash", line_color="red")
-        fig.add_annotation(x=moment, y=1.0, yref="paper", text=label, showarrow=False,
-                           textangle=-90, font={"color": "red", "size": 10})  # fmt: skip
-    if outcome.five_xx_window:
-        fig.add_vrect(x0=outcome.five_xx_window[0], x1=outcome.five_xx_window[1],
-                      fillcolor="red", opacity=0.08, line_width=0)  # fmt: skip
     fig.update_xaxes(title_text="seconds since start", row=6, col=1)
-    fig.update_layout(height=1500, title="ProStudio cutover rehearsal", hovermode="x unified")
+    fig.update_layout(
+        height=1500,
+        title="ProStudio cutover rehearsal",
+        hovermode="x unified",
+        shapes=markings(outcome),
+        annotations=[*fig.layout.annotations, *marking_labels(outcome)],
+    )
     return fig
+
+
+def markings(outcome: Outcome) -> list[dict[str, Any]]:
+    """The phases shaded on the weight plot, each fault a red dashed line, the 5xx window.
+
+    Given to the layout at once: plotly's add_vrect and add_vline revalidate the figure for
+    every subplot on each call, seconds for one run. The subplots share one x axis, so a
+    marking on "x" as high as the page crosses all six."""
+    shapes: list[dict[str, Any]] = [
+        {"type": "rect", "xref": "x", "yref": "y domain", "x0": start, "x1": end, "y0": 0,
+         "y1": 1, "fillcolor": "grey" if index % 2 else "lightblue", "opacity": 0.12,
+         "line": {"width": 0}}
+        for index, (_, start, end) in enumerate(outcome.timeline.phases)
+    ]  # fmt: skip
+    shapes += [
+        {"type": "line", "xref": "x", "yref": "paper", "x0": moment, "x1": moment, "y0": 0,
+         "y1": 1, "line": {"dash": "dash", "color": "red"}}
+        for moment, _ in outcome.timeline.faults
+    ]  # fmt: skip
+    if outcome.five_xx_window:
+        start, end = outcome.five_xx_window
+        shapes.append(
+            {"type": "rect", "xref": "x", "yref": "paper", "x0": start, "x1": end, "y0": 0,
+             "y1": 1, "fillcolor": "red", "opacity": 0.08, "line": {"width": 0}}
+        )  # fmt: skip
+    return shapes
+
+
+def marking_labels(outcome: Outcome) -> list[dict[str, Any]]:
+    """Each phase's name at the top left of its shading, each fault's beside its line."""
+    labels: list[dict[str, Any]] = [
+        {"xref": "x", "yref": "y domain", "x": start, "y": 1, "xanchor": "left",
+         "yanchor": "top", "text": name, "showarrow": False}
+        for name, start, _ in outcome.timeline.phases
+    ]  # fmt: skip
+    labels += [
+        {"xref": "x", "yref": "paper", "x": moment, "y": 1.0, "text": label, "showarrow": False,
+         "textangle": -90, "font": {"color": "red", "size": 10}}
+        for moment, label in outcome.timeline.faults
+    ]  # fmt: skip
+    return labels
 
 
 def text_summary(result: dict[str, Any]) -> str:

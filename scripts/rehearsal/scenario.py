@@ -32,12 +32,12 @@ from rehearsal.dns import (
 )
 from rehearsal.engines import CopyRun, ShiftRun, copy_has_follow
 from rehearsal.keyspace import KeyWriter, prefill
-from rehearsal.load import LoadGenerator
+from rehearsal.load import SENDERS, LoadGenerator
 from rehearsal.moto_stand import MotoServer, moto_session
 from rehearsal.new_tier import NewTier
 from rehearsal.progress import Progress
 from rehearsal.redis_group import PrimaryEndpoint, RedisGroup
-from rehearsal.stands import ALB_ADDRESS, wait_until
+from rehearsal.stands import ALB_ADDRESS, together, wait_until
 
 # How late the harness may notice the health check's change (it looks every 0.05 s), plus a
 # request's own connect time.
@@ -57,6 +57,8 @@ class Plan:
     warm_seconds: float
     follow_seconds: float
     soak_seconds: float
+    # How long production stays down in the failback once every client has reached old.
+    outage_seconds: float
     shift_interval: int
     tasks: int
     workers_per_task: int | None
@@ -72,16 +74,28 @@ class Plan:
 
 FULL = Plan(
     faults=True, rate=80, time_scale=20, warm_seconds=25, follow_seconds=20,
-    soak_seconds=15, shift_interval=240, tasks=3, workers_per_task=2, hot_tracks=300,
-    prefill_keys=120_000, key_writes=1000,
+    soak_seconds=15, outage_seconds=7.5, shift_interval=240, tasks=3, workers_per_task=2,
+    hot_tracks=300, prefill_keys=120_000, key_writes=1000,
 )  # fmt: skip
 SHORT = Plan(
-    faults=False, rate=40, time_scale=60, warm_seconds=8, follow_seconds=4, hot_tracks=30,
-    soak_seconds=5, shift_interval=240, tasks=2, workers_per_task=1, max_seconds=240,
+    # The hit rate is taken over the soak's ~200 requests (4 % of them cold misses); the hot
+    # tracks are asked for in the 10 s or more of load before it, so the warm can be short.
+    faults=False, rate=40, time_scale=60, warm_seconds=2, follow_seconds=1, hot_tracks=30,
+    soak_seconds=5, outage_seconds=1, shift_interval=30, tasks=2, workers_per_task=1,
+    max_seconds=240,
     # It runs inside make test beside other work: a TLS handshake on busy cores outlasts the
     # box's 250 ms, and the switched box would stay unready for its whole readiness wait.
     redis_timeout_ms=2000,
 )  # fmt: skip
+
+# The schedule's shifts: shift_traffic.py's target and step, and the soak per step (None: the
+# plan's shift_interval).
+SHIFTS: dict[str, tuple[list[str], int | None]] = {
+    "5xx": (["--to", "100", "--step", "25"], None),
+    "forward": (["--to", "100", "--step", "25"], None),
+    "rollback": (["--to", "0", "--step", "100"], 0),
+    "roll-forward": (["--to", "100", "--step", "50"], None),
+}
 
 
 @dataclass
@@ -154,19 +168,6 @@ class Rehearsal:
             port = free_port()
         self.port = port
         self.moto = MotoServer(self.workdir / "moto")
-        self.moto.start()
-        self.stack.callback(self.moto.stop)
-        session = moto_session()
-        self.route53 = session.client("route53", endpoint_url=self.moto.url)
-        self.cloudwatch = session.client("cloudwatch", endpoint_url=self.moto.url)
-        self.health = HealthChecks(self.cloudwatch)
-        self.probe = EndpointProbe(
-            ALB_ADDRESS, port, "/health/ready", PROBE_INTERVAL_SECONDS / self.plan.time_scale
-        )
-        self.new_health_check = production_health_check(
-            self.health, self.route53, FAILOVER_ALARMS, self.probe
-        )
-        self.zone: Zone = create_zone(self.route53, self.new_health_check)
         self.old = LocalTopology(
             self.workdir / "old",
             nginx_port=port,
@@ -174,11 +175,7 @@ class Rehearsal:
             nginx_workers="1",
             extra_env=self.service_budget(),
         )
-        self.old.start()
-        self.stack.callback(self.old.stop)
         self.group = RedisGroup(self.workdir / "redis-group")
-        self.stack.callback(self.group.stop)
-        self.group.start()
         self.new = NewTier(
             self.workdir / "new",
             self.group,
@@ -187,8 +184,16 @@ class Rehearsal:
             port=port,
             extra_env=self.service_budget(),
         )
-        self.stack.callback(self.new.stop)
-        self.new.start()
+        self.stack.callback(together, self.moto.stop, self.old.stop, self.group.stop, self.new.stop)
+        # The tasks boot while the group comes up: they reach Redis only when asked, and the
+        # wait for them ends once they answer ready.
+        together(
+            self.start_route53,
+            self.old.start,
+            self.group.start,
+            self.new.start,
+            self.check_copy_follows,
+        )
         self.bridge = AlarmBridge(
             self.cloudwatch,
             self.new.access_log,
@@ -221,6 +226,26 @@ class Rehearsal:
             origin=self.timeline.origin,
             hot_tracks=self.plan.hot_tracks,
         )
+        self.start_shifts()
+
+    def start_route53(self) -> None:
+        """moto's server, the zone with its records and production's health check."""
+        self.moto.start()
+        session = moto_session()
+        self.route53 = session.client("route53", endpoint_url=self.moto.url)
+        self.cloudwatch = session.client("cloudwatch", endpoint_url=self.moto.url)
+        self.health = HealthChecks(self.cloudwatch)
+        self.probe = EndpointProbe(
+            ALB_ADDRESS, self.port, "/health/ready", PROBE_INTERVAL_SECONDS / self.plan.time_scale
+        )
+        self.new_health_check = production_health_check(
+            self.health, self.route53, FAILOVER_ALARMS, self.probe
+        )
+        self.zone: Zone = create_zone(self.route53, self.new_health_check)
+
+    def check_copy_follows(self) -> None:
+        """Whether the copy CLI has --follow (its --help, run while the stand-ins start)."""
+        self.copy_follows = copy_has_follow()
 
     def request_counts(self) -> tuple[int, int]:
         load: LoadGenerator | None = getattr(self, "load", None)
@@ -285,14 +310,17 @@ class Rehearsal:
                 self.redis_switch("switch-to-new")
             with timeline.phase("drain"):
                 self.drain(self.copy)
-                self.comparisons.append(("old -> new", self.compare(forward=True)))
+                # The tasks' keys of their own are only on new, which the comparison skips.
+                together(
+                    lambda: self.comparisons.append(("old -> new", self.compare(forward=True))),
+                    lambda: self.new.open_redis_pools(in_flight=SENDERS),
+                )
             if plan.faults:
                 with timeline.phase("shift, new tier answers 5xx"):
                     self.shift_with_5xx()
             with timeline.phase("gated shift to new"):
                 self.shift(
                     "forward",
-                    ["--to", "100", "--step", "25"],
                     faults=(
                         [(50, "production worker killed", self.kill_worker),
                          (75, "Redis primary failover", self.failover)]
@@ -304,12 +332,12 @@ class Rehearsal:
             with timeline.phase("failback: production fails, no shift running"):
                 self.fail_back()
             with timeline.phase("rollback to old"):
-                self.shift("rollback", ["--to", "0", "--step", "100"], interval=0)
+                self.shift("rollback")
                 self.wait_for_tier("old")
             with timeline.phase("Redis switch rolled back under traffic"):
                 self.roll_back_switch()
             with timeline.phase("roll forward to new"):
-                self.shift("roll-forward", ["--to", "100", "--step", "50"])
+                self.shift("roll-forward")
                 self.wait_for_tier("new")
             self.load.stop()
             samples = self.load.snapshot()
@@ -328,7 +356,7 @@ class Rehearsal:
         )
 
     def copy_and_follow(self) -> None:
-        follow = copy_has_follow()
+        follow = self.copy_follows
         self.endpoint = PrimaryEndpoint(self.group)
         self.endpoint.start()
         self.stack.callback(self.endpoint.stop)
@@ -438,31 +466,34 @@ class Rehearsal:
             "--rollback-to", "old", "--region", "us-east-1",
         ]  # fmt: skip
 
-    def start_shift(self, name: str, target: list[str], interval: int | None = None) -> ShiftRun:
-        run = ShiftRun(
-            self.workdir, name, self.moto.url, self.plan.time_scale,
-            self.shift_args(target, interval), epoch=self.epoch,
-        )  # fmt: skip
-        self.stack.callback(run.wait, 0)
-        return run
+    def start_shifts(self) -> None:
+        """Every shift of the schedule, started now to wait for its turn: a shift CLI's imports
+        take a second or more on busy cores, which would otherwise open each shift."""
+        names = [name for name in SHIFTS if self.plan.faults or name != "5xx"]
+        self.shifts: dict[str, ShiftRun] = {}
+        for name in names:
+            run = ShiftRun(
+                self.workdir, name, self.moto.url, self.plan.time_scale,
+                self.shift_args(*SHIFTS[name]), epoch=self.epoch,
+            )  # fmt: skip
+            self.stack.callback(run.wait, 0)
+            self.shifts[name] = run
 
     def shift(
         self,
         name: str,
-        target: list[str],
         *,
-        interval: int | None = None,
         faults: list[tuple[int, str, Callable[[], None]]] | None = None,
     ) -> int | None:
-        run = self.start_shift(name, target, interval)
+        run = self.shifts[name]
+        run.go()
         pending = list(faults or [])
         deadline = time.monotonic() + 180
-        while run.running() and time.monotonic() < deadline:
+        while not run.ended(within=0.2) and time.monotonic() < deadline:
             if pending and self.new_weight() >= pending[0][0]:
                 _, label, inject = pending.pop(0)
                 self.timeline.fault(label)
                 inject()
-            time.sleep(0.2)
         code = run.wait(timeout=max(1.0, deadline - time.monotonic()))
         self.timeline.notes.append(f"shift {name} exited with {code}")
         for _, label, _inject in pending:
@@ -470,10 +501,11 @@ class Rehearsal:
         return code
 
     def shift_with_5xx(self) -> None:
-        run = self.start_shift("5xx", ["--to", "100", "--step", "25"])
+        run = self.shifts["5xx"]
+        run.go()
         deadline = time.monotonic() + 180
         at_fault = None
-        while run.running() and time.monotonic() < deadline:
+        while not run.ended(within=0.2) and time.monotonic() < deadline:
             weight = self.new_weight()
             if at_fault is None and weight >= 50:
                 at_fault = weight
@@ -483,7 +515,6 @@ class Rehearsal:
             if at_fault is not None and weight < at_fault and not self.rolled_back_on_5xx:
                 self.rolled_back_on_5xx = True
                 self.timeline.fault(f"gate walked traffic back to new={weight}%")
-            time.sleep(0.2)
         run.wait(timeout=max(1.0, deadline - time.monotonic()))
         time.sleep(1.0)
         if at_fault is not None and self.new_weight() < at_fault and not self.rolled_back_on_5xx:
@@ -513,7 +544,7 @@ class Rehearsal:
         self.timeline.fault("production's health check unhealthy")
         self.wait_for_tier("old")
         routed_at = self.timeline.now()
-        time.sleep(self.plan.soak_seconds / 2)
+        time.sleep(self.plan.outage_seconds)
         self.new.answer_5xx(False)
         self.timeline.fault("production healthy again")
         recovered_at = self.timeline.now()
@@ -563,10 +594,10 @@ class Rehearsal:
         """Until every client's cached answer points at `tier` (bounded by the TTL)."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            recent = self.load.snapshot()[-40:]
+            recent = self.load.latest(40)
             if recent and all(s.tier == tier for s in recent):
                 return
-            time.sleep(0.25)
+            time.sleep(0.05)
         self.timeline.notes.append(f"traffic did not all reach the {tier} tier within 60 s")
 
 

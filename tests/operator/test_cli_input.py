@@ -1,6 +1,7 @@
 """Every operator CLI answers bad input with one line and a documented exit code, never a
 traceback and never a password; Ctrl-C while starting is one line too; the scripts run from
-any shell. Through the installed commands, as an operator types them.
+any shell. Each command's `main` judged in this process with an operator's bare environment,
+and each installed command run as an operator types it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ COMMANDS = ("migrate-redis", "monitor-migration", "shift-traffic", "prostudio-co
 migrate = load_script("migrate_redis")
 monitor = load_script("monitor_migration")
 cost = load_script("cost")
+shift = load_script("shift_traffic")
+MAINS = {
+    "migrate-redis": migrate.main,
+    "monitor-migration": monitor.main,
+    "shift-traffic": shift.main,
+    "prostudio-cost": cost.main,
+}
 
 
 @pytest.fixture(scope="module")
@@ -146,25 +154,71 @@ def bad_inputs(port: int, files: dict[str, Path]) -> list[tuple[str, list[str], 
     ]  # fmt: skip
 
 
+def run_in_process(
+    command: str,
+    argv: list[str],
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> subprocess.CompletedProcess[str]:
+    """The command's main(argv) here, in the environment `run` gives the installed command."""
+    with monkeypatch.context() as patched:
+        for name in set(os.environ) - {"PYTHONPATH"}:
+            patched.delenv(name)
+        for name, value in cli_environment(home).items():
+            patched.setenv(name, value)
+        patched.chdir(home)
+        try:
+            code = MAINS[command](argv)
+        except SystemExit as exited:
+            code = exited.code
+        except Exception as error:  # where the process would end with a traceback
+            sys.stderr.write(f"Traceback: {error!r}\n")
+            code = 1
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess([command, *argv], code, out, err)
+
+
+def wrong_answer(done: subprocess.CompletedProcess[str], code: int, fragment: str) -> str | None:
+    lines = error_lines(done.stderr)
+    shown = done.stdout + done.stderr
+    if (
+        done.returncode != code
+        or len(lines) != 1
+        or fragment not in lines[0]
+        or "Traceback" in shown
+        or PASSWORD in shown
+    ):
+        return f"{done.args}: exit {done.returncode}: {done.stderr[-300:]!r}"
+    return None
+
+
 def test_every_bad_input_is_one_line_with_its_exit_code_and_no_password(
-    closed_port: int, files: dict[str, Path], tmp_path: Path
+    closed_port: int,
+    files: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    wrong = []
     cases = bad_inputs(closed_port, files)
-    for command, argv, code, fragment in cases:
-        done = run(command, *argv, home=tmp_path)
-        lines = error_lines(done.stderr)
-        shown = done.stdout + done.stderr
-        if (
-            done.returncode != code
-            or len(lines) != 1
-            or fragment not in lines[0]
-            or "Traceback" in shown
-            or PASSWORD in shown
-        ):
-            wrong.append(f"{command} {argv}: exit {done.returncode}: {done.stderr[-300:]!r}")
+    answers = [
+        (run_in_process(command, argv, tmp_path, monkeypatch, capsys), code, fragment)
+        for command, argv, code, fragment in cases
+    ]
+    wrong = [problem for answer in answers if (problem := wrong_answer(*answer))]
     assert not wrong, "\n".join(wrong)
     assert len(cases) > 40
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_installed_command_answers_bad_input_the_same_way(
+    command: str, closed_port: int, files: dict[str, Path], tmp_path: Path
+) -> None:
+    """The first bad input of each command, as a process: the entry point takes the same path."""
+    _, argv, code, fragment = next(
+        case for case in bad_inputs(closed_port, files) if case[0] == command
+    )
+    assert wrong_answer(run(command, *argv, home=tmp_path), code, fragment) is None
 
 
 def test_monitor_reads_a_binary_or_non_object_status_as_unhealthy(

@@ -19,6 +19,8 @@ import redis.asyncio
 from prostudio.app import Application, build_application
 from prostudio.redis_cache import BYPASS, HIT, MISS, RedisCache, build_redis_client
 from prostudio.settings import RedisSettings, load_settings
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from service_helpers import LOADED_MACHINE_REDIS_TIMEOUT_MS, TLS_REDIS_TOKEN, wait_until
 
 from devtools.processes import ManagedProcess, find_binary, free_port
@@ -147,7 +149,10 @@ class StepClock:
 def test_outage_cooldown_skips_redis_then_tries_again(redis_server: RedisServer) -> None:
     errors: list[str] = []
     clock = StepClock()
-    dead = redis.asyncio.Redis(port=free_port(), socket_connect_timeout=0.2)
+    # No retries of its own (redis-py's default backs off for seconds): the cooldown is judged.
+    dead = redis.asyncio.Redis(
+        port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+    )
     cache = RedisCache(
         dead,
         ttl_seconds=60,
@@ -210,11 +215,20 @@ def sentinel_config(directory: Path, port: int, master_port: int, password: str)
 @pytest.mark.slow
 def test_sentinel_client_follows_the_master_after_it_fails(tmp_path: Path) -> None:
     password = "sentinel-test-password-123"
-    master = start_redis(tmp_path / "master", password=password)
+    # A diskless sync starts at once, not after the default 5 s wait for more replicas.
+    master = start_redis(
+        tmp_path / "master", password=password, extra_args=("--repl-diskless-sync-delay", "0")
+    )
     replica = start_redis(
         tmp_path / "replica",
         password=password,
         extra_args=("--replicaof", "127.0.0.1", str(master.port), "--masterauth", password),
+    )
+    # Synced before the sentinel starts: its first INFO of the master lists the replica, where a
+    # replica that connects later waits for the next INFO, ten seconds on.
+    wait_until(
+        lambda: replica.client().info("replication")["master_link_status"] == "up",
+        what="the replica to sync",
     )
     sentinel_port = free_port()
     sentinel = ManagedProcess(
