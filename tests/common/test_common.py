@@ -104,7 +104,7 @@ def test_each_lambda_asset_imports_common_and_its_packages_from_itself(
         f"print(json.dumps([importlib.import_module(m).__file__ for m in {modules!r}]))"
     )
     result = subprocess.run(
-        [sys.executable, "-I", "-c", script], capture_output=True, text=True, check=True
+        [sys.executable, "-I", "-B", "-c", script], capture_output=True, text=True, check=True
     )
     files = [Path(path) for path in json.loads(result.stdout)]
     assert all(asset in path.parents for path in files), files
