@@ -409,6 +409,11 @@ class Follower:
             self.progress = (done, done)
             self._reported = 0.0
             self.report()
+        except LOST:
+            # The resync that follows the loss resumes what the follow was doing before this
+            # pass, not "resyncing".
+            self.state = resume_state
+            raise
         finally:
             self.progress = None
         self.needs_reconcile = False

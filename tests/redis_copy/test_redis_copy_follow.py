@@ -164,7 +164,8 @@ def test_a_killed_subscription_and_an_accepted_restarted_source_heal_and_converg
     own_source: RedisServer, target: redis.Redis, target_server: RedisServer
 ) -> None:
     source = own_source.client()
-    populate_strings(source, 2000)
+    # Enough keys that the first resync is still comparing when the source restarts
+    populate_strings(source, 20_000)
     labels = (own_source.label, target_server.label)
     run = Run(own_source.client(), target_server.client(), labels, accept_reset=True)
     run.wait_for("following")
@@ -190,10 +191,13 @@ def test_a_killed_subscription_and_an_accepted_restarted_source_heal_and_converg
         run.statuses[-1]["resyncs"] >= 2 and run.statuses[-1]["state"] == "following"
     ):
         time.sleep(0.2)
+    following_again = run.statuses[-1]["state"] == "following"
     report = run.stop()
 
-    # Then both losses were resynced and the target holds exactly the restarted source's keys
+    # Then both losses were resynced, the follow says it follows again, and the target holds
+    # exactly the restarted source's keys
     assert report["resyncs"] >= 2, run.statuses
+    assert following_again, run.statuses[-3:]
     assert report["ok"] is True, str(report)
     assert dump_keyspace(target).keys() == dump_keyspace(source).keys()
     assert target.get("k:5") is None
