@@ -72,8 +72,10 @@ def build(app: App, settings: Settings) -> tuple[ZeroCostStack, ProdStack]:
     return zero_cost, prod
 
 
-def main(environments: Path = ENVIRONMENTS_DIR) -> int:
-    app = App()
+def main(environments: Path = ENVIRONMENTS_DIR, app: App | None = None) -> int:
+    """Synthesize both stacks; 2 with one line on stderr for bad settings. `app` defaults to
+    the one the CDK CLI describes in the environment (context, output folder)."""
+    app = app or App()
     try:
         settings = load_settings(with_environment(app.node.get_all_context(), environments))
     except ConfigError as error:

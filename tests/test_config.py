@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk import App
 from synth_support import CDK_JSON_CONTEXT, ROOT
 
+import app as entry
 from infra import config
 from infra.config import ConfigError, load_settings
 
@@ -114,29 +114,20 @@ def test_bad_input_is_one_clear_line(overrides: dict[str, str], message: str) ->
 
 
 def run_app(
-    overrides: dict[str, str], outdir: Path, environments: Path = FIXED_ENVIRONMENTS
-) -> subprocess.CompletedProcess[str]:
-    """Run app.py the way the CDK CLI does (context as CDK_CONTEXT_JSON, the assembly into
-    `outdir`), reading the environment files in `environments` instead of the repository's
-    committed ones."""
-    env = {
-        **os.environ,
-        "CDK_CONTEXT_JSON": json.dumps({**CDK_JSON_CONTEXT, **overrides}),
-        "CDK_OUTDIR": str(outdir),
-    }
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            f"import sys, pathlib, app; sys.exit(app.main(pathlib.Path({str(environments)!r})))",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    capfd: pytest.CaptureFixture[str],
+    overrides: dict[str, str],
+    outdir: Path,
+    environments: Path = FIXED_ENVIRONMENTS,
+) -> tuple[int, str]:
+    """app.main's exit code and stderr, in this process, with the context and output folder the
+    CDK CLI would give it, reading the environment files in `environments` instead of the
+    repository's committed ones (test_cdk_synth_reports_bad_context_end_to_end runs it as the
+    CLI's own process)."""
+    capfd.readouterr()
+    code = entry.main(
+        environments, App(context={**CDK_JSON_CONTEXT, **overrides}, outdir=str(outdir))
     )
+    return code, capfd.readouterr().err
 
 
 # Every bad input raises ConfigError from load_settings (test_bad_input_is_one_clear_line), so
@@ -144,19 +135,16 @@ def run_app(
 APP_EXIT_CASES = ("phase 7", "misspelled flag", "domain outside its zone")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("overrides", "message"), [BAD_INPUT[case] for case in APP_EXIT_CASES], ids=APP_EXIT_CASES
 )
 def test_the_app_exits_non_zero_with_one_line_and_no_traceback(
-    tmp_path: Path, overrides: dict[str, str], message: str
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], overrides: dict[str, str], message: str
 ) -> None:
-    result = run_app(overrides, tmp_path / "out")
-    assert result.returncode == 2
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1
-    assert message in lines[0]
-    assert "Traceback" not in result.stderr
+    code, stderr = run_app(capfd, overrides, tmp_path / "out")
+    assert code == 2
+    assert stderr.startswith("error: ") and stderr.count("\n") == 1, stderr
+    assert message in stderr
 
 
 @pytest.mark.slow
@@ -328,19 +316,26 @@ class TestExampleValues:
         flags = {key: str(value) for key, value in PRODUCTION_FLAGS.items()}
         assert settings_for(**flags).dns.example_values == {}
 
-    @pytest.mark.slow
-    def test_synth_warns_in_one_line(self, tmp_path: Path) -> None:
-        result = run_app({"phase": "2"}, tmp_path / "out")
-        warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-        assert result.returncode == 0, result.stderr
+    def test_synth_warns_in_one_line(
+        self, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The line is printed before the build (the silent synth below builds for real)
+        monkeypatch.setattr(entry, "build", lambda app, settings: None)
+        code, stderr = run_app(capfd, {"phase": "2"}, tmp_path / "out")
+        warnings = [line for line in stderr.splitlines() if line.startswith("warning:")]
+        assert code == 0, stderr
         assert len(warnings) == 1
         assert "hosted_zone_id=Z0000000000EXAMPLE" in warnings[0]
 
     @pytest.mark.slow
-    def test_real_values_synthesize_silently(self, tmp_path: Path) -> None:
-        result = run_app({}, tmp_path / "out", write_environment(tmp_path, **PRODUCTION_FLAGS))
-        assert result.returncode == 0, result.stderr
-        assert "warning:" not in result.stderr
+    def test_real_values_synthesize_silently(
+        self, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        environments = write_environment(tmp_path, **PRODUCTION_FLAGS)
+        code, stderr = run_app(capfd, {}, tmp_path / "out", environments)
+        assert code == 0, stderr
+        assert "warning:" not in stderr
+        assert (tmp_path / "out" / "ProdStack.template.json").is_file()
 
 
 def test_allow_teardown_names_a_stack() -> None:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from synth_support import ROOT, context_for
+from synth_support import context_for
 
 import app as entry
 from infra.config import Settings, load_settings
@@ -41,29 +38,22 @@ def test_no_note_where_the_build_works_or_there_is_no_image(
     assert entry.arm64_build_note(_settings(phase), machine, binfmt) is None
 
 
-def test_synth_prints_the_note_once_before_building(tmp_path: Path) -> None:
+def test_synth_prints_the_note_once_before_building(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     """Printed by the app itself, so `cdk deploy` shows it before it starts Docker (the build
     and the synth are left out here: the line is printed before either)."""
     (tmp_path / "production.json").write_text("{}")
-    code = (
-        "import sys, pathlib, platform, app; platform.machine = lambda: 'x86_64'; "
-        f"app.BINFMT_ARM64 = pathlib.Path({str(tmp_path / 'absent')!r}); "
-        "app.build = lambda a, s: print('built', file=sys.stderr); "
-        "app.App.synth = lambda self: None; "
-        f"sys.exit(app.main(pathlib.Path({str(tmp_path)!r})))"
-    )
-    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context_for({"phase": "3"}))}
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    lines = done.stderr.splitlines()
+    monkeypatch.setattr(entry.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(entry, "BINFMT_ARM64", tmp_path / "absent")
+    monkeypatch.setattr(entry, "build", lambda app, settings: print("built", file=sys.stderr))
+    monkeypatch.setattr(entry.App, "synth", lambda self: None)
+    capfd.readouterr()
+
+    code = entry.main(tmp_path, entry.App(context=context_for({"phase": "3"})))
+
+    lines = capfd.readouterr().err.splitlines()
+    assert code == 0, lines
     notes = [index for index, line in enumerate(lines) if line.startswith("note:")]
     assert len(notes) == 1
     assert notes[0] < lines.index("built")
