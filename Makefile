@@ -74,9 +74,13 @@ synth: $(VENV)/.cli-installed node_modules/.installed  ## Set up, install the op
 	$(CDK) synth $(CDK_FLAGS) --quiet $(CDK_ARGS)
 	@echo "synthesized: $$(ls cdk.out/*.template.json | xargs -n1 basename | tr '\n' ' ')"
 
-test: system-deps $(VENV)/.dev-installed node_modules/.installed lint typecheck pytest  ## The whole gate: ruff, mypy, pytest (the 20 slowest tests listed)
+# mypy (one process, about 30 s cold) runs beside pytest, whose workers leave CPU idle while
+# their servers and subprocesses answer.
+test: system-deps $(VENV)/.dev-installed node_modules/.installed $(SCAN_VENV)/.installed lint  ## The whole gate: ruff, mypy, pytest (the 20 slowest tests listed)
+	@$(MAKE) --no-print-directory -j2 typecheck pytest
 
-test-fast: system-deps $(VENV)/.dev-installed node_modules/.installed lint typecheck pytest-fast  ## The gate without the slow tiers (pytest -m "not slow")
+test-fast: system-deps $(VENV)/.dev-installed node_modules/.installed lint  ## The gate without the slow tiers (pytest -m "not slow")
+	@$(MAKE) --no-print-directory -j2 typecheck pytest-fast
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .

@@ -14,6 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 node_bin = ROOT / "node_modules" / ".bin"
 if node_bin.is_dir():
     os.environ["PATH"] = f"{node_bin}{os.pathsep}{os.environ['PATH']}"
+# Node gives V8 four background threads by default; on two cores shared by two workers they
+# burn more CPU than they save (a worker's jsii start-up and first synth: ~10 -> ~6 CPU-s).
+os.environ.setdefault("NODE_OPTIONS", "--v8-pool-size=1")
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 # Apps built without an outdir (construct tests) synthesize here, removed when the run ends.
