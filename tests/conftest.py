@@ -8,6 +8,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +21,14 @@ if node_bin.is_dir():
 os.environ.setdefault("NODE_OPTIONS", "--v8-pool-size=1")
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+# No test reads moto's stock AMIs, and each EC2 backend it creates would parse them (~0.2 s).
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+# moto starts every mock with a new boto3 session, and each session's loader parses the
+# endpoint and service models again (~0.1 s a client): all sessions share one loader here.
+_LOADER = botocore.loaders.create_loader()
+botocore.session.Session._register_data_loader = lambda self: (  # type: ignore[method-assign]
+    self._components.lazy_register_component("data_loader", lambda: _LOADER)
+)
 # Apps built without an outdir (construct tests) synthesize here, removed when the run ends.
 _SCRATCH = Path(tempfile.mkdtemp(prefix="cdk-test-"))
 atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
