@@ -26,7 +26,7 @@ os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 # moto starts every mock with a new boto3 session, and each session's loader parses the
 # endpoint and service models again (~0.1 s a client): all sessions share one loader here.
 _LOADER = botocore.loaders.create_loader()
-botocore.session.Session._register_data_loader = lambda self: (  # type: ignore[method-assign]
+botocore.session.Session._register_data_loader = lambda self: (
     self._components.lazy_register_component("data_loader", lambda: _LOADER)
 )
 # Apps built without an outdir (construct tests) synthesize here, removed when the run ends.
