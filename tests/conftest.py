@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 node_bin = ROOT / "node_modules" / ".bin"
 if node_bin.is_dir():
     os.environ["PATH"] = f"{node_bin}{os.pathsep}{os.environ['PATH']}"
-# Node gives V8 four background threads by default; on two cores shared by two workers they
+# Node gives V8 four background threads by default; on two cores shared by the workers they
 # burn more CPU than they save (a worker's jsii start-up and first synth: ~10 -> ~6 CPU-s).
 os.environ.setdefault("NODE_OPTIONS", "--v8-pool-size=1")
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
@@ -34,8 +34,8 @@ _SCRATCH = Path(tempfile.mkdtemp(prefix="cdk-test-"))
 atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 os.environ.setdefault("CDK_OUTDIR", str(_SCRATCH))
 
-# The heaviest tests, heaviest first. `make test` hands work to its two workers in collection
-# order (xdist's --no-loadscope-reorder), so these start at once, on both workers, and the
+# The heaviest tests, heaviest first. `make test` hands work to its workers in collection
+# order (xdist's --no-loadscope-reorder), so these start at once, on all workers, and the
 # hundreds of short tests fill in around them instead of leaving one long test for the end.
 HEAVIEST_FIRST = (
     "tests/redis_copy/test_redis_copy_follow_at_scale.py",
@@ -60,7 +60,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """`--dist loadgroup` keeps an xdist_group on one worker by tagging its tests' node ids
     (`...@rollout`) as each worker collects; where pytest-xdist cannot edit this pytest's node
-    ids, the tags are missing and the group's tests spread over both workers without a word."""
+    ids, the tags are missing and the group's tests spread over the workers without a word."""
     grouped = getattr(item.config.option, "loadgroup", False)
     if grouped and item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
         pytest.fail(
