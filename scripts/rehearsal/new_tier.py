@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import re
 import shlex
@@ -170,7 +171,7 @@ class NewTier:
         TLS connection holds a task's event loop for about 50 ms: opened while traffic moves
         in, they would read as a p99 breach in a rehearsal period of a few dozen requests,
         where a production minute's thousands absorb them."""
-        per_task = -(-in_flight // len(self.task_ports))
+        per_task = math.ceil(in_flight / len(self.task_ports))
         together(
             *(
                 functools.partial(http_get, port, f"/api/v1/tracks/pool-{port}-{n}/waveform", 10.0)

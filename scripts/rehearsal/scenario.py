@@ -171,6 +171,8 @@ class Rehearsal:
         self.old = LocalTopology(
             self.workdir / "old",
             nginx_port=port,
+            # 2, not a production box's 1: on busy cores a switch's restart left a lone
+            # worker's tier without an answer for seconds.
             api_workers=2,
             nginx_workers="1",
             extra_env=self.service_budget(),
