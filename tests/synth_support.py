@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from aws_cdk import App, Environment, Stack, Validations
+from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 
@@ -171,6 +172,19 @@ def synthesize_stack(
         build(Stack(app, name, env=env))
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return _synth(app, outdir, frozenset(recorded))
+
+
+def construct_template(
+    build: Callable[[Stack], object], *, region: str = "us-east-1"
+) -> dict[str, Any]:
+    """The template of one construct (or a few) built on a bare stack with the app's feature
+    flags: a construct's own properties, without synthesizing the whole app. Validation is
+    left to the whole app's compliance tests, where the registry's acknowledgements apply."""
+    context = {**FEATURE_FLAGS, "@aws-cdk/core:validateAgainstDefaultRules": False}
+    app = App(outdir=str(_outdir()), context=context)
+    stack = Stack(app, "Construct", env=Environment(region=region))
+    build(stack)
+    return dict(Template.from_stack(stack).to_json())
 
 
 @contextlib.contextmanager

@@ -62,7 +62,13 @@ def test_shipped_app_is_clean_and_each_entry_silences_its_finding(flags: dict[st
     assert set(synthesize(**flags).templates) == {"ZeroCostStack", "ProdStack"}
 
 
-@pytest.mark.parametrize("flags", list(FLAG_COMBINATIONS.values()), ids=list(FLAG_COMBINATIONS))
+# phase1-alb's and phase1-separate-redis's resources are phase 2's with the same properties,
+# and phase 3's are its migration's less the cutover: linting those again finds nothing new.
+LINTED_ELSEWHERE = {"phase1-alb", "phase1-separate-redis", "phase3"}
+LINTED = [name for name in FLAG_COMBINATIONS if name not in LINTED_ELSEWHERE]
+
+
+@pytest.mark.parametrize("flags", [FLAG_COMBINATIONS[name] for name in LINTED], ids=LINTED)
 def test_cfn_lint_finds_no_errors(flags: dict[str, str]) -> None:
     synthesis = synthesize(**flags)
     for name, template in synthesis.templates.items():
