@@ -175,14 +175,14 @@ def synthesize_stack(
 
 
 def construct_template(
-    build: Callable[[Stack], object], *, region: str = "us-east-1"
+    build: Callable[[Stack], object], *, name: str = "Construct", region: str = "us-east-1"
 ) -> dict[str, Any]:
     """The template of one construct (or a few) built on a bare stack with the app's feature
     flags: a construct's own properties, without synthesizing the whole app. Validation is
     left to the whole app's compliance tests, where the registry's acknowledgements apply."""
     context = {**FEATURE_FLAGS, "@aws-cdk/core:validateAgainstDefaultRules": False}
     app = App(outdir=str(_outdir()), context=context)
-    stack = Stack(app, "Construct", env=Environment(region=region))
+    stack = Stack(app, name, env=Environment(region=region))
     build(stack)
     return dict(Template.from_stack(stack).to_json())
 

@@ -38,35 +38,8 @@ class ZeroCostStack(Stack):
         network = Network(self, "Network", names=names)
         handoff = Handoff(self, "Handoff", vpc=network.vpc, names=names)
 
-        cache = None
-        if flags.separate_redis:
-            cache = RedisCluster(
-                self,
-                "Cache",
-                vpc=network.vpc,
-                subnets=network.data_subnets,
-                node_type=flags.redis_node_type,
-                node_count=1,
-                description="ProStudio zero-cost cache",
-                snapshot_retention_days=1,
-                engine=settings.cache_engine,
-                users=None
-                if id_ in settings.cache_auth_token
-                else UserIds.named(names, CACHE_USERS),
-            )
-        hosts = WebHosts(
-            self,
-            "Web",
-            vpc=network.vpc,
-            subnets=network.public_subnets,
-            count=flags.instances,
-            instance_type=flags.instance_type,
-            role_name=names.box_role_name(id_, settings.region),
-            api_workers=flags.api_workers,
-            max_memory_mb=flags.max_memory_mb,
-            external_redis=cache.service_endpoint if cache else None,
-            launch_template_name=names.launch_template,
-        )
+        cache = zero_cost_cache(self, network, settings) if flags.separate_redis else None
+        hosts = web_boxes(self, network, settings, cache=cache)
         BoxUpdate(
             self,
             "BoxUpdate",
@@ -78,15 +51,7 @@ class ZeroCostStack(Stack):
             state_prefix=names.box_ops_state,
         )
         self._hand_off(handoff, hosts, cache)
-        box_alarms = BoxAlarms(
-            self,
-            "BoxAlarms",
-            boxes=hosts.instances,
-            role=hosts.role,
-            instance_type=flags.instance_type,
-            alarm_email=settings.prod.alarm_email,
-            metric_namespace=names.box_metric_namespace,
-        )
+        box_alarms = alarms_of(self, hosts, settings)
         Patching(self, "Patching", boxes=hosts.instances)
 
         alias, address, entry_path = self._entry(network, hosts, furniture.zone)
@@ -180,3 +145,55 @@ class ZeroCostStack(Stack):
             hosted_zone_id=balancer.alb.load_balancer_canonical_hosted_zone_id,
         )
         return alias, None, [balancer, hosts.security_group]
+
+
+def zero_cost_cache(stack: Stack, network: Network, settings: Settings) -> RedisCluster:
+    """The phase-2 cache: one node over TLS with a day of backups. Its clients log in as their
+    own users, unless the group was created with an AUTH token (`cache_auth_token`)."""
+    return RedisCluster(
+        stack,
+        "Cache",
+        vpc=network.vpc,
+        subnets=network.data_subnets,
+        node_type=settings.zero_cost.redis_node_type,
+        node_count=1,
+        description="ProStudio zero-cost cache",
+        snapshot_retention_days=1,
+        engine=settings.cache_engine,
+        users=None
+        if stack.node.id in settings.cache_auth_token
+        else UserIds.named(settings.names, CACHE_USERS),
+    )
+
+
+def web_boxes(
+    stack: Stack, network: Network, settings: Settings, *, cache: RedisCluster | None
+) -> WebHosts:
+    """The boxes, serving from `cache` or from the Redis on box 1."""
+    flags, names = settings.zero_cost, settings.names
+    return WebHosts(
+        stack,
+        "Web",
+        vpc=network.vpc,
+        subnets=network.public_subnets,
+        count=flags.instances,
+        instance_type=flags.instance_type,
+        role_name=names.box_role_name(stack.node.id, settings.region),
+        api_workers=flags.api_workers,
+        max_memory_mb=flags.max_memory_mb,
+        external_redis=cache.service_endpoint if cache else None,
+        launch_template_name=names.launch_template,
+    )
+
+
+def alarms_of(stack: Stack, hosts: WebHosts, settings: Settings) -> BoxAlarms:
+    """Each box's credit, status and health alarms, sent to the alarm e-mail."""
+    return BoxAlarms(
+        stack,
+        "BoxAlarms",
+        boxes=hosts.instances,
+        role=hosts.role,
+        instance_type=settings.zero_cost.instance_type,
+        alarm_email=settings.prod.alarm_email,
+        metric_namespace=settings.names.box_metric_namespace,
+    )

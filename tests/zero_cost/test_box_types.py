@@ -9,44 +9,23 @@ import pytest
 from aws_cdk import Stack
 from synth_support import construct_template, context_for, resources_of_type
 
-from infra.config import load_settings
-from infra.constructs.box_alarms import BoxAlarms
+from infra.config import ZERO_COST_STACK, load_settings
 from infra.constructs.network import Network
-from infra.constructs.web_hosts import WebHosts
-from infra.parameters import PRODUCTION_NAMES
+from infra.stacks.zero_cost_stack import alarms_of, web_boxes
 
 
 @functools.cache
 def boxes(instance_type: str, alarm_email: str = "") -> dict[str, Any]:
-    """Two boxes of `instance_type` with their alarms, as ZeroCostStack builds them."""
-    flags = load_settings(context_for({"phase": "2", "instance_type": instance_type})).zero_cost
+    """Phase 2's two boxes of `instance_type` with their alarms, as ZeroCostStack builds them."""
+    settings = load_settings(
+        context_for({"phase": "2", "instance_type": instance_type, "alarm_email": alarm_email})
+    )
 
     def build(stack: Stack) -> None:
-        network = Network(stack, "Network", names=PRODUCTION_NAMES)
-        hosts = WebHosts(
-            stack,
-            "Web",
-            vpc=network.vpc,
-            subnets=network.public_subnets,
-            count=flags.instances,
-            instance_type=flags.instance_type,
-            role_name="prostudio-box",
-            api_workers=flags.api_workers,
-            max_memory_mb=flags.max_memory_mb,
-            external_redis=None,
-            launch_template_name=PRODUCTION_NAMES.launch_template,
-        )
-        BoxAlarms(
-            stack,
-            "BoxAlarms",
-            boxes=hosts.instances,
-            role=hosts.role,
-            instance_type=flags.instance_type,
-            alarm_email=alarm_email,
-            metric_namespace=PRODUCTION_NAMES.box_metric_namespace,
-        )
+        network = Network(stack, "Network", names=settings.names)
+        alarms_of(stack, web_boxes(stack, network, settings, cache=None), settings)
 
-    return construct_template(build)
+    return construct_template(build, name=ZERO_COST_STACK)
 
 
 @pytest.mark.parametrize(

@@ -19,11 +19,10 @@ from synth_support import (
 )
 from test_environments import WIDEST
 
-from infra.config import ConfigError, load_settings
+from infra.config import ZERO_COST_STACK, ConfigError, load_settings
 from infra.constructs.network import Network
-from infra.constructs.redis_cluster import RedisCluster, UserIds
 from infra.parameters import PRODUCTION_NAMES
-from infra.stacks.zero_cost_stack import CACHE_USERS
+from infra.stacks.zero_cost_stack import zero_cost_cache
 
 
 def zero_cost(**flags: Any) -> Template:
@@ -353,24 +352,15 @@ class TestPatching:
 
 def single_node_cache(*, engine: str = "valkey", users: bool = True) -> dict[str, Any]:
     """The phase-2 cache as ZeroCostStack builds it, on a bare stack."""
-    flags = load_settings(context_for({})).zero_cost
+    flags = {"separate_redis": "true", "cache_engine": engine}
+    if not users:
+        flags["cache_auth_token"] = ZERO_COST_STACK
+    settings = load_settings(context_for(flags))
 
     def build(stack: Stack) -> None:
-        network = Network(stack, "Network", names=PRODUCTION_NAMES)
-        RedisCluster(
-            stack,
-            "Cache",
-            vpc=network.vpc,
-            subnets=network.data_subnets,
-            node_type=flags.redis_node_type,
-            node_count=1,
-            description="ProStudio zero-cost cache",
-            snapshot_retention_days=1,
-            engine=engine,
-            users=UserIds.named(PRODUCTION_NAMES, CACHE_USERS) if users else None,
-        )
+        zero_cost_cache(stack, Network(stack, "Network", names=settings.names), settings)
 
-    return construct_template(build)
+    return construct_template(build, name=ZERO_COST_STACK)
 
 
 class TestSeparateRedis:
