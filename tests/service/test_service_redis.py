@@ -63,6 +63,10 @@ def call(
     return sent[0]["status"], headers, sent[1]["body"]
 
 
+def plain_environment(server: RedisServer) -> dict[str, str]:
+    return {"REDIS_PORT": str(server.port), "REDIS_TIMEOUT_MS": LOADED_MACHINE_REDIS_TIMEOUT_MS}
+
+
 def tls_environment(server: RedisServer, **overrides: str) -> dict[str, str]:
     return {
         "REDIS_HOST": "127.0.0.1",
@@ -179,7 +183,7 @@ def test_unhandled_error_is_a_json_500_with_the_stack_trace_in_the_log(
     redis_server: RedisServer,
 ) -> None:
     log = io.StringIO()
-    app = build_application(load_settings({"REDIS_PORT": str(redis_server.port)}), log_stream=log)
+    app = build_application(load_settings(plain_environment(redis_server)), log_stream=log)
 
     def broken_origin(track_id: str, points: int) -> bytes:
         raise ZeroDivisionError("origin failed")
@@ -286,7 +290,7 @@ def test_the_pool_serves_more_concurrent_requests_than_redis_py_defaults_to(
 ) -> None:
     # redis-py's asyncio pool defaults to 100 connections and fails the 101st command at once.
     # 200 concurrent misses read in one batch, then write 200 keys at the same time.
-    settings = load_settings({"REDIS_PORT": str(redis_server.port)})
+    settings = load_settings(plain_environment(redis_server))
     cache = RedisCache(build_redis_client(settings.redis), ttl_seconds=60)
     keys = [f"busy-{uuid.uuid4().hex}" for _ in range(200)]
 
@@ -304,7 +308,7 @@ def test_the_pool_serves_more_concurrent_requests_than_redis_py_defaults_to(
 def test_reads_and_readiness_checks_of_one_loop_turn_share_one_command(
     redis_server: RedisServer,
 ) -> None:
-    settings = load_settings({"REDIS_PORT": str(redis_server.port)})
+    settings = load_settings(plain_environment(redis_server))
     cache = RedisCache(build_redis_client(settings.redis), ttl_seconds=60)
     keys = [f"turn-{uuid.uuid4().hex}" for _ in range(50)]
     for key in keys:
