@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from types import FrameType
 from typing import Any, ClassVar
 
@@ -20,6 +21,9 @@ SHUTDOWN_MARGIN_SECONDS = 2
 # How long a stopping worker keeps reading after it stops accepting, before it closes its
 # idle connections: long enough for a request already sent on one to be read and answered.
 READ_BEFORE_CLOSING_SECONDS = 0.05
+# How long an aborted worker waits for its event loop's turn before it exits regardless; well
+# under the second after which gunicorn's arbiter follows SIGABRT with SIGKILL.
+ABORT_GRACE_SECONDS = 0.5
 
 
 class DrainingServer(Server):
@@ -76,15 +80,32 @@ class ServiceWorker(UvicornWorker):
         signal.signal(signal.SIGABRT, self.handle_abort)
 
     def handle_abort(self, sig: int, frame: FrameType | None) -> None:
-        """Write the application's buffered log lines, then exit at once. A clean exit would
-        cancel the requests in flight and answer each with a 500; exiting resets their
-        connections instead, and nginx resends those GETs to the next worker.
+        """Write the application's buffered log lines, then exit without cleaning up. A clean
+        exit would cancel the requests in flight and answer each with a 500; exiting resets
+        their connections instead, and nginx resends those GETs to the next worker.
+
+        The signal lands between any two bytecodes, possibly between a response's headers and
+        its body: the exit waits for the event loop's current turn to end, so a response already
+        started is finished. A loop that is stuck (gunicorn's reason to abort) gets
+        ABORT_GRACE_SECONDS.
         """
+        self._flush_logs()
+        self.alive = False
+        self.cfg.worker_abort(self)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._exit_now()
+        loop.call_soon_threadsafe(self._exit_now)
+        threading.Timer(ABORT_GRACE_SECONDS, self._exit_now).start()
+
+    def _flush_logs(self) -> None:
         # A worker still booting has no application (and no buffered line) yet.
         log_buffer = getattr(getattr(self, "wsgi", None), "log_buffer", None)
         if log_buffer is not None:
             log_buffer.flush()
-        self.alive = False
-        self.cfg.worker_abort(self)
+
+    def _exit_now(self) -> None:
+        self._flush_logs()
         sys.stderr.flush()
         os._exit(1)
