@@ -1,5 +1,6 @@
 """Restarts under load: gunicorn reloads (SIGHUP), max_requests recycling and a worker aborted
-for a missed heartbeat (SIGABRT) lose no request and no log line, through the real nginx.
+for a missed heartbeat (SIGABRT) lose no request and no log line, through the real nginx; an
+abort that lands between a response's headers and its body still lets the body out.
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ import contextlib
 import http.client
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -15,8 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from service_helpers import parse_json_lines, wait_until
+import split_response_app
+from service_helpers import SERVICE_ROOT, parse_json_lines, port_is_closed, wait_until
 
+from devtools.processes import free_port
 from devtools.topology import LocalTopology
 
 CLIENTS = 12
@@ -148,3 +153,47 @@ def test_a_full_restart_as_systemctl_restart_does_drops_no_request(tmp_path: Pat
             if str(r.get("event", "")).startswith("Starting gunicorn")
         ]
         assert len(starts) == 3
+
+
+def test_an_abort_between_a_responses_headers_and_its_body_lets_the_body_out(
+    tmp_path: Path,
+) -> None:
+    # Given a worker that has sent a response's headers and not yet its body
+    port = free_port()
+    hold_ended = tmp_path / "hold-ended"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "GUNICORN_"))},
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "METRICS_BIND": f"127.0.0.1:{free_port()}",
+        "PYTHONPATH": str(Path(__file__).parent),
+        "GUNICORN_CMD_ARGS": "--workers 1",
+        "HOLD_ENDED_FILE": str(hold_ended),
+    }
+    command = [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py"]
+    with (tmp_path / "gunicorn.log").open("w") as output:
+        server = subprocess.Popen(
+            [*command, "split_response_app:app"],
+            cwd=SERVICE_ROOT,
+            env=env,
+            stdout=output,
+            stderr=output,
+        )
+    try:
+        wait_until(lambda: not port_is_closed(port), what="gunicorn to listen")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/")
+        response = connection.getresponse()
+        (worker,) = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+
+        # When gunicorn aborts it (what it does to a worker that missed its heartbeat)
+        os.kill(int(worker), signal.SIGABRT)
+        signalled = time.monotonic()
+        body = response.read()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    # Then the signal landed inside the window, and the whole body still came
+    assert signalled < float(hold_ended.read_text()), "the abort came after the body was sent"
+    assert body == split_response_app.BODY
