@@ -6,16 +6,13 @@ prints one line naming the variable and gunicorn exits with status 2.
 
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-SERVICE_ROOT = Path(__file__).resolve().parent.parent
-if str(SERVICE_ROOT) not in sys.path:
-    sys.path.insert(0, str(SERVICE_ROOT))
-
-from prostudio.check_config import settings_or_exit  # noqa: E402
-from prostudio.logs import GunicornJsonLogger, gunicorn_logconfig  # noqa: E402
+# gunicorn puts its working directory (the service's root: systemd's WorkingDirectory, the
+# image's WORKDIR) on sys.path before it reads this file, so `prostudio` imports from there.
+from prostudio.check_config import settings_or_exit
+from prostudio.logs import GunicornJsonLogger, gunicorn_logconfig
 
 settings = settings_or_exit(os.environ)
 
