@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from devtools.processes import free_port
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2] / "runtime" / "service"
 REPO_ROOT = SERVICE_ROOT.parents[1]
@@ -58,3 +63,21 @@ def port_is_closed(port: int) -> bool:
             return False
     except OSError:
         return True
+
+
+def start_test_app_gunicorn(
+    tmp_path: Path, app: str, port: int, **environment: str
+) -> subprocess.Popen[bytes]:
+    """gunicorn with the shipped config serving one of this folder's test apps on
+    127.0.0.1:port, without Redis settings; its output goes to tmp_path/gunicorn.log."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "GUNICORN_"))},
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "METRICS_BIND": f"127.0.0.1:{free_port()}",
+        "PYTHONPATH": str(Path(__file__).parent),
+        **environment,
+    }
+    command = [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py", app]
+    with (tmp_path / "gunicorn.log").open("w") as output:
+        return subprocess.Popen(command, cwd=SERVICE_ROOT, env=env, stdout=output, stderr=output)

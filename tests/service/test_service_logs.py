@@ -8,15 +8,12 @@ import asyncio
 import contextlib
 import io
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from prostudio.logs import LineBuffer, build_logger
-from service_helpers import SERVICE_ROOT, parse_json_lines, wait_until
+from service_helpers import parse_json_lines, start_test_app_gunicorn, wait_until
 
 from devtools.processes import free_port, http_get
 
@@ -64,21 +61,14 @@ def test_a_worker_aborted_by_the_heartbeat_timeout_writes_its_buffered_lines(
     tmp_path: Path,
 ) -> None:
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "GUNICORN_"))},
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        "METRICS_BIND": f"127.0.0.1:{free_port()}",
-        "PYTHONPATH": str(Path(__file__).parent),
-        "REDIS_PORT": str(free_port()),
-        "GUNICORN_CMD_ARGS": "--timeout 2 --workers 1",
-    }
     log = tmp_path / "gunicorn.log"
-    command = [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py"]
-    with log.open("w") as output:
-        server = subprocess.Popen(
-            [*command, "blocking_app:app"], cwd=SERVICE_ROOT, env=env, stdout=output, stderr=output
-        )
+    server = start_test_app_gunicorn(
+        tmp_path,
+        "blocking_app:app",
+        port,
+        REDIS_PORT=str(free_port()),
+        GUNICORN_CMD_ARGS="--timeout 2 --workers 1",
+    )
     try:
         wait_until(lambda: "Booting worker" in log.read_text(), what="the worker to boot")
         request = threading.Thread(

@@ -9,8 +9,6 @@ import contextlib
 import http.client
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -19,7 +17,12 @@ from pathlib import Path
 
 import pytest
 import split_response_app
-from service_helpers import SERVICE_ROOT, parse_json_lines, port_is_closed, wait_until
+from service_helpers import (
+    parse_json_lines,
+    port_is_closed,
+    start_test_app_gunicorn,
+    wait_until,
+)
 
 from devtools.processes import free_port
 from devtools.topology import LocalTopology
@@ -161,24 +164,13 @@ def test_an_abort_between_a_responses_headers_and_its_body_lets_the_body_out(
     # Given a worker that has sent a response's headers and not yet its body
     port = free_port()
     hold_ended = tmp_path / "hold-ended"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "GUNICORN_"))},
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        "METRICS_BIND": f"127.0.0.1:{free_port()}",
-        "PYTHONPATH": str(Path(__file__).parent),
-        "GUNICORN_CMD_ARGS": "--workers 1",
-        "HOLD_ENDED_FILE": str(hold_ended),
-    }
-    command = [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py"]
-    with (tmp_path / "gunicorn.log").open("w") as output:
-        server = subprocess.Popen(
-            [*command, "split_response_app:app"],
-            cwd=SERVICE_ROOT,
-            env=env,
-            stdout=output,
-            stderr=output,
-        )
+    server = start_test_app_gunicorn(
+        tmp_path,
+        "split_response_app:app",
+        port,
+        GUNICORN_CMD_ARGS="--workers 1",
+        HOLD_ENDED_FILE=str(hold_ended),
+    )
     try:
         wait_until(lambda: not port_is_closed(port), what="gunicorn to listen")
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

@@ -9,7 +9,7 @@ import socket
 import sys
 import threading
 from types import FrameType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from gunicorn.arbiter import Arbiter
 from uvicorn.server import Server
@@ -105,7 +105,7 @@ class ServiceWorker(UvicornWorker):
         if log_buffer is not None:
             log_buffer.flush()
 
-    def _exit_now(self) -> None:
+    def _exit_now(self) -> NoReturn:
         self._flush_logs()
         sys.stderr.flush()
         os._exit(1)
