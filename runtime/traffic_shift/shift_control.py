@@ -13,18 +13,23 @@ poll. A decision names its run, so one left behind never acts on a later shift.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from shift_records import TXT_STRING_LIMIT, Route53Records, ShiftError, normalize_name, safe_owner
+from shift_records import (
+    Route53Records,
+    ShiftError,
+    decode_txt_fields,
+    encode_txt_fields,
+    normalize_name,
+    safe_owner,
+)
 
 CONTROL_PREFIX = "_shift-control."
 CONTROL_TTL_SECONDS = 60
 CONTROL_VERSION = "1"
 PAUSE, RESUME, PROMOTE, ABORT = "pause", "resume", "promote", "abort"
 DECISIONS = (PAUSE, RESUME, PROMOTE, ABORT)
-_TXT_STRING = re.compile(r'"([^"]*)"')
 
 
 def control_name(name: str) -> str:
@@ -41,17 +46,19 @@ class Decision:
     at: int
 
     def encode(self) -> str:
-        text = (
-            f"v={CONTROL_VERSION} decision={self.decision} run={self.run} "
-            f"by={safe_owner(self.by)} at={self.at}"
+        return encode_txt_fields(
+            {
+                "v": CONTROL_VERSION,
+                "decision": self.decision,
+                "run": self.run,
+                "by": safe_owner(self.by),
+                "at": self.at,
+            }
         )
-        chunks = [text[i : i + TXT_STRING_LIMIT] for i in range(0, len(text), TXT_STRING_LIMIT)]
-        return " ".join(f'"{chunk}"' for chunk in chunks)
 
     @classmethod
     def decode(cls, value: str) -> Decision:
-        text = "".join(_TXT_STRING.findall(value))
-        fields = dict(token.split("=", 1) for token in text.split() if "=" in token)
+        fields = decode_txt_fields(value)
         try:
             decision = cls(
                 decision=fields["decision"],

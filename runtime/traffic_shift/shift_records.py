@@ -10,7 +10,7 @@ one batch. Its value is the state of the shift, so a Lambda that polls can resum
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -52,6 +52,19 @@ def normalize_name(name: str) -> str:
 
 def lock_name(name: str) -> str:
     return LOCK_PREFIX + normalize_name(name)
+
+
+def encode_txt_fields(fields: Mapping[str, object]) -> str:
+    """`key=value` pairs as one TXT value, in quoted strings of at most 255 characters."""
+    text = " ".join(f"{key}={value}" for key, value in fields.items())
+    chunks = [text[i : i + TXT_STRING_LIMIT] for i in range(0, len(text), TXT_STRING_LIMIT)]
+    return " ".join(f'"{chunk}"' for chunk in chunks)
+
+
+def decode_txt_fields(value: str) -> dict[str, str]:
+    """The `key=value` pairs of a TXT value written by `encode_txt_fields`."""
+    text = "".join(_TXT_STRING.findall(value))
+    return dict(token.split("=", 1) for token in text.split() if "=" in token)
 
 
 @dataclass(frozen=True)
@@ -123,14 +136,11 @@ class LockState:
             "paused": self.paused,
             "promoted": int(self.promoted),
         }
-        text = " ".join(f"{key}={value}" for key, value in fields.items())
-        chunks = [text[i : i + TXT_STRING_LIMIT] for i in range(0, len(text), TXT_STRING_LIMIT)]
-        return " ".join(f'"{chunk}"' for chunk in chunks)
+        return encode_txt_fields(fields)
 
     @classmethod
     def decode(cls, value: str) -> LockState:
-        text = "".join(_TXT_STRING.findall(value))
-        fields = dict(token.split("=", 1) for token in text.split() if "=" in token)
+        fields = decode_txt_fields(value)
         try:
             return cls(
                 run=fields["run"],
