@@ -188,10 +188,9 @@ def construct_template(
 
 
 @contextlib.contextmanager
-def without_acknowledgements(construct_class: type | None = None) -> Iterator[None]:
+def without_acknowledgements() -> Iterator[None]:
     """Build with none of the registry's acknowledgements applied, to prove each one
-    silences a finding that really occurs. (`construct_class` is accepted for callers that
-    name the construct under test; every acknowledgement goes through the registry.)"""
+    silences a finding that really occurs."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(acknowledgements, "_apply", lambda target, applied: None)
         yield

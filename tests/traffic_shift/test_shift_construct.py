@@ -50,7 +50,7 @@ def build(stack: Stack, **overrides: Any) -> TrafficShift:
 
 
 def synthesize(*, acknowledge: bool = True) -> Synthesis:
-    with contextlib.nullcontext() if acknowledge else without_acknowledgements(TrafficShift):
+    with contextlib.nullcontext() if acknowledge else without_acknowledgements():
         return synthesize_stack(build, name="ShiftStack", env=Environment(region="us-east-1"))
 
 
