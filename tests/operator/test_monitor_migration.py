@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from local_service import local_service
 from moto import mock_aws
 from rich.console import Console
 from shift_control import Decision, write_decision
@@ -27,7 +28,7 @@ NAME = "api.example.com"
 
 @pytest.fixture(scope="module")
 def old_tier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTopology]:
-    topology = LocalTopology(tmp_path_factory.mktemp("old-tier"), api_workers=1)
+    topology = local_service(tmp_path_factory.mktemp("old-tier"), api_workers=1)
     topology.start()
     yield topology
     topology.stop()

@@ -20,11 +20,11 @@ import pytest
 import redis
 from copy_scale import FollowProcess, PacedWriter
 from copy_testdata import keyspace_differences, populate_every_type, snapshot_keyspace
+from local_service import local_service
 from redis.exceptions import AuthenticationError, NoPermissionError
 from test_redis_copy_cli import cli_env
 
 from devtools.redis_servers import RedisServer, connect, start_redis, valkey_binary
-from devtools.topology import LocalTopology
 from infra.constructs.cache_users import ACCESS
 
 ADMIN = "admin"
@@ -147,7 +147,7 @@ def test_the_service_serves_through_nginx_and_gunicorn_as_its_user(
         "REDIS_USERNAME": "service",
         "REDIS_PASSWORD": PASSWORDS["service"],
     }
-    with LocalTopology(tmp_path / "service", extra_env=environment) as service:
+    with local_service(tmp_path / "service", extra_env=environment) as service:
         status, _, body = service.get("/health/ready")
         assert (status, body) == (200, b'{"status":"ready","redis":"ok"}')
         first = service.get("/api/v1/tracks/acl-track/waveform")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from local_service import local_service
 from service_helpers import TLS_REDIS_TOKEN
 
 from devtools.redis_servers import RedisServer, TlsFiles, make_tls_files, start_redis
@@ -16,7 +17,7 @@ from devtools.topology import LocalTopology
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTopology]:
     """The box's topology, started once per test process from the deploy files."""
-    topology = LocalTopology(tmp_path_factory.mktemp("stack"), api_workers=2)
+    topology = local_service(tmp_path_factory.mktemp("stack"), api_workers=2)
     topology.start()
     yield topology
     topology.stop()

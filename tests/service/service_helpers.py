@@ -19,10 +19,6 @@ SERVICE_ROOT = Path(__file__).resolve().parents[2] / "runtime" / "service"
 REPO_ROOT = SERVICE_ROOT.parents[1]
 # The auth token of the `tls_redis` fixture, in the shape ElastiCache accepts.
 TLS_REDIS_TOKEN = "elasticache-style-token-0123456789"
-# The service gives Redis 250 ms by default (REDIS_TIMEOUT_MS): on a box that serves only it,
-# plenty; on a test machine whose cores are busy, a TLS handshake can take longer. Tests that
-# judge what the service does with a working Redis give it a budget sized for such a machine.
-LOADED_MACHINE_REDIS_TIMEOUT_MS = "5000"
 # How long a readiness wait polls before it fails the test: generous, since each wait returns
 # as soon as its condition holds and only a real failure uses it all.
 READY_DEADLINE_SECONDS = 60.0

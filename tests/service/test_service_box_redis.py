@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from local_service import local_service
 from test_service_provision import (  # noqa: F401 - the box fixture
     PRIVATE_ADDRESS,
     box,
@@ -32,7 +33,7 @@ REFUSED = (
 @pytest.fixture(scope="module")
 def box_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTopology]:
     """redis-server alone, from the box's redis.conf (as the topology renders it)."""
-    topology = LocalTopology(tmp_path_factory.mktemp("box-redis"))
+    topology = local_service(tmp_path_factory.mktemp("box-redis"))
     (topology.workdir / "logs").mkdir(parents=True, exist_ok=True)
     topology.start_redis()
     yield topology

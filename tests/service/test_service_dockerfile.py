@@ -12,8 +12,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+from local_service import LOADED_MACHINE_REDIS_TIMEOUT_MS
 from service_helpers import (
-    LOADED_MACHINE_REDIS_TIMEOUT_MS,
     REPO_ROOT,
     SERVICE_ROOT,
     TLS_REDIS_TOKEN,

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, quote, quote_from_bytes
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from local_service import local_service
 from prostudio import origin
 from prostudio.app import WAVEFORM_ROUTE, build_application
 from prostudio.settings import load_settings
@@ -195,7 +196,7 @@ def test_nginx_limits_each_clients_request_rate(stack: LocalTopology) -> None:
 def test_nginx_limits_each_clients_connections(tmp_path: Path) -> None:
     # Given a service whose every miss holds its worker until the test opens the gate
     gate = tmp_path / "gate"
-    slow = LocalTopology(
+    slow = local_service(
         tmp_path,
         app="failing_apps:slow_requests()",
         extra_env={"PYTHONPATH": TESTS_DIR, "SLOW_REQUESTS_GATE": str(gate)},

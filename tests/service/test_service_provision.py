@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 import redis
+from local_service import LOADED_MACHINE_REDIS_TIMEOUT_MS
 from prostudio.provisioning import read_env_file
 from service_helpers import (
-    LOADED_MACHINE_REDIS_TIMEOUT_MS,
     REPO_ROOT,
     SERVICE_ROOT,
     TLS_REDIS_TOKEN,

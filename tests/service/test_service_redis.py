@@ -16,12 +16,13 @@ from typing import Any, TypeVar
 import pytest
 import redis
 import redis.asyncio
+from local_service import LOADED_MACHINE_REDIS_TIMEOUT_MS
 from prostudio.app import Application, build_application
 from prostudio.redis_cache import BYPASS, HIT, MISS, RedisCache, build_redis_client
 from prostudio.settings import RedisSettings, load_settings
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from service_helpers import LOADED_MACHINE_REDIS_TIMEOUT_MS, TLS_REDIS_TOKEN, wait_until
+from service_helpers import TLS_REDIS_TOKEN, wait_until
 
 from devtools.processes import ManagedProcess, find_binary, free_port
 from devtools.redis_servers import RedisServer, start_redis

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 import split_response_app
+from local_service import local_service
 from service_helpers import (
-    LOADED_MACHINE_REDIS_TIMEOUT_MS,
     parse_json_lines,
     port_is_closed,
     start_test_app_gunicorn,
@@ -34,21 +34,15 @@ LOAD_SECONDS = 8.0
 # as nginx's 504, and one slowed by a worker booting on a busy machine still counts as answered.
 CLIENT_TIMEOUT_SECONDS = 40
 PATHS = ("/health/ready", "/api/v1/tracks/restart-load/waveform?points=16", "/health")
-# These tests judge restarts, not Redis latency: a readiness probe held to the box's 250 ms
-# budget answered 503 beside busy loops while gunicorn restarted (a Redis read timed out).
-LOADED_MACHINE_BUDGET = {"REDIS_TIMEOUT_MS": LOADED_MACHINE_REDIS_TIMEOUT_MS}
 
 
 @pytest.fixture
 def recycling_stack(tmp_path: Path) -> Iterator[LocalTopology]:
     """The box's topology with a worker recycled every few hundred requests."""
-    topology = LocalTopology(
+    topology = local_service(
         tmp_path,
         api_workers=1,
-        extra_env={
-            **LOADED_MACHINE_BUDGET,
-            "GUNICORN_CMD_ARGS": "--max-requests 300 --max-requests-jitter 50",
-        },
+        extra_env={"GUNICORN_CMD_ARGS": "--max-requests 300 --max-requests-jitter 50"},
     )
     topology.start()
     yield topology
@@ -142,7 +136,7 @@ def test_reloads_recycling_and_an_aborted_worker_drop_no_request(
 
 def test_a_full_restart_as_systemctl_restart_does_drops_no_request(tmp_path: Path) -> None:
     # Given the box's topology under load, its socket held as the prostudio.socket unit does
-    with LocalTopology(tmp_path, api_workers=1, extra_env=LOADED_MACHINE_BUDGET) as stack:
+    with local_service(tmp_path, api_workers=1) as stack:
         first_arbiter = stack.processes["gunicorn"].pid
 
         # When gunicorn is stopped and started again, twice (the Redis switch does this)

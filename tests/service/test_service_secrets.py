@@ -11,12 +11,12 @@ import os
 from pathlib import Path
 
 import pytest
+from local_service import local_service
 from prostudio.logs import LineBuffer, build_logger
 from prostudio.settings import load_settings
 from service_helpers import wait_until
 
 from devtools.processes import TopologyError
-from devtools.topology import LocalTopology
 
 TESTS_DIR = str(Path(__file__).parent)
 BEARER = "bearer-secret-4f1c9a7e"
@@ -63,7 +63,7 @@ def test_an_exception_is_logged_without_local_variables() -> None:
 
 
 def test_a_worker_that_fails_to_boot_logs_no_secret(tmp_path: Path) -> None:
-    topology = LocalTopology(
+    topology = local_service(
         tmp_path, app="failing_apps:boot()", extra_env={"PYTHONPATH": TESTS_DIR}
     )
 
@@ -77,7 +77,7 @@ def test_a_worker_that_fails_to_boot_logs_no_secret(tmp_path: Path) -> None:
 
 
 def test_a_request_that_fails_logs_no_credentials_or_secret(tmp_path: Path) -> None:
-    topology = LocalTopology(
+    topology = local_service(
         tmp_path, app="failing_apps:failing_requests()", extra_env={"PYTHONPATH": TESTS_DIR}
     )
     topology.start()

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from local_service import local_service
 
 from devtools.processes import find_binary
-from devtools.topology import LocalTopology
 
 
 def test_the_topology_serves_from_a_workdir_whose_path_is_too_long_for_a_socket(
@@ -20,7 +20,7 @@ def test_the_topology_serves_from_a_workdir_whose_path_is_too_long_for_a_socket(
     workdir = tmp_path / ("a-checkout-at-a-long-path-" * 5) / "run-local"
     assert len(str(workdir / "gunicorn.sock")) > 108
 
-    with LocalTopology(workdir) as topology:
+    with local_service(workdir) as topology:
         status, _, body = topology.get("/health/ready")
         sockets = [topology.socket_path, topology.redis_socket]
         assert all(socket.is_socket() and len(str(socket)) < 108 for socket in sockets)
