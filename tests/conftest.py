@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import botocore.loaders
@@ -29,10 +26,6 @@ _LOADER = botocore.loaders.create_loader()
 botocore.session.Session._register_data_loader = lambda self: (
     self._components.lazy_register_component("data_loader", lambda: _LOADER)
 )
-# Apps built without an outdir (construct tests) synthesize here, removed when the run ends.
-_SCRATCH = Path(tempfile.mkdtemp(prefix="cdk-test-"))
-atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
-os.environ.setdefault("CDK_OUTDIR", str(_SCRATCH))
 
 # The heaviest tests, heaviest first. `make test` hands work to its workers in collection
 # order (xdist's --no-loadscope-reorder), so these start at once, on all workers, and the

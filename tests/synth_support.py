@@ -67,6 +67,14 @@ def _outdir() -> Path:
     return Path(tempfile.mkdtemp(dir=_OUTDIRS))
 
 
+def scratch_app(**props: Any) -> App:
+    """An App that synthesizes below this process's folder. Tests give every App its outdir
+    rather than setting CDK_OUTDIR: with that variable in the jsii kernel's environment,
+    each App registers a synth on the kernel's exit, and the eleventh makes Node print a
+    listener warning into whichever test is capturing stderr."""
+    return App(outdir=str(_outdir()), **props)
+
+
 def finding_id(plugin: str, rule: str) -> str:
     """A reported rule as an acknowledgement names it: cdk-nag's ids as they are, other
     plugins' behind their namespace (e.g. CloudFormation-Validate::E3023)."""

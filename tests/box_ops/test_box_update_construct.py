@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Environment, Stack
+from aws_cdk import Environment, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
-from synth_support import resources_of_type, synthesize
+from synth_support import resources_of_type, scratch_app, synthesize
 
 from infra.constructs.box_role import release_policy
 
@@ -147,7 +147,7 @@ def test_the_update_fits_in_the_custom_resource_hour() -> None:
 def test_each_release_reads_its_assets_through_a_policy_of_its_own(tmp_path: Path) -> None:
     """A new release is a new policy resource, so the previous one (and the read of the
     previous assets) lives until CloudFormation's cleanup, after the deploy succeeded."""
-    stack = Stack(App(), "Releases", env=Environment(region="us-east-1"))
+    stack = Stack(scratch_app(), "Releases", env=Environment(region="us-east-1"))
     role = iam.Role(stack, "Box", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"))
 
     def release(name: str, text: str) -> iam.Policy:

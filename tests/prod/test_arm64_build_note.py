@@ -50,7 +50,9 @@ def test_synth_prints_the_note_once_before_building(
     monkeypatch.setattr(entry.App, "synth", lambda self: None)
     capfd.readouterr()
 
-    code = entry.main(tmp_path, entry.App(context=context_for({"phase": "3"})))
+    code = entry.main(
+        tmp_path, entry.App(context=context_for({"phase": "3"}), outdir=str(tmp_path / "out"))
+    )
 
     lines = capfd.readouterr().err.splitlines()
     assert code == 0, lines

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Duration, Environment, Stack
+from aws_cdk import Duration, Environment, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk.assertions import Match, Template
 from shift_engine import POLL_SECONDS, SYNC_TIMEOUT_SECONDS
-from synth_support import Synthesis, synthesize_stack, without_acknowledgements
+from synth_support import Synthesis, scratch_app, synthesize_stack, without_acknowledgements
 
 from infra import config
 from infra.config import ConfigError, load_settings, validate_schedule
@@ -196,7 +196,7 @@ def test_composite_alarm_gate_reads_alarms_unscoped_and_passes_nag() -> None:
 def test_construct_refuses_a_schedule_that_cannot_fit(
     overrides: dict[str, Any], message: str
 ) -> None:
-    stack = Stack(App(), "Refused")
+    stack = Stack(scratch_app(), "Refused")
     with pytest.raises(ValueError, match=message):
         build(stack, **overrides)
 
@@ -231,7 +231,7 @@ def test_the_construct_and_the_config_share_one_schedule_rule() -> None:
             load_settings(context)
         with pytest.raises(ConfigError) as in_construct:
             build(
-                Stack(App(), "Refused"),
+                Stack(scratch_app(), "Refused"),
                 target_weight=target,
                 step=step,
                 interval_seconds=interval,

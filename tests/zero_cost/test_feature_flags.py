@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk
-from aws_cdk import App
 from aws_cdk.assertions import Template
 from stack_changes import stateful_changes
-from synth_support import CDK_JSON_CONTEXT
+from synth_support import CDK_JSON_CONTEXT, scratch_app
 
 import app as entry
 from infra.config import load_settings
@@ -61,7 +60,7 @@ def test_the_unique_imds_template_name_flag_no_longer_reaches_the_boxes() -> Non
 
     def with_flag(value: bool) -> dict[str, Any]:
         # Feature flags must arrive as booleans (as cdk.json gives them), not -c strings.
-        app = App(context={**CDK_JSON_CONTEXT, "phase": 2, UNIQUE_IMDS_TEMPLATE: value})
+        app = scratch_app(context={**CDK_JSON_CONTEXT, "phase": 2, UNIQUE_IMDS_TEMPLATE: value})
         zero_cost, _ = entry.build(app, load_settings(app.node.get_all_context()))
         return dict(Template.from_stack(zero_cost).to_json())
 
