@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import redis
-from local_service import LOADED_MACHINE_REDIS_TIMEOUT_MS
+from local_service import local_service
 from prostudio.provisioning import read_env_file
 from service_helpers import (
     REPO_ROOT,
@@ -27,7 +27,6 @@ from service_helpers import (
 
 from devtools.processes import ManagedProcess, find_binary, free_port
 from devtools.redis_servers import answers_ping, wait_for_redis
-from devtools.topology import LocalTopology
 from infra.constructs.cache_users import SERVICE_ACCESS
 
 SECRET = "Sx9dPq2LmVb7Rt4KwZc8Hn3Jf6Gy1Ua"
@@ -503,11 +502,8 @@ def test_a_real_service_started_with_the_switched_environment_serves_from_produc
     )
     assert switched.returncode == 0, switched.stderr
     merged = read_env_file(box / "etc/prostudio/env") | read_env_file(box / SWITCH_ENV.lstrip("/"))
-    # The box's 250 ms Redis budget, sized for a box that serves only the service, is not a
-    # TLS handshake's on a machine whose cores are busy.
-    merged["REDIS_TIMEOUT_MS"] = LOADED_MACHINE_REDIS_TIMEOUT_MS
 
-    with LocalTopology(tmp_path_factory.mktemp("switched"), extra_env=merged) as service:
+    with local_service(tmp_path_factory.mktemp("switched"), extra_env=merged) as service:
         wait_until(lambda: service.get("/health/ready")[0] == 200, what="the switched service")
         status, _, body = service.get("/health/ready")
         assert (status, body) == (200, b'{"status":"ready","redis":"ok"}')
@@ -551,10 +547,7 @@ def test_a_box_switched_to_a_group_with_users_serves_as_the_service_user(
     ), "the switch read the follow's secret"
     merged = read_env_file(box / "etc/prostudio/env") | read_env_file(box / SWITCH_ENV.lstrip("/"))
     assert merged["REDIS_USERNAME"] == "service"
-    # As in the switch test above: the box's 250 ms Redis budget is not a TLS handshake's on a
-    # machine whose cores are busy.
-    merged["REDIS_TIMEOUT_MS"] = LOADED_MACHINE_REDIS_TIMEOUT_MS
-    with LocalTopology(tmp_path_factory.mktemp("switched-user"), extra_env=merged) as service:
+    with local_service(tmp_path_factory.mktemp("switched-user"), extra_env=merged) as service:
         wait_until(lambda: service.get("/health/ready")[0] == 200, what="the switched service")
         status, _, body = service.get("/health/ready")
         assert (status, body) == (200, b'{"status":"ready","redis":"ok"}')
